@@ -1,0 +1,300 @@
+"""Wire models for protocol v1 (``shared/protocol.md`` §2–§5).
+
+One pydantic model per message ``type``. Parsing goes through :func:`parse_client`
+/ :func:`parse_server`, which return a typed model or raise :class:`ProtocolError`
+with a code and message fit to send back to the peer — so a malformed frame is
+always answered with a precise error instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+class ProtocolError(Exception):
+    """A frame the peer sent that violates the protocol.
+
+    ``code`` is the machine-readable error code sent in the ``error`` message.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Msg(BaseModel):
+    # Unknown extra fields are ignored (forward compatible), but every declared
+    # field is type-checked strictly enough to catch garbage.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+# ---------------------------------------------------------------- audio format
+
+Encoding = Literal["mp3", "pcm_s16le"]
+
+
+class AudioOutput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    encoding: Encoding = "mp3"
+    sample_rate: Literal[24000] = 24000
+
+
+class AudioConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    output: AudioOutput = Field(default_factory=AudioOutput)
+
+
+# ---------------------------------------------------------- client -> engine
+
+
+class SessionStart(_Msg):
+    type: Literal["session.start"] = "session.start"
+    token: str | None = None
+    project_id: str = Field(default="default", min_length=1, max_length=200)
+    thread_id: str | None = Field(default=None, max_length=200)
+    domain: str | None = Field(default=None, max_length=200)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+
+
+class TextInput(_Msg):
+    type: Literal["text.input"] = "text.input"
+    text: str
+
+
+McpStatus = Literal["success", "error", "rejected"]
+
+
+class McpResponse(_Msg):
+    """The seed's ``McpResponse``: the local runtime's single answer to a request."""
+
+    type: Literal["mcp.response"] = "mcp.response"
+    id: str = Field(min_length=1, max_length=200)
+    status: McpStatus
+    result: Any | None = None
+    error: str | None = None
+    code: str | None = None
+
+
+class McpProgress(_Msg):
+    type: Literal["mcp.progress"] = "mcp.progress"
+    id: str = Field(min_length=1, max_length=200)
+    stage: Literal["awaiting_approval", "running"]
+    reason: str | None = None
+
+
+class AudioPlayed(_Msg):
+    type: Literal["audio.played"] = "audio.played"
+    response_id: str
+    played_ms: int = Field(ge=0)
+
+
+class Interrupt(_Msg):
+    type: Literal["interrupt"] = "interrupt"
+
+
+class SessionEnd(_Msg):
+    type: Literal["session.end"] = "session.end"
+
+
+class Ping(_Msg):
+    type: Literal["ping"] = "ping"
+    id: str | int | None = None
+
+
+ClientMessage = Annotated[
+    SessionStart
+    | TextInput
+    | McpResponse
+    | McpProgress
+    | AudioPlayed
+    | Interrupt
+    | SessionEnd
+    | Ping,
+    Field(discriminator="type"),
+]
+
+# ---------------------------------------------------------- engine -> client
+
+AssistantState = Literal["listening", "thinking", "speaking", "awaiting_approval", "running_tool"]
+
+
+class ServerInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    version: str
+    protocol: int
+
+
+class SessionReady(_Msg):
+    type: Literal["session.ready"] = "session.ready"
+    session_id: str
+    thread_id: str
+    user_id: str
+    server: ServerInfo
+
+
+class State(_Msg):
+    type: Literal["state"] = "state"
+    value: AssistantState
+
+
+class VadSpeechStart(_Msg):
+    type: Literal["vad.speech_start"] = "vad.speech_start"
+    t_ms: int
+
+
+class VadSpeechEnd(_Msg):
+    type: Literal["vad.speech_end"] = "vad.speech_end"
+    t_ms: int
+
+
+class TranscriptPartial(_Msg):
+    type: Literal["transcript.partial"] = "transcript.partial"
+    turn_id: str
+    text: str
+
+
+class TranscriptFinal(_Msg):
+    type: Literal["transcript.final"] = "transcript.final"
+    turn_id: str
+    text: str
+
+
+class AgentDelta(_Msg):
+    type: Literal["agent.delta"] = "agent.delta"
+    turn_id: str
+    response_id: str
+    text: str
+
+
+class AgentDone(_Msg):
+    type: Literal["agent.done"] = "agent.done"
+    turn_id: str
+    response_id: str
+    text: str
+    model: str
+    interrupted: bool
+
+
+class AudioStart(_Msg):
+    type: Literal["audio.start"] = "audio.start"
+    response_id: str
+    encoding: Encoding
+    sample_rate: int
+
+
+class AudioEnd(_Msg):
+    type: Literal["audio.end"] = "audio.end"
+    response_id: str
+    duration_ms: int
+
+
+class HaltAudio(_Msg):
+    type: Literal["halt_audio"] = "halt_audio"
+    response_id: str
+    reason: Literal["barge_in", "interrupt"]
+    t_ms: int
+
+
+McpAction = Literal["read_file", "execute_command", "list_dir", "write_file", "search_text"]
+
+
+class McpRequest(_Msg):
+    """The seed's ``McpRequest``. ``action`` is a plain string on the wire so the
+    runtime can answer an unknown action with ``code: unknown_action`` instead of
+    failing to parse the frame."""
+
+    type: Literal["mcp.request"] = "mcp.request"
+    id: str = Field(min_length=1, max_length=200)
+    action: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Metrics(_Msg):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Literal["metrics"] = "metrics"
+    turn_id: str
+
+
+class Error(_Msg):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fatal: bool = False
+
+
+class Pong(_Msg):
+    type: Literal["pong"] = "pong"
+    id: str | int | None = None
+
+
+ServerMessage = Annotated[
+    SessionReady
+    | State
+    | VadSpeechStart
+    | VadSpeechEnd
+    | TranscriptPartial
+    | TranscriptFinal
+    | AgentDelta
+    | AgentDone
+    | AudioStart
+    | AudioEnd
+    | HaltAudio
+    | McpRequest
+    | Metrics
+    | Error
+    | Pong,
+    Field(discriminator="type"),
+]
+
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+_server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+CLIENT_TYPES = frozenset(
+    m.model_fields["type"].default
+    for m in (SessionStart, TextInput, McpResponse, McpProgress, AudioPlayed, Interrupt,
+              SessionEnd, Ping)
+)
+
+
+def _decode(raw: str | bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("invalid_json", f"text frame is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("invalid_message", "a text frame must hold one JSON object")
+    if not isinstance(obj.get("type"), str):
+        raise ProtocolError("invalid_message", "message has no string field 'type'")
+    return obj
+
+
+def _validate(adapter: TypeAdapter[Any], obj: dict[str, Any]) -> Any:
+    try:
+        return adapter.validate_python(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or first["loc"][0]
+        raise ProtocolError(
+            "invalid_message", f"bad '{obj['type']}' message: {where}: {first['msg']}"
+        ) from exc
+
+
+def parse_client(raw: str | bytes) -> ClientMessage:
+    """Parse one client text frame; raise :class:`ProtocolError` on anything invalid."""
+    obj = _decode(raw)
+    if obj["type"] not in CLIENT_TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {obj['type']!r}")
+    return _validate(_client_adapter, obj)  # type: ignore[no-any-return]
+
+
+def parse_server(raw: str | bytes) -> ServerMessage:
+    """Parse one engine text frame (used by the local runtime and the tests)."""
+    obj = _decode(raw)
+    return _validate(_server_adapter, obj)  # type: ignore[no-any-return]
