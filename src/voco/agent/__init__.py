@@ -1,0 +1,1 @@
+"""The cognitive engine's brain: the seed's LangGraph state machine (§3)."""
