@@ -45,8 +45,7 @@ MCP_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         "execute_command",
-        "Run a shell command in the project (sandboxed; risky commands need the "
-        "user's approval).",
+        "Run a shell command in the project (sandboxed; risky commands need the user's approval).",
         {
             "type": "object",
             "properties": {

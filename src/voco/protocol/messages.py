@@ -258,8 +258,16 @@ _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 CLIENT_TYPES = frozenset(
     m.model_fields["type"].default
-    for m in (SessionStart, TextInput, McpResponse, McpProgress, AudioPlayed, Interrupt,
-              SessionEnd, Ping)
+    for m in (
+        SessionStart,
+        TextInput,
+        McpResponse,
+        McpProgress,
+        AudioPlayed,
+        Interrupt,
+        SessionEnd,
+        Ping,
+    )
 )
 
 

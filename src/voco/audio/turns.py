@@ -1,0 +1,100 @@
+"""Turn detection from per-frame speech probabilities (sans-I/O).
+
+Fed one VAD probability per 32 ms frame, it decides when the user starts and
+stops speaking. It never sees sockets or clocks: frame ``i`` covers stream time
+``[i*32, (i+1)*32)`` ms, so every event it emits carries exact stream times and
+the same input always gives the same events.
+
+Rules (protocol §7):
+* speech is *confirmed* after ``start_frames`` consecutive frames at or above
+  ``threshold`` (default 2 frames = the protocol's 64 ms of sustained speech);
+  the onset is the start of the first of them, the confirmation time the end
+  of the last — that confirmation is what triggers barge-in.
+* speech ends after ``end_silence_ms`` of frames below ``neg_threshold``
+  (hysteresis, so a dip in the middle of a word does not end the turn); the end
+  time is the end of the last frame at or above ``neg_threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voco.audio.pcm import FRAME_MS
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    threshold: float = 0.5
+    neg_threshold: float = 0.35
+    start_frames: int = 2
+    end_silence_ms: int = 320
+    preroll_ms: int = 256  # audio kept before the onset for the recogniser
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
+            raise ValueError("need 0 < neg_threshold <= threshold < 1")
+        if self.start_frames < 1 or self.end_silence_ms < FRAME_MS:
+            raise ValueError("start_frames >= 1 and end_silence_ms >= one frame required")
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    onset_ms: int  # stream time where the speech began
+    confirmed_ms: int  # stream time when it was confirmed (barge-in decision point)
+    onset_frame: int
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    end_ms: int  # stream time at the end of the last voiced frame
+    decided_ms: int  # stream time when the silence rule fired
+
+
+TurnEvent = SpeechStarted | SpeechEnded
+
+
+class TurnDetector:
+    def __init__(self, config: TurnConfig | None = None) -> None:
+        self.config = config or TurnConfig()
+        self._frame = -1
+        self._run = 0  # consecutive frames >= threshold while idle
+        self._in_speech = False
+        self._last_voiced_frame = -1
+        self._silence_frames_needed = -(-self.config.end_silence_ms // FRAME_MS)
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the last frame pushed (-1 before any)."""
+        return self._frame
+
+    def push(self, prob: float) -> TurnEvent | None:
+        """Feed the probability of the next frame; return the event it causes."""
+        self._frame += 1
+        i = self._frame
+        cfg = self.config
+        if not self._in_speech:
+            self._run = self._run + 1 if prob >= cfg.threshold else 0
+            if self._run >= cfg.start_frames:
+                self._in_speech = True
+                self._last_voiced_frame = i
+                onset = i - cfg.start_frames + 1
+                self._run = 0
+                return SpeechStarted(onset * FRAME_MS, (i + 1) * FRAME_MS, onset)
+            return None
+        if prob >= cfg.neg_threshold:
+            self._last_voiced_frame = i
+            return None
+        if i - self._last_voiced_frame >= self._silence_frames_needed:
+            self._in_speech = False
+            self._run = 0
+            return SpeechEnded((self._last_voiced_frame + 1) * FRAME_MS, (i + 1) * FRAME_MS)
+        return None
+
+    def reset_speech(self) -> None:
+        """Forget an ongoing utterance (e.g. the session was reset)."""
+        self._in_speech = False
+        self._run = 0

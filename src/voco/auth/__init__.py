@@ -1,0 +1,1 @@
+"""Authentication: Supabase-style JWT access tokens."""

@@ -1,0 +1,1 @@
+"""The cognitive engine: WebSocket sessions, the voice pipeline and the agent."""

@@ -1,0 +1,49 @@
+"""Split streamed reply text into speakable clauses (sans-I/O).
+
+TTS quality wants whole sentences; latency wants the first audio as early as
+possible. We emit at sentence ends, and at commas/semicolons/colons once a
+clause is long enough to sound natural, so the first clause of a reply reaches
+the TTS after a few words instead of after the whole paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HARD = re.compile(r"[.!?]+[\"')\]]*\s")
+_SOFT = re.compile(r"[,;:]\s|\s[—–-]\s")
+
+
+class ClauseSplitter:
+    def __init__(self, *, min_soft_chars: int = 24, max_chars: int = 220) -> None:
+        self._buf = ""
+        self._min_soft = min_soft_chars
+        self._max = max_chars
+
+    def feed(self, text: str) -> list[str]:
+        self._buf += text
+        out: list[str] = []
+        while True:
+            cut = self._next_cut()
+            if cut is None:
+                break
+            clause, self._buf = self._buf[:cut].strip(), self._buf[cut:]
+            if clause:
+                out.append(clause)
+        return out
+
+    def flush(self) -> list[str]:
+        rest, self._buf = self._buf.strip(), ""
+        return [rest] if rest else []
+
+    def _next_cut(self) -> int | None:
+        m = _HARD.search(self._buf)
+        if m:
+            return m.end()
+        for m in _SOFT.finditer(self._buf):
+            if m.start() >= self._min_soft:
+                return m.end()
+        if len(self._buf) > self._max:  # no punctuation at all: cut at a space
+            space = self._buf.rfind(" ", 0, self._max)
+            return space + 1 if space > 0 else self._max
+        return None

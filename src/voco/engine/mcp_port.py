@@ -1,0 +1,91 @@
+"""The session's side of MCP: one future per outstanding ``mcp.request``.
+
+These are the seed's ``pending_rpc_futures``. They belong to the live
+connection, never to checkpointed state: when the connection goes, every
+waiter is answered with ``runtime_disconnected`` so the model can be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from voco.agent.context import McpOutcome, McpPort
+from voco.protocol.messages import McpProgress, McpRequest, McpResponse
+
+RESPONSE_TIMEOUT_S = 40.0  # runtime's 30 s execution bound plus transport slack
+APPROVAL_TIMEOUT_S = 180.0  # a person deciding gets longer
+
+
+class SessionMcpPort(McpPort):
+    def __init__(
+        self,
+        send: Callable[[McpRequest], Awaitable[None]],
+        *,
+        response_timeout_s: float = RESPONSE_TIMEOUT_S,
+        approval_timeout_s: float = APPROVAL_TIMEOUT_S,
+    ) -> None:
+        self._send = send
+        self._response_timeout = response_timeout_s
+        self._approval_timeout = approval_timeout_s
+        self.pending_rpc_futures: dict[str, asyncio.Future[McpResponse]] = {}
+        self._deadlines: dict[str, float] = {}
+        self._answered: set[str] = set()
+        self._closed = False
+
+    async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
+        if self._closed:
+            return McpOutcome(
+                "error", error="the local runtime is not connected", code="runtime_disconnected"
+            )
+        fut: asyncio.Future[McpResponse] = asyncio.get_running_loop().create_future()
+        self.pending_rpc_futures[call_id] = fut
+        self._deadlines[call_id] = time.monotonic() + self._response_timeout
+        try:
+            await self._send(McpRequest(id=call_id, action=action, payload=payload))
+            while True:
+                remaining = self._deadlines[call_id] - time.monotonic()
+                if remaining <= 0:
+                    return McpOutcome(
+                        "error", error="the local runtime did not answer in time", code="timeout"
+                    )
+                try:
+                    resp = await asyncio.wait_for(asyncio.shield(fut), remaining)
+                except TimeoutError:
+                    continue  # the deadline may have moved (approval); re-check
+                return McpOutcome(resp.status, resp.result, resp.error, resp.code)
+        except ConnectionError:
+            return McpOutcome(
+                "error", error="the local runtime disconnected", code="runtime_disconnected"
+            )
+        finally:
+            self.pending_rpc_futures.pop(call_id, None)
+            self._deadlines.pop(call_id, None)
+            if not fut.done():
+                fut.cancel()
+
+    def resolve(self, resp: McpResponse) -> bool:
+        """Deliver a response; False if the id is unknown or already answered."""
+        fut = self.pending_rpc_futures.get(resp.id)
+        if fut is None or fut.done() or resp.id in self._answered:
+            return False
+        self._answered.add(resp.id)
+        fut.set_result(resp)
+        return True
+
+    def progress(self, msg: McpProgress) -> bool:
+        if msg.id not in self.pending_rpc_futures:
+            return False
+        if msg.stage == "awaiting_approval":
+            self._deadlines[msg.id] = time.monotonic() + self._approval_timeout
+        else:
+            self._deadlines[msg.id] = time.monotonic() + self._response_timeout
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        for fut in self.pending_rpc_futures.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("runtime disconnected"))

@@ -1,0 +1,81 @@
+"""Process-wide engine state shared by every session: models, graph, stores.
+
+Built once at start-up (models loaded, graph compiled) so a session costs only
+its own small state; the VAD in particular is one model serving all sessions
+through :class:`~voco.audio.vad.BatchedVAD`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from voco import __version__
+from voco.agent.graph import build_graph
+from voco.audio.turns import TurnConfig
+from voco.audio.vad import BatchedVAD, SileroVAD
+from voco.auth.tokens import TokenAuthority
+from voco.engine.threads import InMemoryThreadStore, ThreadStore
+from voco.providers.base import LLM, STT, TTS
+from voco.providers.registry import make_llm, make_stt, make_tts
+
+log = logging.getLogger("voco.engine")
+
+
+@dataclass
+class EngineConfig:
+    llm: str = "auto"
+    stt: str = "whisper"
+    tts: str = "piper"
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    jwt_secret: str | None = None
+
+
+@dataclass
+class EngineRuntime:
+    vad: BatchedVAD
+    stt: STT
+    tts: TTS
+    llm: LLM
+    graph: Any
+    auth: TokenAuthority
+    threads: ThreadStore
+    turn_config: TurnConfig
+    version: str = __version__
+
+    @classmethod
+    async def create(
+        cls,
+        config: EngineConfig | None = None,
+        *,
+        stt: STT | None = None,
+        tts: TTS | None = None,
+        llm: LLM | None = None,
+        checkpointer: Any = None,
+        threads: ThreadStore | None = None,
+    ) -> EngineRuntime:
+        cfg = config or EngineConfig()
+        if checkpointer is None:
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            checkpointer = InMemorySaver()
+        rt = cls(
+            vad=BatchedVAD(SileroVAD()),
+            stt=stt or make_stt(cfg.stt),
+            tts=tts or make_tts(cfg.tts),
+            llm=llm or make_llm(cfg.llm),
+            graph=build_graph(checkpointer),
+            auth=TokenAuthority(cfg.jwt_secret),
+            threads=threads or InMemoryThreadStore(),
+            turn_config=cfg.turn,
+        )
+        await rt.stt.warmup()
+        await rt.tts.warmup()
+        log.info("engine ready: stt=%s tts=%s llm=%s", rt.stt.name, rt.tts.name, rt.llm.name)
+        return rt
+
+    async def aclose(self) -> None:
+        self.vad.close()
+        for p in (self.stt, self.tts, self.llm):
+            await p.aclose()
