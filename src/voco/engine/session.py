@@ -73,6 +73,7 @@ class Response:
     started_at: float = field(default_factory=time.monotonic)
     first_delta_at: float | None = None
     done_sent: bool = False
+    interrupted: bool = False
     emitter: Emitter | None = None
 
 
@@ -219,8 +220,9 @@ class Session:
         await self.start_turn(turn)
 
     async def start_turn(self, turn: Turn) -> None:
-        if self.response is not None and self.response.task is not None:
-            await self._cancel_response(self.response, heard=True)
+        prev = self.response
+        if prev is not None and prev.task is not None and not prev.task.done():
+            await self._cancel_response(prev, heard=prev.audio.started_at is not None)
         await self.send(m.TranscriptFinal(turn_id=turn.turn_id, text=turn.text))
         resp = Response(turn, _id(), ResponseAudio(""), reply_msg_id=_id())
         resp.audio.response_id = resp.response_id
@@ -352,9 +354,12 @@ class Session:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if resp.done_sent or not heard:
+        if resp.interrupted or not heard:
             return
-        resp.done_sent = True
+        # Sent even if a first agent.done already went out (text complete, audio
+        # still playing): this one, interrupted and cut to what was heard,
+        # supersedes it (docs/protocol.md).
+        resp.interrupted = resp.done_sent = True
         heard_text = resp.audio.heard_text(resp.audio.heard_ms(time.monotonic()))
         await self.send(
             m.AgentDone(

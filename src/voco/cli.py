@@ -1,0 +1,170 @@
+"""The ``voco`` command (protocol §6)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_PORT = 8765
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from voco.engine.runtime import EngineConfig
+    from voco.engine.server import create_app
+    from voco.protocol.connection import MAX_TEXT_FRAME
+
+    config = EngineConfig(llm=args.llm, stt=args.stt, tts=args.tts)
+    uvicorn.run(
+        create_app(config=config),
+        host=args.host,
+        port=args.port,
+        ws="websockets-sansio",
+        ws_max_size=MAX_TEXT_FRAME,
+        log_level="info" if args.verbose else "warning",
+    )
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from voco.auth.tokens import TokenAuthority
+
+    print(TokenAuthority().issue(args.user, project_id=args.project, ttl_s=args.ttl))
+    return 0
+
+
+def _talk(args: argparse.Namespace) -> int:
+    from voco.auth.tokens import TokenAuthority
+    from voco.local.engine_client import SessionRefused
+    from voco.local.mcp_bridge import McpBridge
+    from voco.local.talk import talk, write_audio
+
+    token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
+    out = Path(args.out) if args.out else None
+    encoding = "pcm_s16le" if out and out.suffix.lower() == ".wav" else "mp3"
+    roots = [Path(r) for r in (args.root or [os.getcwd()])]
+    try:
+        bridge = McpBridge(roots, args.approve)
+        result = asyncio.run(
+            talk(
+                args.engine,
+                token,
+                wav=Path(args.wav) if args.wav else None,
+                text=args.text,
+                bridge=bridge,
+                encoding=encoding,
+            )
+        )
+    except SessionRefused as exc:
+        print(f"voco: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as exc:
+        print(f"voco: cannot talk to the engine at {args.engine}: {exc!r}", file=sys.stderr)
+        return 1
+    print(f"you:  {result.transcript}")
+    print(f"voco: {result.reply}")
+    if result.metrics:
+        shown = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if k.endswith("_ms"))
+        print(f"      ({shown})", file=sys.stderr)
+    if out:
+        write_audio(result, out)
+        print(f"reply audio: {out} ({len(result.audio)} bytes, {result.encoding})", file=sys.stderr)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from voco.demo import run_demo
+
+    return run_demo(Path(args.out), wav=Path(args.wav) if args.wav else None)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from voco.local.mcp_server import run_mcp_server
+
+    run_mcp_server([Path(r) for r in args.root], args.approve)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from voco.local.sandbox.audit import audit_verify_main
+
+    return audit_verify_main(Path(args.log))
+
+
+def _not_yet(name: str, issue: str) -> int:
+    print(f"voco {name}: not available yet (tracked in the issue '{issue}')", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voco", description="Voco, the voice coding assistant")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the cognitive engine")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--llm", default=os.environ.get("VOCO_LLM", "auto"))
+    s.add_argument("--stt", default=os.environ.get("VOCO_STT", "whisper"))
+    s.add_argument("--tts", default=os.environ.get("VOCO_TTS", "piper"))
+    s.set_defaults(fn=_serve)
+
+    t = sub.add_parser("token", help="print an access token the embedded auth accepts")
+    t.add_argument("--user", required=True)
+    t.add_argument("--project")
+    t.add_argument("--ttl", type=int, default=3600)
+    t.set_defaults(fn=_token)
+
+    k = sub.add_parser("talk", help="one session driven by a WAV file or text")
+    src = k.add_mutually_exclusive_group(required=True)
+    src.add_argument("--wav")
+    src.add_argument("--text")
+    k.add_argument("--engine", default=f"ws://127.0.0.1:{DEFAULT_PORT}/v1/session")
+    k.add_argument("--token")
+    k.add_argument("--root", action="append")
+    k.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
+    k.add_argument("--out")
+    k.set_defaults(fn=_talk)
+
+    d = sub.add_parser("demo", help="offline: speak the bundled question through the full loop")
+    d.add_argument("--out", default="voco-reply.mp3")
+    d.add_argument("--wav", help="another question to ask instead of the bundled one")
+    d.set_defaults(fn=_demo)
+
+    mc = sub.add_parser("mcp", help="serve the sandboxed tools over MCP stdio")
+    mc.add_argument("--root", action="append", required=True)
+    mc.add_argument("--approve", choices=["deny", "all"], default="deny")
+    mc.set_defaults(fn=_mcp)
+
+    a = sub.add_parser("audit", help="audit log tools")
+    asub = a.add_subparsers(dest="audit_cmd", required=True)
+    av = asub.add_parser("verify", help="check the hash chain of an audit log")
+    av.add_argument("log")
+    av.set_defaults(fn=_audit)
+
+    lo = sub.add_parser("local", help="the local runtime with the web UI")
+    lo.add_argument("--engine")
+    lo.add_argument("--root", action="append")
+    lo.add_argument("--approve", default="ask")
+    lo.set_defaults(fn=lambda a: _not_yet("local", "Web UI: talk to Voco in the browser"))
+    up = sub.add_parser("up", help="engine + local runtime + web UI on this machine")
+    up.set_defaults(fn=lambda a: _not_yet("up", "Web UI: talk to Voco in the browser"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

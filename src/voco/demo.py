@@ -1,0 +1,91 @@
+"""``voco demo``: the whole loop on one laptop, offline, in one command.
+
+Starts the engine in-process on a free loopback port with the embedded
+providers, then runs the local runtime (``voco talk``) against it with the
+bundled spoken question, the current directory as the only root and risky
+actions denied. Prints what was heard and answered; writes the reply audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import uvicorn
+
+from voco.engine.runtime import EngineRuntime
+from voco.engine.server import create_app
+from voco.local.mcp_bridge import McpBridge
+from voco.local.talk import talk, write_audio
+from voco.protocol.connection import MAX_TEXT_FRAME
+
+
+def bundled_question() -> Path:
+    return Path(str(files("voco").joinpath("assets/question.wav")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def running_engine(runtime: EngineRuntime, port: int | None = None):  # type: ignore[no-untyped-def]
+    """Serve ``runtime`` on 127.0.0.1 for the duration of the block; yields the URL."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime),
+            host="127.0.0.1",
+            port=port,
+            ws="websockets-sansio",
+            ws_max_size=MAX_TEXT_FRAME,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}/v1/session"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _demo(out: Path, wav: Path) -> int:
+    print(
+        "voco: loading the embedded models (Silero VAD, Whisper tiny.en, Piper)…", file=sys.stderr
+    )
+    runtime = await EngineRuntime.create()
+    try:
+        async with running_engine(runtime) as url:
+            token = runtime.auth.issue("demo-user")
+            bridge = McpBridge([Path.cwd()], "deny")
+            print(f"voco: asking {wav.name} …", file=sys.stderr)
+            result = await talk(url, token, wav=wav, bridge=bridge)
+    finally:
+        await runtime.aclose()
+    print(f"you:  {result.transcript}")
+    print(f"voco: {result.reply}")
+    if result.metrics:
+        print(
+            "      "
+            + ", ".join(f"{k}={v}" for k, v in result.metrics.items() if k.endswith("_ms")),
+            file=sys.stderr,
+        )
+    write_audio(result, out)
+    print(f"reply audio: {out} ({len(result.audio)} bytes of MP3)", file=sys.stderr)
+    return 0 if result.reply else 1
+
+
+def run_demo(out: Path, *, wav: Path | None = None) -> int:
+    return asyncio.run(_demo(out, wav or bundled_question()))

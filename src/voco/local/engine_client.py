@@ -1,0 +1,86 @@
+"""The local runtime's end of the session WebSocket (protocol §1–§2).
+
+A thin client: connect, handshake, then typed messages and audio both ways.
+Every received item is stamped with the monotonic time it arrived, so callers
+(tests, benchmarks, the CLI) can measure latency at the client.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from voco.protocol import messages as m
+
+
+class SessionRefused(Exception):
+    def __init__(self, code: int | None, error: m.Error | None, reason: str) -> None:
+        super().__init__(f"session refused ({code}): {error.message if error else reason}")
+        self.code = code
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float  # time.monotonic() on arrival
+    message: m.ServerMessage | None = None
+    audio: bytes | None = None
+
+
+class EngineClient:
+    def __init__(self, ws: ClientConnection, ready: m.SessionReady) -> None:
+        self.ws = ws
+        self.ready = ready
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        start: m.SessionStart,
+        *,
+        headers: dict[str, str] | None = None,
+        open_timeout: float = 10.0,
+    ) -> EngineClient:
+        ws = await websockets.connect(
+            url, additional_headers=headers, open_timeout=open_timeout, max_size=4 << 20
+        )
+        await ws.send(start.to_json())
+        first: m.Error | None = None
+        while True:
+            try:
+                raw = await ws.recv()
+            except websockets.ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                raise SessionRefused(code, first, str(exc)) from exc
+            if isinstance(raw, bytes):
+                continue
+            msg = m.parse_server(raw)
+            if isinstance(msg, m.SessionReady):
+                return cls(ws, msg)
+            if isinstance(msg, m.Error):
+                first = msg
+
+    async def recv(self) -> Received:
+        raw = await self.ws.recv()
+        now = time.monotonic()
+        if isinstance(raw, bytes):
+            return Received(now, audio=raw)
+        return Received(now, message=m.parse_server(raw))
+
+    async def send(self, msg: m._Msg) -> None:
+        await self.ws.send(msg.to_json())
+
+    async def send_json(self, obj: dict[str, Any]) -> None:
+        import json
+
+        await self.ws.send(json.dumps(obj))
+
+    async def send_audio(self, pcm: bytes) -> None:
+        await self.ws.send(pcm)
+
+    async def close(self) -> None:
+        await self.ws.close()

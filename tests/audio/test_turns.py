@@ -1,0 +1,51 @@
+import pytest
+
+from voco.audio.turns import SpeechEnded, SpeechStarted, TurnConfig, TurnDetector
+
+
+def run(probs, cfg=None):
+    d = TurnDetector(cfg or TurnConfig())
+    return [(i, ev) for i, p in enumerate(probs) if (ev := d.push(p)) is not None]
+
+
+def test_two_consecutive_frames_confirm_speech_at_end_of_second():
+    events = run([0.1, 0.9, 0.9, 0.9])
+    assert events == [(2, SpeechStarted(onset_ms=32, confirmed_ms=96, onset_frame=1))]
+
+
+def test_single_frame_blip_is_not_speech():
+    assert run([0.1, 0.9, 0.1, 0.9, 0.2, 0.95, 0.1]) == []
+
+
+def test_threshold_is_inclusive():
+    assert run([0.5, 0.5])[0][1].confirmed_ms == 64
+
+
+def test_end_after_silence_with_hysteresis():
+    cfg = TurnConfig(end_silence_ms=96)  # 3 frames
+    probs = [0.9, 0.9, 0.4, 0.4, 0.2, 0.2, 0.2, 0.9]
+    events = run(probs, cfg)
+    # 0.4 is above neg_threshold (0.35): still speech; silence starts at frame 4
+    assert events[1] == (6, SpeechEnded(end_ms=128, decided_ms=224))
+    assert len(events) == 2  # frame 7 alone does not restart
+
+
+def test_speech_restarts_after_end():
+    cfg = TurnConfig(end_silence_ms=64)
+    events = run([0.9, 0.9, 0.0, 0.0, 0.9, 0.9], cfg)
+    kinds = [type(e).__name__ for _, e in events]
+    assert kinds == ["SpeechStarted", "SpeechEnded", "SpeechStarted"]
+    assert events[2][1].onset_ms == 4 * 32
+
+
+def test_custom_start_frames():
+    events = run([0.9, 0.9, 0.9], TurnConfig(start_frames=3))
+    assert events == [(2, SpeechStarted(0, 96, 0))]
+
+
+@pytest.mark.parametrize(
+    "kw", [{"threshold": 0.3, "neg_threshold": 0.5}, {"start_frames": 0}, {"end_silence_ms": 10}]
+)
+def test_bad_config_rejected(kw):
+    with pytest.raises(ValueError):
+        TurnConfig(**kw)

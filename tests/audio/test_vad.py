@@ -1,0 +1,78 @@
+import asyncio
+
+import numpy as np
+import pytest
+from tests.speech import espeak_speech, frames, piper_speech, silence
+
+from voco.audio.pcm import pcm16_to_float
+from voco.audio.turns import SpeechStarted, TurnDetector
+from voco.audio.vad import BatchedVAD, VadStream
+
+
+def probs_for(silero, pcm):
+    s = VadStream()
+    return [float(silero.step([s], [pcm16_to_float(f)])[0]) for f in frames(pcm)]
+
+
+def test_speech_scores_high_and_silence_low(silero):
+    speech = probs_for(silero, piper_speech("Please list the files in the source folder."))
+    quiet = probs_for(silero, silence(1000))
+    assert max(quiet) < 0.2
+    assert np.mean(np.array(speech) > 0.5) > 0.5
+
+
+def test_batched_step_equals_one_by_one(silero):
+    clips = [
+        piper_speech("Run the tests."),
+        espeak_speech("Open the readme."),
+        silence(1200),
+        np.concatenate([silence(400), espeak_speech("git status")]),
+    ]
+    n = min(len(frames(c)) for c in clips)
+    alone = [probs_for(silero, c)[:n] for c in clips]
+    streams = [VadStream() for _ in clips]
+    per_clip_frames = [frames(c) for c in clips]
+    batched = [[] for _ in clips]
+    for i in range(n):
+        p = silero.step(streams, [pcm16_to_float(fr[i]) for fr in per_clip_frames])
+        for k in range(len(clips)):
+            batched[k].append(float(p[k]))
+    np.testing.assert_allclose(np.array(batched), np.array(alone), atol=1e-5)
+
+
+def test_onset_detected_near_true_onset(silero):
+    lead_ms = 640
+    pcm = np.concatenate([silence(lead_ms), espeak_speech("Stop right there")])
+    true_onset = lead_ms + int(np.argmax(np.abs(espeak_speech("Stop right there")) > 1000)) // 16
+    d = TurnDetector()
+    started = next(ev for p in probs_for(silero, pcm) if isinstance(ev := d.push(p), SpeechStarted))
+    # a leading fricative ("st") scores low for a frame or three
+    assert -32 <= started.onset_ms - true_onset <= 128
+    assert started.confirmed_ms == started.onset_ms + 64
+
+
+async def test_batched_vad_coalesces_concurrent_streams(silero):
+    vad = BatchedVAD(silero)
+    try:
+        clips = [frames(espeak_speech(t)) for t in ("one two three", "four five six")] * 8
+        streams = [VadStream() for _ in clips]
+        n = min(len(c) for c in clips)
+
+        async def run(k):
+            return [
+                await vad.probability(streams[k], pcm16_to_float(clips[k][i])) for i in range(n)
+            ]
+
+        results = await asyncio.gather(*(run(k) for k in range(len(clips))))
+        assert vad.frames == n * len(clips)
+        assert vad.steps < vad.frames  # frames shared steps
+        ref = probs_for(silero, np.frombuffer(b"".join(clips[0][:n]), dtype="<i2"))
+        np.testing.assert_allclose(results[0], ref, atol=1e-5)
+        np.testing.assert_allclose(results[2], ref, atol=1e-5)
+    finally:
+        vad.close()
+
+
+def test_rejects_wrong_frame_size(silero):
+    with pytest.raises(ValueError):
+        silero.step([VadStream()], [np.zeros(100, dtype=np.float32)])

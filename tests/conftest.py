@@ -1,0 +1,89 @@
+"""Shared fixtures: the real embedded models (loaded once) and a real engine on
+127.0.0.1 with a choice of LLM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from voco.audio.turns import TurnConfig
+from voco.audio.vad import BatchedVAD, SileroVAD
+from voco.providers.base import LLM
+
+
+@pytest.fixture(scope="session")
+def silero() -> SileroVAD:
+    return SileroVAD()
+
+
+@pytest.fixture(scope="session")
+def whisper() -> Any:
+    from voco.providers.whisper_stt import WhisperSTT
+
+    stt = WhisperSTT()
+    asyncio.run(stt.warmup())
+    return stt
+
+
+@pytest.fixture(scope="session")
+def piper() -> Any:
+    from voco.providers.piper_tts import PiperTTS
+
+    tts = PiperTTS()
+    asyncio.run(tts.warmup())
+    return tts
+
+
+@dataclass
+class Engine:
+    url: str
+    runtime: Any
+
+    def token(self, user: str = "alice", **kw: Any) -> str:
+        return str(self.runtime.auth.issue(user, **kw))
+
+
+EngineFactory = Callable[..., contextlib.AbstractAsyncContextManager[Engine]]
+
+
+@pytest.fixture
+def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory:
+    """``async with engine_factory(llm=...) as engine:`` — a real engine server."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from voco.agent.graph import build_graph
+    from voco.auth.tokens import TokenAuthority
+    from voco.demo import running_engine
+    from voco.engine.runtime import EngineRuntime
+    from voco.engine.threads import InMemoryThreadStore
+
+    @contextlib.asynccontextmanager
+    async def factory(
+        llm: LLM | None = None, *, turn: TurnConfig | None = None, checkpointer: Any = None
+    ) -> AsyncIterator[Engine]:
+        if llm is None:
+            from voco.agent.command_mode import CommandModeLLM
+
+            llm = CommandModeLLM()
+        rt = EngineRuntime(
+            vad=BatchedVAD(silero),
+            stt=whisper,
+            tts=piper,
+            llm=llm,
+            graph=build_graph(checkpointer or InMemorySaver()),
+            auth=TokenAuthority("test-secret-" + "x" * 32),
+            threads=InMemoryThreadStore(),
+            turn_config=turn or TurnConfig(),
+        )
+        try:
+            async with running_engine(rt) as url:
+                yield Engine(url, rt)
+        finally:
+            rt.vad.close()
+
+    return factory
