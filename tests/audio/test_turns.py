@@ -49,3 +49,18 @@ def test_custom_start_frames():
 def test_bad_config_rejected(kw):
     with pytest.raises(ValueError):
         TurnConfig(**kw)
+
+
+def test_pause_then_resume_then_end():
+    from voco.audio.turns import SpeechPaused, SpeechResumed
+
+    cfg = TurnConfig(end_silence_ms=160, pause_ms=64)  # 5 and 2 frames
+    probs = [0.9, 0.9, 0.1, 0.1, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1]
+    events = [e for _, e in run(probs, cfg)]
+    assert events == [
+        SpeechStarted(0, 64, 0),
+        SpeechPaused(end_ms=64),
+        SpeechResumed(t_ms=128),
+        SpeechPaused(end_ms=160),
+        SpeechEnded(end_ms=160, decided_ms=320),
+    ]

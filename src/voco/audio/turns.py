@@ -29,6 +29,7 @@ class TurnConfig:
     start_frames: int = 2
     end_silence_ms: int = 320
     preroll_ms: int = 256  # audio kept before the onset for the recogniser
+    pause_ms: int = 128  # silence after which the transcript is computed speculatively
 
     def __post_init__(self) -> None:
         if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
@@ -50,7 +51,24 @@ class SpeechEnded:
     decided_ms: int  # stream time when the silence rule fired
 
 
-TurnEvent = SpeechStarted | SpeechEnded
+@dataclass(frozen=True)
+class SpeechPaused:
+    """``pause_ms`` of silence inside an utterance: likely, not yet certainly, its end.
+
+    Lets the session start transcribing while the end-of-turn silence runs out.
+    """
+
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech came back after a :class:`SpeechPaused`; the utterance goes on."""
+
+    t_ms: int
+
+
+TurnEvent = SpeechStarted | SpeechEnded | SpeechPaused | SpeechResumed
 
 
 class TurnDetector:
@@ -61,6 +79,8 @@ class TurnDetector:
         self._in_speech = False
         self._last_voiced_frame = -1
         self._silence_frames_needed = -(-self.config.end_silence_ms // FRAME_MS)
+        self._pause_frames = max(1, -(-self.config.pause_ms // FRAME_MS))
+        self._paused = False
 
     @property
     def in_speech(self) -> bool:
@@ -87,14 +107,23 @@ class TurnDetector:
             return None
         if prob >= cfg.neg_threshold:
             self._last_voiced_frame = i
+            if self._paused:
+                self._paused = False
+                return SpeechResumed(i * FRAME_MS)
             return None
-        if i - self._last_voiced_frame >= self._silence_frames_needed:
+        silent = i - self._last_voiced_frame
+        if silent >= self._silence_frames_needed:
             self._in_speech = False
+            self._paused = False
             self._run = 0
             return SpeechEnded((self._last_voiced_frame + 1) * FRAME_MS, (i + 1) * FRAME_MS)
+        if silent == self._pause_frames and not self._paused:
+            self._paused = True
+            return SpeechPaused((self._last_voiced_frame + 1) * FRAME_MS)
         return None
 
     def reset_speech(self) -> None:
         """Forget an ongoing utterance (e.g. the session was reset)."""
         self._in_speech = False
+        self._paused = False
         self._run = 0

@@ -29,7 +29,13 @@ from typing import Any
 from voco.agent.context import AgentContext, Emitter
 from voco.agent.state import Message, message
 from voco.audio.pcm import FRAME_MS, pcm16_to_float
-from voco.audio.turns import SpeechEnded, SpeechStarted, TurnDetector
+from voco.audio.turns import (
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnDetector,
+)
 from voco.audio.vad import VadStream
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
@@ -107,7 +113,7 @@ class Session:
             maxlen=max(1, runtime.turn_config.preroll_ms // FRAME_MS)
         )
         self._utterance: SpeechStream | None = None
-        self._utterance_task: asyncio.Task[None] | None = None
+        self._preview: asyncio.Future[str | None] | None = None
         self._joined: Turn | None = None  # thinking turn the new speech joins
         self.response: Response | None = None
         self.mcp = SessionMcpPort(self._send_mcp_request)
@@ -143,14 +149,30 @@ class Session:
         for k, frame in enumerate(frames):
             prob = await self.rt.vad.probability(self.vad_stream, pcm16_to_float(frame))
             event = self.turns.push(prob)
-            if self.turns.in_speech or isinstance(event, SpeechEnded):
-                if isinstance(event, SpeechStarted):
-                    await self._speech_started(event, first_index + k)
-                if self._utterance is not None:
-                    await self._utterance.push(frame)
-                if isinstance(event, SpeechEnded):
-                    await self._speech_ended(event)
+            if isinstance(event, SpeechStarted):
+                await self._speech_started(event, first_index + k)
+            if self._utterance is not None and (
+                self.turns.in_speech or isinstance(event, SpeechEnded)
+            ):
+                await self._utterance.push(frame)
+            if isinstance(event, SpeechPaused):
+                self._start_preview()
+            elif isinstance(event, SpeechResumed):
+                self._cancel_preview()
+            elif isinstance(event, SpeechEnded):
+                await self._speech_ended(event)
             self._preroll.append(frame)
+
+    def _start_preview(self) -> None:
+        """The user paused: transcribe now, while the end-of-turn silence runs."""
+        self._cancel_preview()
+        if self._utterance is not None:
+            self._preview = asyncio.ensure_future(self._utterance.preview())
+
+    def _cancel_preview(self) -> None:
+        if self._preview is not None and not self._preview.done():
+            self._preview.cancel()
+        self._preview = None
 
     async def _speech_started(self, ev: SpeechStarted, frame_index: int) -> None:
         now = time.monotonic()
@@ -166,6 +188,7 @@ class Session:
         await self.set_state("listening")
         if self._utterance is not None:
             await self._utterance.aclose()
+        self._cancel_preview()
         self._utterance = await self.rt.stt.open_stream(self._on_partial)
         # the onset frames and a little audio before them (the preroll ring
         # holds every frame up to the current one, which is pushed next)
@@ -182,14 +205,25 @@ class Session:
             return
         decided = time.monotonic()
         joined, self._joined = self._joined, None
-        self._spawn(self._finish_utterance(utterance, decided, joined))
+        preview, self._preview = self._preview, None
+        self._spawn(self._finish_utterance(utterance, decided, joined, preview))
 
     async def _finish_utterance(
-        self, utterance: SpeechStream, decided: float, joined: Turn | None
+        self,
+        utterance: SpeechStream,
+        decided: float,
+        joined: Turn | None,
+        preview: asyncio.Future[str | None] | None,
     ) -> None:
         t0 = time.monotonic()
         try:
-            text = (await utterance.finish()).strip()
+            text: str | None = None
+            if preview is not None:  # speculative transcript of the same speech
+                with contextlib.suppress(ProviderError):
+                    text = await preview
+            if text is None:
+                text = await utterance.finish()
+            text = text.strip()
         except ProviderError as exc:
             await self.send(m.Error(code="stt_failed", message=str(exc)))
             return
@@ -439,6 +473,7 @@ class Session:
             await self._cancel_response(resp, heard=False)
         for task in list(self._tasks):
             task.cancel()
+        self._cancel_preview()
         if self._utterance is not None:
             await self._utterance.aclose()
 

@@ -52,13 +52,13 @@ class Pacer:
     """Real-time pacing on a fixed schedule (no drift from sleep jitter)."""
 
     def __init__(self, frame_ms: float = FRAME_MS) -> None:
-        self._t0 = time.monotonic()
+        self.t0 = time.monotonic()
         self._n = 0
         self._frame_s = frame_ms / 1000
 
     async def tick(self) -> None:
         self._n += 1
-        delay = self._t0 + self._n * self._frame_s - time.monotonic()
+        delay = self.t0 + self._n * self._frame_s - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -27,7 +26,7 @@ class RealtimeStreamer:
         self._send = send
         self._queue: deque[bytes] = deque()
         self.frames_sent = 0
-        self._sent_at: list[float] = []  # wall time each frame was sent
+        self._t0: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     def say(self, pcm: npt.NDArray[np.int16]) -> int:
@@ -44,21 +43,30 @@ class RealtimeStreamer:
     def t_ms(self) -> int:
         return self.frames_sent * FRAME_MS
 
-    def wall_time_of(self, t_ms: int) -> float | None:
-        """When the frame containing stream time ``t_ms`` was sent."""
-        i = max(0, (t_ms - 1) // FRAME_MS) if t_ms % FRAME_MS == 0 else t_ms // FRAME_MS
-        return self._sent_at[i] if i < len(self._sent_at) else None
+    def capture_time(self, t_ms: int) -> float:
+        """When the sample at stream time ``t_ms`` was "captured", on the local clock.
+
+        A real microphone delivers frame ``n`` once its 32 ms are recorded, so
+        frame ``n`` (sent on schedule at ``t0 + n·32 ms``) holds audio captured
+        during the 32 ms before. Using the schedule, not the actual send time,
+        means any delay in sending counts against latency, as it would for a
+        person.
+        """
+        if self._t0 is None:
+            raise RuntimeError("streamer not started")
+        return self._t0 + (t_ms - FRAME_MS) / 1000
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         pacer = Pacer()
+        self._t0 = pacer.t0
         while True:
             frame = self._queue.popleft() if self._queue else SILENCE
-            await self._send(frame)
-            self._sent_at.append(time.monotonic())
+            # count the frame before the await, so say() never sees it in neither place
             self.frames_sent += 1
+            await self._send(frame)
             await pacer.tick()
 
     async def stop(self) -> None:

@@ -84,9 +84,7 @@ async def _collect(
 ) -> None:
     turn: str | None = None
     current: str | None = None  # response whose audio we are receiving
-    done: set[str] = set()
-    ended: set[str] = set()
-    started: set[str] = set()
+    done = False
     while True:
         item = await client.recv()
         if item.audio is not None:
@@ -101,25 +99,24 @@ async def _collect(
             bridge.submit(msg, client)
         elif isinstance(msg, m.AudioStart):
             current = msg.response_id
-            started.add(msg.response_id)
         elif isinstance(msg, m.AudioEnd):
-            ended.add(msg.response_id)
-            await client.send(m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms))
+            # a file is "played" once written
+            await client.send(
+                m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms)
+            )
         elif isinstance(msg, m.AgentDone) and msg.turn_id == turn:
             result.reply, result.model, result.interrupted = msg.text, msg.model, msg.interrupted
-            done.add(msg.response_id)
-        elif isinstance(msg, m.Metrics):
+            done = True
+        elif isinstance(msg, m.Metrics) and msg.turn_id == turn:
+            # metrics close a response: they follow its agent.done and audio.end
             result.metrics = msg.model_dump(exclude={"type"})
+            if done:
+                return
         elif isinstance(msg, m.Error):
             result.errors.append(msg)
             print(f"voco: error {msg.code}: {msg.message}", file=log)
             if msg.fatal:
                 raise SessionRefused(None, msg, msg.message)
-        for rid in done:
-            if rid not in started or rid in ended:
-                if not result.metrics and rid in started:
-                    continue  # metrics follow audio.end; wait for them
-                return
 
 
 def write_audio(result: TalkResult, out: Path) -> None:

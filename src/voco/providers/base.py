@@ -69,6 +69,16 @@ class SpeechStream(abc.ABC):
     async def aclose(self) -> None:
         """Abandon the utterance (barge-in, disconnect); idempotent."""
 
+    async def preview(self) -> str | None:
+        """Transcribe the audio pushed so far without ending the utterance.
+
+        Called when the user pauses, so a batch model's work overlaps the
+        end-of-turn silence; if the user stays silent, the session uses this
+        text instead of calling :meth:`finish`. ``None``: not supported
+        (streaming services are already up to date).
+        """
+        return None
+
 
 class STT(abc.ABC):
     name: str

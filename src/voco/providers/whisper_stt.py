@@ -158,9 +158,16 @@ class _BufferedStream(SpeechStream):
         self._chunks.append(pcm)
         self._bytes += len(pcm)
 
+    async def preview(self) -> str | None:
+        return await self._transcribe(b"".join(self._chunks))
+
     async def finish(self) -> str:
-        audio = pcm16_to_float(b"".join(self._chunks))
+        data = b"".join(self._chunks)
         self._chunks.clear()
+        return await self._transcribe(data)
+
+    async def _transcribe(self, data: bytes) -> str:
+        audio = pcm16_to_float(data)
         if len(audio) < SAMPLE_RATE // 10:
             return ""
         return await self._stt.transcribe(audio)

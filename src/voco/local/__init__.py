@@ -1,0 +1,1 @@
+"""Voco local runtime: the user-side half that answers the engine under a sandbox."""
