@@ -2,8 +2,8 @@ import asyncio
 
 import numpy as np
 import pytest
-from tests.speech import espeak_speech, frames, piper_speech, silence
 
+from tests.speech import espeak_speech, frames, piper_speech, silence
 from voco.audio.pcm import pcm16_to_float
 from voco.audio.turns import SpeechStarted, TurnDetector
 from voco.audio.vad import BatchedVAD, VadStream

@@ -37,12 +37,16 @@ class ClauseSplitter:
         return [rest] if rest else []
 
     def _next_cut(self) -> int | None:
-        m = _HARD.search(self._buf)
-        if m:
-            return m.end()
-        for m in _SOFT.finditer(self._buf):
-            if m.start() >= self._min_soft:
-                return m.end()
+        # the earliest acceptable cut, so streaming token by token cuts exactly
+        # where feeding the whole text at once would
+        cuts = []
+        if hard := _HARD.search(self._buf):
+            cuts.append(hard.end())
+        soft = next((m for m in _SOFT.finditer(self._buf) if m.start() >= self._min_soft), None)
+        if soft is not None:
+            cuts.append(soft.end())
+        if cuts:
+            return min(cuts)
         if len(self._buf) > self._max:  # no punctuation at all: cut at a space
             space = self._buf.rfind(" ", 0, self._max)
             return space + 1 if space > 0 else self._max

@@ -1,0 +1,41 @@
+from voco.engine.clauses import ClauseSplitter
+
+
+def feed_all(pieces, **kw):
+    s = ClauseSplitter(**kw)
+    out = []
+    for p in pieces:
+        out += s.feed(p)
+    return out + s.flush()
+
+
+def test_sentences_are_cut_as_they_complete():
+    s = ClauseSplitter()
+    assert s.feed("Hello there. How") == ["Hello there."]
+    assert s.feed(" are you? Fine") == ["How are you?"]
+    assert s.flush() == ["Fine"]
+
+
+def test_short_comma_clause_waits_long_one_is_cut():
+    assert feed_all(["Yes, ", "that works."]) == ["Yes, that works."]
+    text = "The engine listens to your voice, then it answers."
+    assert feed_all([text]) == ["The engine listens to your voice,", "then it answers."]
+
+
+def test_token_by_token_equals_whole():
+    text = "Okay. I found three files: main dot py, setup dot cfg, and the readme. Done!"
+    whole = feed_all([text])
+    by_char = feed_all(list(text))
+    assert whole == by_char
+    assert " ".join(whole) == text
+
+
+def test_no_punctuation_is_cut_at_a_space():
+    words = "word " * 100
+    out = feed_all([words], max_chars=50)
+    assert all(len(c) <= 50 for c in out)
+    assert " ".join(out).split() == words.split()
+
+
+def test_decimal_points_do_not_cut():
+    assert feed_all(["Version 3.11 is installed."]) == ["Version 3.11 is installed."]

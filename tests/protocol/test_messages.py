@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from voco.protocol import messages as m
+
+
+def test_session_start_defaults_and_encodings():
+    s = m.parse_client('{"type":"session.start","token":"t"}')
+    assert isinstance(s, m.SessionStart)
+    assert s.audio.output.encoding == "mp3" and s.audio.output.sample_rate == 24000
+    pcm = m.parse_client(
+        '{"type":"session.start","audio":{"output":{"encoding":"pcm_s16le","sample_rate":24000}}}'
+    )
+    assert pcm.audio.output.encoding == "pcm_s16le"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1,2]", "invalid_message"),
+        ('{"no_type": 1}', "invalid_message"),
+        ('{"type": 7}', "invalid_message"),
+        ('{"type":"bogus"}', "unknown_type"),
+        ('{"type":"mcp.response","id":"1","status":"ok"}', "invalid_message"),
+        ('{"type":"mcp.response","status":"success"}', "invalid_message"),
+        ('{"type":"audio.played","response_id":"r","played_ms":-5}', "invalid_message"),
+        ('{"type":"session.start","audio":{"output":{"encoding":"wav"}}}', "invalid_message"),
+        ('{"type":"halt_audio","response_id":"r","reason":"barge_in","t_ms":1}', "unknown_type"),
+    ],
+)
+def test_bad_client_frames_get_precise_errors(raw, code):
+    with pytest.raises(m.ProtocolError) as e:
+        m.parse_client(raw)
+    assert e.value.code == code
+    assert e.value.message
+
+
+def test_server_messages_round_trip():
+    msgs = [
+        m.HaltAudio(response_id="r", reason="barge_in", t_ms=96),
+        m.AgentDone(turn_id="t", response_id="r", text="hi", model="x", interrupted=True),
+        m.McpRequest(id="1", action="read_file", payload={"path": "README.md"}),
+        m.Metrics(turn_id="t", e2e_ms=250, stt_ms=10),
+        m.Error(code="too_large", message="big", fatal=False),
+    ]
+    for msg in msgs:
+        back = m.parse_server(msg.to_json())
+        assert back == msg
+    assert json.loads(msgs[3].to_json())["e2e_ms"] == 250
+
+
+def test_unknown_mcp_action_still_parses_so_it_can_be_answered():
+    req = m.parse_server('{"type":"mcp.request","id":"9","action":"format_disk","payload":{}}')
+    assert isinstance(req, m.McpRequest) and req.action == "format_disk"

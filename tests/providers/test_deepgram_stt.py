@@ -1,0 +1,246 @@
+"""DeepgramSTT against the local live-transcription double (real WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from voco.providers.base import ProviderError, SpeechStream
+from voco.providers.deepgram_stt import DeepgramSTT
+
+from .doubles.deepgram import DeepgramDouble
+from .doubles.net import black_hole, refused_port
+
+CHUNK = 1024  # 32 ms at 16 kHz, the engine's frame size (not a multiple of 20 ms)
+
+
+def make_stt(url: str, **kw: object) -> DeepgramSTT:
+    opts: dict[str, object] = {"api_key": "dg-test", "base_url": url}
+    opts.update(kw)
+    return DeepgramSTT(**opts)
+
+
+async def push_all(stream: SpeechStream, pcm: bytes, realtime: bool = False) -> None:
+    for i in range(0, len(pcm), CHUNK):
+        await stream.push(pcm[i : i + CHUNK])
+        if realtime:
+            await asyncio.sleep(0.001)
+
+
+async def test_transcribes_with_interim_results(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url)
+    partials: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        partials.append(text)
+
+    stream = await stt.open_stream(on_partial)
+    await push_all(stream, deepgram_double.audio("list the files", trailing_silence_ms=100), True)
+    assert await stream.finish() == "list the files"
+    await stt.aclose()
+
+    assert partials and partials[0] in ("list", "list the")
+    assert all(p for p in partials)
+    session = deepgram_double.sessions[0]
+    assert session.headers["Authorization"] == "Token dg-test"
+    assert session.query["model"] == "nova-3"
+    assert session.query["encoding"] == "linear16"
+    assert session.query["sample_rate"] == "16000"
+    assert session.query["channels"] == "1"
+    assert session.query["interim_results"] == "true"
+    assert session.query["endpointing"] == "300"
+    assert session.control == ["Finalize", "CloseStream"]
+    assert any(r["from_finalize"] for r in session.results)
+    assert session.closed_with == (1000, "")
+
+
+async def test_final_segments_are_concatenated(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url, endpointing_ms=200)
+    stream = await stt.open_stream()
+    pcm = deepgram_double.audio("list the files", trailing_silence_ms=400)
+    pcm += deepgram_double.audio("run tests", trailing_silence_ms=60)
+    await push_all(stream, pcm)
+    assert await stream.finish() == "list the files run tests"
+    finals = [r for r in deepgram_double.sessions[0].results if r["is_final"]]
+    assert finals[0]["speech_final"] is True
+    assert finals[-1]["from_finalize"] is True
+    await stt.aclose()
+
+
+async def test_no_wait_when_everything_is_already_final(deepgram_double: DeepgramDouble) -> None:
+    """Deepgram may not answer Finalize when nothing is buffered; don't wait for it."""
+    stt = make_stt(deepgram_double.url, endpointing_ms=300, finalize_timeout=5.0)
+    stream = await stt.open_stream()
+    # 20 ms gap after the last word + 280 ms = exactly the 300 ms endpoint.
+    await push_all(stream, deepgram_double.audio("read readme", trailing_silence_ms=280))
+    await asyncio.sleep(0.2)  # let the endpointed final arrive
+    started = time.monotonic()
+    assert await stream.finish() == "read readme"
+    assert time.monotonic() - started < 1.0
+    await stt.aclose()
+
+
+async def test_missing_finalize_reply_falls_back_to_hypothesis(
+    deepgram_double: DeepgramDouble,
+) -> None:
+    deepgram_double.finalize_responds = False
+    stt = make_stt(deepgram_double.url, finalize_timeout=0.3)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("open main", trailing_silence_ms=40), True)
+    await asyncio.sleep(0.1)
+    assert await stream.finish() == "open main"
+    await stt.aclose()
+
+
+async def test_keepalive_holds_an_idle_stream_open(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.idle_timeout = 0.4
+    stt = make_stt(deepgram_double.url, keepalive_interval=0.1)
+    stream = await stt.open_stream()
+    await asyncio.sleep(0.8)  # idle: no audio at all
+    await push_all(stream, deepgram_double.audio("run tests", trailing_silence_ms=40))
+    assert await stream.finish() == "run tests"
+    await stt.aclose()
+    control = deepgram_double.sessions[0].control
+    assert control.count("KeepAlive") >= 3
+    assert deepgram_double.sessions[0].closed_with == (1000, "")
+
+
+async def test_idle_stream_without_keepalive_is_closed(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.idle_timeout = 0.2
+    stt = make_stt(deepgram_double.url, keepalive_interval=None)
+    stream = await stt.open_stream()
+    await asyncio.sleep(0.5)
+    with pytest.raises(ProviderError) as info:
+        await push_all(stream, deepgram_double.audio("run tests"))
+        await stream.finish()
+    assert info.value.retryable
+    assert "1011" in info.value.message and "NET-0001" in info.value.message
+    await stream.aclose()
+    await stt.aclose()
+
+
+async def test_barge_in_abandons_the_utterance(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("list the"))
+    await stream.aclose()
+    await stream.aclose()  # idempotent
+    with pytest.raises(ProviderError) as info:
+        await stream.push(b"\0\0" * 512)
+    assert not info.value.retryable
+    await stt.aclose()
+    session = deepgram_double.sessions[0]
+    assert session.control == ["CloseStream"]
+    assert session.closed_with == (1000, "")
+
+
+async def test_cancelled_finish_releases_the_socket(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.finalize_responds = False
+    stt = make_stt(deepgram_double.url, finalize_timeout=30)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("list", trailing_silence_ms=40))
+    task = asyncio.create_task(stream.finish())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await stt.aclose()
+    assert deepgram_double.sessions[0].closed_with == (1000, "")
+
+
+async def test_env_configuration(
+    deepgram_double: DeepgramDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test")
+    monkeypatch.setenv("DEEPGRAM_BASE_URL", deepgram_double.url.replace("ws://", "http://"))
+    stt = DeepgramSTT()
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
+    assert await stream.finish() == "please"
+    await stt.aclose()
+
+
+def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    with pytest.raises(ProviderError) as info:
+        DeepgramSTT()
+    assert not info.value.retryable
+
+
+async def test_bad_key_is_not_retryable(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url, api_key="wrong")
+    with pytest.raises(ProviderError) as info:
+        await stt.open_stream()
+    assert not info.value.retryable and "401" in info.value.message
+
+
+async def test_handshake_5xx_is_retryable(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.handshake_status = 503
+    stt = make_stt(deepgram_double.url)
+    with pytest.raises(ProviderError) as info:
+        await stt.open_stream()
+    assert info.value.retryable and "503" in info.value.message
+
+
+async def test_connect_refused() -> None:
+    stt = make_stt(f"ws://127.0.0.1:{refused_port()}")
+    with pytest.raises(ProviderError) as info:
+        await stt.open_stream()
+    assert info.value.retryable and "connect failed" in info.value.message
+
+
+async def test_connect_timeout() -> None:
+    async with black_hole() as port:
+        stt = make_stt(f"ws://127.0.0.1:{port}", connect_timeout=0.3)
+        with pytest.raises(ProviderError) as info:
+            await stt.open_stream()
+        assert info.value.retryable and "timed out" in info.value.message
+
+
+async def test_silent_service_times_out(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.silent = True
+    stt = make_stt(deepgram_double.url, finalize_timeout=0.3)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("list the files"))
+    with pytest.raises(ProviderError) as info:
+        await stream.finish()
+    assert info.value.retryable and "timed out" in info.value.message
+    await stt.aclose()
+
+
+async def test_connection_dropped_mid_stream(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.drop_after_bytes = 8000
+    stt = make_stt(deepgram_double.url)
+    stream = await stt.open_stream()
+    with pytest.raises(ProviderError) as info:
+        await push_all(stream, deepgram_double.audio("list the files"), True)
+        await asyncio.sleep(0.1)
+        await stream.finish()
+    assert info.value.retryable and "dropped" in info.value.message
+    await stream.aclose()
+    await stt.aclose()
+
+
+async def test_error_message_from_service(deepgram_double: DeepgramDouble) -> None:
+    deepgram_double.error_after_bytes = 4096
+    stt = make_stt(deepgram_double.url)
+    stream = await stt.open_stream()
+    with pytest.raises(ProviderError) as info:
+        await push_all(stream, deepgram_double.audio("list the files"), True)
+        await asyncio.sleep(0.1)
+        await stream.finish()
+    assert info.value.retryable and "model crashed" in info.value.message
+    await stream.aclose()
+    await stt.aclose()
+
+
+async def test_provider_aclose_closes_open_streams(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("list"))
+    await stt.aclose()
+    assert deepgram_double.sessions[0].closed_with == (1000, "")
+    with pytest.raises(ProviderError):
+        await stream.push(b"\0\0")
