@@ -150,6 +150,7 @@ async def model(state: VocoState, runtime: Runtime[AgentContext]) -> dict[str, A
                 break
     except ProviderError as exc:
         log.warning("model failed: %s", exc)
+        await ctx.emitter.error("provider_failed", str(exc))
         apology = " Sorry, the language model failed, so I can't answer that right now."
         text_parts.append(apology)
         await ctx.emitter.text(apology)

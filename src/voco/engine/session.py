@@ -535,3 +535,6 @@ class _SessionEmitter(Emitter):
 
     async def model_selected(self, model: str, reasons: tuple[str, ...]) -> None:
         self._r.model = model
+
+    async def error(self, code: str, message: str) -> None:
+        await self._s.send(m.Error(code=code, message=message))

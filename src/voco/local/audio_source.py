@@ -26,10 +26,11 @@ from voco.audio.pcm import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
 def load_wav_16k(path: Path) -> npt.NDArray[np.int16]:
     """Any WAV/FLAC/OGG file → mono int16 at 16 kHz."""
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    mono = data.mean(axis=1)
+    mono: npt.NDArray[np.float32] = np.asarray(data, dtype=np.float32).mean(axis=1)
     if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE)
-    return (np.clip(mono, -1, 1) * 32767).astype(np.int16)
+        mono = np.asarray(soxr.resample(mono, rate, SAMPLE_RATE), dtype=np.float32)
+    out: npt.NDArray[np.int16] = (np.clip(mono, -1, 1) * 32767).astype(np.int16)
+    return out
 
 
 def frames_of(pcm: npt.NDArray[np.int16]) -> list[bytes]:

@@ -21,6 +21,12 @@ def _need(var: str, provider: str) -> None:
 
 
 def make_stt(name: str) -> STT:
+    """``name`` may be a comma-separated fallback chain, e.g. ``deepgram,whisper``."""
+    if "," in name:
+        from voco.providers.fallback import FallbackSTT
+
+        first, rest = name.split(",", 1)
+        return FallbackSTT(make_stt(first.strip()), make_stt(rest))
     if name == "whisper":
         from voco.providers.whisper_stt import WhisperSTT
 
@@ -34,6 +40,11 @@ def make_stt(name: str) -> STT:
 
 
 def make_tts(name: str) -> TTS:
+    if "," in name:
+        from voco.providers.fallback import FallbackTTS
+
+        first, rest = name.split(",", 1)
+        return FallbackTTS(make_tts(first.strip()), make_tts(rest))
     if name == "piper":
         from voco.providers.piper_tts import PiperTTS
 
@@ -47,8 +58,13 @@ def make_tts(name: str) -> TTS:
 
 
 def make_llm(name: str) -> LLM:
-    if name == "auto":
-        name = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "command"
+    if "," in name:
+        from voco.providers.fallback import FallbackLLM
+
+        first, rest = name.split(",", 1)
+        return FallbackLLM(make_llm(first.strip()), make_llm(rest))
+    if name == "auto":  # a configured model, with the offline command mode behind it
+        return make_llm("anthropic,command" if os.environ.get("ANTHROPIC_API_KEY") else "command")
     if name == "command":
         from voco.agent.command_mode import CommandModeLLM
 

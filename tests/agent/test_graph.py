@@ -1,0 +1,229 @@
+"""Graph paths (seed §3) with hand-written ports: no sockets, real LangGraph."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from tests.fakes import FailingLLM, ScriptedLLM
+from voco.agent.context import AgentContext, Emitter, McpOutcome, McpPort
+from voco.agent.graph import build_graph
+from voco.agent.state import message
+from voco.engine.mcp_port import SessionMcpPort
+from voco.protocol.messages import McpProgress, McpRequest, McpResponse
+from voco.providers.base import ChatMessage, ToolCall
+
+
+class RecordingEmitter(Emitter):
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.models: list[str] = []
+        self.errors: list[tuple[str, str]] = []
+
+    async def text(self, text: str) -> None:
+        self.texts.append(text)
+
+    async def model_selected(self, model: str, reasons: tuple[str, ...]) -> None:
+        self.models.append(model)
+
+    async def error(self, code: str, message: str) -> None:
+        self.errors.append((code, message))
+
+
+class ScriptedPort(McpPort):
+    """Answers each action from a table; records calls with start/end times."""
+
+    def __init__(self, answers: dict[str, Any], delay_s: float = 0.0) -> None:
+        self.answers = answers
+        self.delay = delay_s
+        self.calls: list[tuple[str, str, dict[str, Any], float, float]] = []
+
+    async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
+        t0 = time.monotonic()
+        await asyncio.sleep(self.delay)
+        answer = self.answers[action]
+        self.calls.append((call_id, action, payload, t0, time.monotonic()))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def tool_then_text(call: ToolCall, final: str):
+    def script(msgs: list[ChatMessage]):
+        return [final] if msgs[-1].role == "tool" else [call]
+
+    return script
+
+
+async def run(graph, llm, port, text: str, thread: str = "t1", msg_id: str = "u1"):
+    emitter = RecordingEmitter()
+    ctx = AgentContext(llm, emitter, port, "system")
+    user = message(ChatMessage("user", text), msg_id)
+    await graph.ainvoke(
+        {
+            "messages": [user],
+            "thread_id": thread,
+            "user_id": "alice",
+            "project_id": "p",
+            "domain": None,
+        },
+        {"configurable": {"thread_id": thread}},
+        context=ctx,
+    )
+    state = await graph.aget_state({"configurable": {"thread_id": thread}})
+    return state.values, emitter
+
+
+@pytest.fixture
+def graph():
+    return build_graph(InMemorySaver())
+
+
+async def test_plain_reply(graph):
+    values, em = await run(graph, ScriptedLLM(), ScriptedPort({}), "hello")
+    assert "".join(em.texts) == "You said: hello"
+    assert [m["role"] for m in values["messages"]] == ["user", "assistant"]
+    assert values["route"]["tier"] in ("haiku", "sonnet") and values["route"]["reasons"]
+    assert em.models == [values["route"]["model"]]
+
+
+async def test_tool_call_success(graph):
+    call = ToolCall("c1", "list_dir", {"path": "src"})
+    port = ScriptedPort({"list_dir": McpOutcome("success", {"entries": [{"name": "a.py"}]})})
+    llm = ScriptedLLM(tool_then_text(call, "There is one file."))
+    values, em = await run(graph, llm, port, "list the files in src")
+    assert [(c[1], c[2]) for c in port.calls] == [("list_dir", {"path": "src"})]
+    roles = [m["role"] for m in values["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    tool = values["messages"][2]
+    assert tool["tool_call_id"] == "c1" and json.loads(tool["content"])["status"] == "success"
+    assert values["pending_mcp_action"] is None and values["job_queue"] == []
+    assert llm.calls[-1][-1].role == "tool"  # the model saw the result
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (McpOutcome("rejected", error="declined", code="denied_by_user"), "denied_by_user"),
+        (McpOutcome("rejected", error="policy", code="denied_by_policy"), "denied_by_policy"),
+        (McpOutcome("error", error="outside", code="scope_violation"), "scope_violation"),
+    ],
+)
+async def test_tool_refused_is_told_to_the_model(graph, outcome, code):
+    call = ToolCall("c1", "execute_command", {"command": "rm -rf build"})
+    llm = ScriptedLLM(tool_then_text(call, "Okay, I won't."))
+    values, _ = await run(graph, llm, ScriptedPort({"execute_command": outcome}), "clean up")
+    result = json.loads(llm.calls[-1][-1].content)
+    assert result["code"] == code and llm.calls[-1][-1].is_error
+
+
+async def test_tool_timeout_and_runtime_gone():
+    sent: list[McpRequest] = []
+
+    async def send(req: McpRequest) -> None:
+        sent.append(req)
+
+    port = SessionMcpPort(send, response_timeout_s=0.2)
+    out = await port.call("c1", "read_file", {"path": "x"})
+    assert (out.status, out.code) == ("error", "timeout")
+    assert sent[0].id == "c1"
+
+    port2 = SessionMcpPort(send, response_timeout_s=5)
+    task = asyncio.create_task(port2.call("c2", "read_file", {"path": "x"}))
+    await asyncio.sleep(0.05)
+    port2.close()
+    out2 = await task
+    assert (out2.status, out2.code) == ("error", "runtime_disconnected")
+    assert (await port2.call("c3", "list_dir", {})).code == "runtime_disconnected"
+
+
+async def test_answers_are_matched_once_and_approval_extends_the_deadline():
+    port = SessionMcpPort(lambda req: asyncio.sleep(0), response_timeout_s=0.3)
+    task = asyncio.create_task(port.call("c1", "write_file", {"path": "a", "content": ""}))
+    await asyncio.sleep(0.05)
+    assert port.progress(McpProgress(id="c1", stage="awaiting_approval", reason="writes"))
+    await asyncio.sleep(0.5)  # past the normal deadline: still waiting for the person
+    assert not task.done()
+    assert port.resolve(McpResponse(id="c1", status="success", result={"bytes_written": 0}))
+    assert not port.resolve(McpResponse(id="c1", status="success"))  # answered already
+    assert not port.resolve(McpResponse(id="nope", status="success"))
+    assert (await task).status == "success"
+
+
+async def test_parallel_jobs_one_failing_keeps_the_others(graph):
+    calls = [ToolCall("a", "read_file", {"path": "a"}), ToolCall("b", "list_dir", {"path": "."})]
+
+    def script(msgs):
+        return ["Done."] if msgs[-1].role == "tool" else calls
+
+    port = ScriptedPort(
+        {"read_file": RuntimeError("boom"), "list_dir": McpOutcome("success", {"entries": []})},
+        delay_s=0.2,
+    )
+    llm = ScriptedLLM(script)
+    t0 = time.monotonic()
+    values, _ = await run(graph, llm, port, "read a and list")
+    assert time.monotonic() - t0 < 0.39  # both jobs ran at once
+    tools = {
+        m["tool_call_id"]: json.loads(m["content"])
+        for m in values["messages"]
+        if m["role"] == "tool"
+    }
+    assert tools["b"]["status"] == "success"
+    assert tools["a"]["status"] == "error" and tools["a"]["code"] == "internal"
+
+
+async def test_barge_in_flag_routes_through_handle_interruption(graph):
+    cfg = {"configurable": {"thread_id": "t1"}}
+    await run(graph, ScriptedLLM(), ScriptedPort({}), "first")
+    dangling = message(
+        ChatMessage("assistant", "", tool_calls=(ToolCall("cx", "list_dir", {"path": "."}),)),
+        "a-dangling",
+    )
+    await graph.aupdate_state(
+        cfg, {"messages": [dangling], "barge_in_detected": True}, as_node="model"
+    )
+    llm = ScriptedLLM()
+    values, _ = await run(graph, llm, ScriptedPort({}), "second", msg_id="u2")
+    assert values["barge_in_detected"] is False
+    closing = [m for m in values["messages"] if m.get("tool_call_id") == "cx"]
+    assert json.loads(closing[0]["content"])["code"] == "interrupted"
+
+
+async def test_pending_action_in_checkpoint_is_resolved_as_unknown(graph):
+    cfg = {"configurable": {"thread_id": "t1"}}
+    await run(graph, ScriptedLLM(), ScriptedPort({}), "first")
+    call = ToolCall("cz", "execute_command", {"command": "make"})
+    await graph.aupdate_state(
+        cfg,
+        {
+            "messages": [message(ChatMessage("assistant", "", tool_calls=(call,)), "a1")],
+            "pending_mcp_action": {"id": "cz", "name": "execute_command", "arguments": {}},
+        },
+        as_node="model",
+    )
+    llm = ScriptedLLM()
+    values, _ = await run(graph, llm, ScriptedPort({}), "did it work?", msg_id="u2")
+    closing = [m for m in values["messages"] if m.get("tool_call_id") == "cz"]
+    assert json.loads(closing[0]["content"])["code"] == "runtime_disconnected"
+    assert values["pending_mcp_action"] is None
+
+
+async def test_provider_failure_apologises_and_reports(graph):
+    values, em = await run(graph, FailingLLM(), ScriptedPort({}), "hello")
+    assert em.errors and em.errors[0][0] == "provider_failed"
+    assert "sorry" in "".join(em.texts).lower()
+
+
+async def test_step_limit_bounds_a_looping_model(graph):
+    call = ToolCall("loop", "list_dir", {"path": "."})
+    llm = ScriptedLLM(lambda msgs: [ToolCall(f"c{len(msgs)}", call.name, call.arguments)])
+    port = ScriptedPort({"list_dir": McpOutcome("success", {"entries": []})})
+    values, em = await run(graph, llm, port, "loop forever")
+    assert len(port.calls) == 8
+    assert "too many steps" in "".join(em.texts)
