@@ -226,6 +226,9 @@ class Session:
             text = text.strip()
         except ProviderError as exc:
             await self.send(m.Error(code="stt_failed", message=str(exc)))
+            await self._apologise(
+                joined or Turn(_id(), _id()), "Sorry, I couldn't make out what you said."
+            )
             return
         finally:
             await utterance.aclose()
@@ -310,7 +313,10 @@ class Session:
                 )
             )
             speaker.finish()
-            await speaking
+            try:
+                await speaking
+            except ProviderError as exc:  # the reply text went out; its voice did not
+                await self.send(m.Error(code="tts_failed", message=str(exc)))
             await self._send_metrics(resp, speaker)
             if resp.audio.started_at is None:
                 await self.set_state("listening")
@@ -321,6 +327,29 @@ class Session:
                 speaking.cancel()
                 with contextlib.suppress(BaseException):
                     await speaking
+
+    async def _apologise(self, turn: Turn, text: str) -> None:
+        """Speak a fixed sentence as the reply to ``turn`` (no model involved), so a
+        failure the user cannot see is still heard."""
+        resp = Response(turn, _id(), ResponseAudio(""), reply_msg_id=_id())
+        resp.audio.response_id = resp.response_id
+        self.response = resp
+        speaker = Speaker(
+            self.rt.tts,
+            resp.audio,
+            self.encoding,
+            on_start=lambda: self._audio_start(resp),
+            send_audio=lambda data: self._send_audio(resp, data),
+            on_end=lambda ms: self._audio_end(resp, ms),
+        )
+
+        async def speak() -> None:
+            speaker.say(text)
+            speaker.finish()
+            with contextlib.suppress(ProviderError):
+                await speaker.run()
+
+        resp.task = asyncio.create_task(speak())
 
     async def _audio_start(self, resp: Response) -> None:
         async with self._send_lock:

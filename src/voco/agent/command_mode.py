@@ -1,0 +1,136 @@
+"""The offline "command mode": a deterministic voice-command interpreter as an LLM.
+
+Why it exists: no instruction-following model ships with Voco, yet the embedded
+defaults must work with no API key. Rather than a stub, command mode understands
+a fixed spoken grammar (open/list/search files, run the tests, git status/diff/
+log/branch, "where am I", help, stop) and drives the same MCP tools a real model
+would, through the same :class:`~voco.providers.base.LLM` interface, so the
+engine's graph, approvals and barge-in all behave identically. What it cannot do
+(writes, open questions) it says so, and how to configure a real model.
+
+How it works: stateless. Each :meth:`CommandModeLLM.stream` call re-reads the
+current turn (the last user message, the tool calls made since, their results),
+re-parses the utterance (:mod:`voco.agent.command_intents`) and asks the planner
+(:mod:`voco.agent.command_plan`) for the next step: one tool call, or the final
+spoken reply (:mod:`voco.agent.summaries`). Tool-call ids are hashes of the turn,
+so a replayed conversation yields the same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from voco.agent.command_intents import parse_utterance
+from voco.agent.command_plan import plan
+from voco.agent.name_lookup import Call, Calls, Decision, Reply, Step
+from voco.agent.tools import TOOL_NAMES, parse_tool_result
+from voco.providers.base import (
+    LLM,
+    ChatMessage,
+    Finished,
+    LLMCapabilities,
+    LLMEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    ToolSpec,
+)
+
+MODEL_ID = "command-mode"
+_MISSING_RESULT = {"status": "error", "code": "internal", "error": "no result for this call"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The conversation since the last user message."""
+
+    index: int  # how many user messages precede it (0-based turn number)
+    text: str
+    steps: list[Step]
+    rounds: int = 0  # assistant messages with tool calls so far
+
+
+def current_turn(messages: list[ChatMessage]) -> Turn:
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    if last < 0:
+        return Turn(0, "", [])
+    index = sum(1 for m in messages[:last] if m.role == "user")
+    calls: list[ToolCall] = []
+    results: dict[str, dict[str, object]] = {}
+    rounds = 0
+    for m in messages[last + 1 :]:
+        if m.role == "assistant" and m.tool_calls:
+            calls.extend(m.tool_calls)
+            rounds += 1
+        elif m.role == "tool" and m.tool_call_id:
+            results[m.tool_call_id] = parse_tool_result(m.content)
+    steps = [
+        Step(c.name, dict(c.arguments), dict(results.get(c.id, _MISSING_RESULT))) for c in calls
+    ]
+    return Turn(index, messages[last].content, steps, rounds)
+
+
+def decide(messages: list[ChatMessage], tools: frozenset[str] = TOOL_NAMES) -> Decision:
+    """The next step for this conversation: pure, for tests and for the engine's logs."""
+    turn = current_turn(messages)
+    return plan(parse_utterance(turn.text), turn.steps, tools, turn.rounds)
+
+
+def call_id(turn: Turn, call: Call) -> str:
+    """Deterministic id: same conversation, same ids (replays and resumes are stable)."""
+    key = json.dumps(
+        [turn.index, len(turn.steps), turn.text, call.name, call.arguments],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return "cm_" + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def speech_chunks(text: str, long_clause: int = 80) -> list[str]:
+    """Split at sentence ends (and at commas inside long sentences) so TTS can start
+    on the first clause; the chunks concatenate back to ``text`` exactly."""
+    chunks: list[str] = []
+    for sentence in re.findall(r".+?(?:[.!?]+(?:\s+|$)|$)", text, re.DOTALL):
+        if not sentence:
+            continue
+        if len(sentence) <= long_clause:
+            chunks.append(sentence)
+            continue
+        chunks.extend(p for p in re.findall(r".+?(?:[,;:]\s+|$)", sentence, re.DOTALL) if p)
+    return chunks or [text]
+
+
+class CommandModeLLM(LLM):
+    """The embedded default "model" when no model key is configured."""
+
+    name = "command-mode"
+    capabilities = LLMCapabilities(tool_calling=True, streaming=True)
+
+    def model_id(self, tier: str) -> str:
+        return MODEL_ID
+
+    async def stream(
+        self,
+        *,
+        system: str,
+        messages: list[ChatMessage],
+        tools: list[ToolSpec],
+        tier: str,
+    ) -> AsyncIterator[LLMEvent]:
+        turn = current_turn(messages)
+        tool_names = frozenset(t.name for t in tools)
+        decision = plan(parse_utterance(turn.text), turn.steps, tool_names, turn.rounds)
+        if not isinstance(decision, Reply):
+            for call in decision.calls if isinstance(decision, Calls) else (decision,):
+                yield ToolCallEvent(ToolCall(call_id(turn, call), call.name, dict(call.arguments)))
+            yield Finished("tool_use", MODEL_ID)
+            return
+        for chunk in speech_chunks(decision.text):
+            yield TextDelta(chunk)
+            await asyncio.sleep(0)  # a cancellation point between clauses (barge-in)
+        yield Finished("end_turn", MODEL_ID)
