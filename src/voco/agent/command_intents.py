@@ -221,6 +221,11 @@ _LIST = (
     ),
     re.compile(r"^(?:show|open|list)(?: me)? (?P<t>(?:(?! in ).)+?) (?:folder|directory|dir)$"),
 )
+# Ways of saying "the project root" where a folder name would go.
+_ROOT_NAMES = frozenset(
+    ("project", "repo", "repository", "codebase", "here", "root", "workspace", "this",
+     "current directory", "current folder", "top level", "root folder", "root directory")
+)
 _WHATS_IN = re.compile(r"^(?:what's|what is|whats) (?:in|inside) (?P<t>.+)$")
 _OPEN = re.compile(
     r"^(?:open|read|show|display|view|cat|print|see|bring up|pull up|look at|go to"
@@ -426,6 +431,8 @@ def _parse_lookup(s: str, cased: str) -> Intent:
     for pattern in _LIST:
         if m := pattern.match(s):
             target, _ = _target(m.group("t") or "")
+            if target.lower() in _ROOT_NAMES:  # "in this project", "in here"
+                target = ""
             return Intent("list", target=target, want="dir")
     for pattern in (_WHATS_IN, _WHAT_SAYS, _OPEN):
         if m := pattern.match(s):
