@@ -18,10 +18,21 @@ def _serve(args: argparse.Namespace) -> int:
     from voco.engine.runtime import EngineConfig
     from voco.engine.server import create_app
     from voco.protocol.connection import MAX_TEXT_FRAME
+    from voco.providers.base import ProviderError
+    from voco.providers.registry import make_llm, make_stt, make_tts
 
     config = EngineConfig(llm=args.llm, stt=args.stt, tts=args.tts)
+    try:  # fail before binding the port, with the missing key named
+        providers = {
+            "stt": make_stt(args.stt),
+            "tts": make_tts(args.tts),
+            "llm": make_llm(args.llm),
+        }
+    except ProviderError as exc:
+        print(f"voco serve: {exc}", file=sys.stderr)
+        return 2
     uvicorn.run(
-        create_app(config=config),
+        create_app(config=config, providers=providers),
         host=args.host,
         port=args.port,
         ws="websockets-sansio",

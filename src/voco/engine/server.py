@@ -236,7 +236,9 @@ class Handler:
 
 
 def create_app(
-    runtime: EngineRuntime | None = None, config: EngineConfig | None = None
+    runtime: EngineRuntime | None = None,
+    config: EngineConfig | None = None,
+    providers: dict[str, Any] | None = None,
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
     active: Counter[str] = Counter()
@@ -250,7 +252,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or await EngineRuntime.create(config)
+        app.state.runtime = runtime or await EngineRuntime.create(config, **(providers or {}))
         try:
             yield
         finally:

@@ -1,0 +1,124 @@
+"""The local runtime end to end: real engine (command mode), real sandbox,
+real WebSocket, real speech."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.speech import piper_speech, silence, write_wav
+from voco.local.engine_client import EngineClient
+from voco.local.mcp_bridge import McpBridge
+from voco.local.talk import talk
+from voco.protocol import messages as m
+
+pytestmark = pytest.mark.timeout(120)
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap missing: commands cannot run sandboxed"
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "README.md").write_text("# Demo project\n\nA tiny project for Voco's tests.\n")
+    (root / "src" / "main.py").write_text("print('hello')\n")
+    (root / "Makefile").write_text("test:\n\t@echo '3 passed, 0 failed'\n")
+    (tmp_path / "secret.txt").write_text("TOP SECRET")
+    return root
+
+
+async def test_spoken_question_through_the_whole_loop(engine_factory, project, tmp_path):
+    wav = write_wav(
+        tmp_path / "q.wav",
+        np.concatenate([silence(300), piper_speech("Open the readme."), silence(200)]),
+    )
+    async with engine_factory() as eng:
+        result = await talk(eng.url, eng.token(), wav=wav, bridge=McpBridge([project], "deny"))
+    assert "read" in result.transcript.lower()
+    assert "demo project" in result.reply.lower() or "readme" in result.reply.lower()
+    assert result.model == "command-mode"
+    audio, rate = sf.read(io.BytesIO(bytes(result.audio)))
+    assert rate == 24000 and len(audio) / rate > 1.0
+    assert np.abs(audio).max() > 0.05  # it speaks
+    assert {"e2e_ms", "stt_ms", "tts_ttfb_ms"} <= set(result.metrics)
+
+
+async def test_text_turn_with_pcm_output(engine_factory, project):
+    async with engine_factory() as eng:
+        result = await talk(
+            eng.url,
+            eng.token(),
+            text="list the files in src",
+            bridge=McpBridge([project], "deny"),
+            encoding="pcm_s16le",
+        )
+    assert "main" in result.reply.lower()
+    assert len(result.audio) % 2 == 0 and len(result.audio) > 24000
+
+
+async def test_scope_escape_is_refused_by_the_runtime(engine_factory, project):
+    async with engine_factory() as eng:
+        result = await talk(
+            eng.url,
+            eng.token(),
+            text="open dot dot slash secret dot txt",
+            bridge=McpBridge([project], "deny"),
+        )
+    assert "TOP SECRET" not in result.reply
+
+
+@needs_bwrap
+@pytest.mark.parametrize("decision", ["approve", "reject", "policy"])
+async def test_approval_wait_then_decision(engine_factory, project, decision):
+    asked = threading.Event()
+    answer = threading.Event()
+
+    def approver(request: m.McpRequest, reason: str) -> bool:
+        asked.set()
+        answer.wait(20)
+        return decision == "approve"
+
+    async with engine_factory() as eng:
+        client = await EngineClient.connect(eng.url, m.SessionStart(token=eng.token()))
+        bridge = McpBridge([project], "deny" if decision == "policy" else "ask")
+        if decision != "policy":
+            bridge._approver = approver  # the terminal prompt, replaced by the test's hand
+        await client.send(m.TextInput(text="run the tests"))
+        seen: list[m.ServerMessage] = []
+        done = None
+        while done is None:
+            r = await asyncio.wait_for(client.recv(), 30)
+            if r.message is None:
+                continue
+            seen.append(r.message)
+            if isinstance(r.message, m.McpRequest):
+                bridge.submit(r.message, client)
+            if isinstance(r.message, m.State) and r.message.value == "awaiting_approval":
+                assert asked.wait(5)
+                answer.set()
+            if isinstance(r.message, m.AgentDone):
+                done = r.message
+        await bridge.aclose()
+        await client.close()
+    runs = [x for x in seen if isinstance(x, m.McpRequest) and x.action == "execute_command"]
+    assert [r.payload for r in runs] == [{"command": "make test"}]
+    text = done.text.lower()
+    if decision == "policy":
+        assert not asked.is_set()
+        assert not any(isinstance(x, m.State) and x.value == "awaiting_approval" for x in seen)
+    else:
+        assert any(isinstance(x, m.State) and x.value == "awaiting_approval" for x in seen)
+        assert "approval" in text  # the assistant said what it was waiting for
+    if decision == "approve":
+        assert "3 passed" in text or "passed" in text
+    else:
+        assert "passed" not in text
