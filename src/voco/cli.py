@@ -17,7 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from voco.engine.runtime import EngineConfig
     from voco.engine.server import create_app
-    from voco.protocol.connection import MAX_TEXT_FRAME
+    from voco.protocol.connection import MAX_WS_FRAME
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_llm, make_stt, make_tts
 
@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         ws="websockets-sansio",
-        ws_max_size=MAX_TEXT_FRAME,
+        ws_max_size=MAX_WS_FRAME,
         log_level="info" if args.verbose else "warning",
     )
     return 0

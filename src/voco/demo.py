@@ -21,7 +21,7 @@ from voco.engine.runtime import EngineRuntime
 from voco.engine.server import create_app
 from voco.local.mcp_bridge import McpBridge
 from voco.local.talk import talk, write_audio
-from voco.protocol.connection import MAX_TEXT_FRAME
+from voco.protocol.connection import MAX_WS_FRAME
 
 
 def bundled_question() -> Path:
@@ -44,7 +44,7 @@ async def running_engine(runtime: EngineRuntime, port: int | None = None):  # ty
             host="127.0.0.1",
             port=port,
             ws="websockets-sansio",
-            ws_max_size=MAX_TEXT_FRAME,
+            ws_max_size=MAX_WS_FRAME,
             log_level="warning",
             lifespan="on",
         )

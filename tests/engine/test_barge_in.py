@@ -7,9 +7,9 @@ import asyncio
 
 import numpy as np
 import pytest
+
 from tests.fakes import LONG_REPLY, ScriptedLLM
 from tests.speech import espeak_speech, piper_speech, silence, trim
-
 from voco.local.engine_client import EngineClient
 from voco.local.streamer import RealtimeStreamer
 from voco.protocol import messages as m

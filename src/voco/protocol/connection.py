@@ -25,6 +25,10 @@ from voco.protocol.messages import (
 
 MAX_TEXT_FRAME = 1 << 20  # protocol §7: larger text frames close with 1009
 MAX_AUDIO_FRAME = 64 * 1024  # 2 s of PCM in one frame is plenty; larger is dropped
+# What the WebSocket layer accepts at all: above the text limit, so an oversized
+# text frame is closed 1009 here and an oversized audio frame gets its non-fatal
+# error; only frames beyond this (4 MiB) are cut off by the transport itself.
+MAX_WS_FRAME = 4 << 20
 MAX_TEXT_INPUT_CHARS = 10_000
 VIOLATION_LIMIT = 100
 VIOLATION_WINDOW_S = 10.0

@@ -1,0 +1,57 @@
+"""The one exception type the sandbox uses to turn a refusal into a wire answer.
+
+Every check deep inside path resolution, risk classification or execution
+raises :class:`ActionError` with the protocol's ``status``/``code`` already
+chosen, so :meth:`Sandbox.handle` never has to guess how to map an ``OSError``
+and a refusal can never be silently converted into a success.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Status = Literal["error", "rejected"]
+
+# Protocol §5 codes. ``scope_violation`` and the two ``denied_*`` codes are the
+# security-relevant ones; the rest describe ordinary failures.
+SCOPE_VIOLATION = "scope_violation"
+NOT_FOUND = "not_found"
+TOO_LARGE = "too_large"
+TIMEOUT = "timeout"
+INVALID_REQUEST = "invalid_request"
+UNKNOWN_ACTION = "unknown_action"
+INTERNAL = "internal"
+DENIED_BY_USER = "denied_by_user"
+DENIED_BY_POLICY = "denied_by_policy"
+
+
+class ActionError(Exception):
+    """A request the sandbox refuses or cannot complete.
+
+    ``result`` carries a partial result when the protocol wants one alongside
+    the error (a timed-out command still reports its output and ``timed_out``).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: Status = "error",
+        result: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status: Status = status
+        self.result = result
+
+
+def scope(message: str) -> ActionError:
+    """Shorthand for the most common refusal: the target is outside every root."""
+    return ActionError(SCOPE_VIOLATION, message)
+
+
+def invalid(message: str) -> ActionError:
+    """Shorthand for a malformed payload."""
+    return ActionError(INVALID_REQUEST, message)
