@@ -16,6 +16,14 @@ from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.providers.base import LLM
 
 
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Secrets and audit logs of a test never touch the developer's ~/.voco."""
+    home = tmp_path_factory.mktemp("voco-home")
+    monkeypatch.setenv("VOCO_HOME", str(home))
+    monkeypatch.setenv("VOCO_AUDIT_LOG", str(home / "audit.jsonl"))
+
+
 @pytest.fixture(scope="session")
 def silero() -> SileroVAD:
     return SileroVAD()

@@ -58,7 +58,7 @@ def _talk(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
     out = Path(args.out) if args.out else None
     encoding = "pcm_s16le" if out and out.suffix.lower() == ".wav" else "mp3"
-    roots = [Path(r) for r in (args.root or [os.getcwd()])]
+    roots = _roots(args)
     try:
         bridge = McpBridge(roots, args.approve)
         result = asyncio.run(
@@ -107,9 +107,22 @@ def _audit(args: argparse.Namespace) -> int:
     return audit_verify_main(Path(args.log))
 
 
-def _not_yet(name: str, issue: str) -> int:
-    print(f"voco {name}: not available yet (tracked in the issue '{issue}')", file=sys.stderr)
-    return 2
+def _roots(args: argparse.Namespace) -> list[Path]:
+    return [Path(r) for r in (args.root or [os.getcwd()])]
+
+
+def _local(args: argparse.Namespace) -> int:
+    from voco.auth.tokens import TokenAuthority
+    from voco.local.launch import run_local
+
+    token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
+    return run_local(args.engine, token, _roots(args), args.approve, args.port)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from voco.local.launch import run_up
+
+    return run_up(_roots(args), args.approve, args.port, args.engine_port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,12 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     av.set_defaults(fn=_audit)
 
     lo = sub.add_parser("local", help="the local runtime with the web UI")
-    lo.add_argument("--engine")
+    lo.add_argument("--engine", required=True)
+    lo.add_argument("--token")
     lo.add_argument("--root", action="append")
-    lo.add_argument("--approve", default="ask")
-    lo.set_defaults(fn=lambda a: _not_yet("local", "Web UI: talk to Voco in the browser"))
+    lo.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
+    lo.add_argument("--port", type=int, default=8766)
+    lo.set_defaults(fn=_local)
+
     up = sub.add_parser("up", help="engine + local runtime + web UI on this machine")
-    up.set_defaults(fn=lambda a: _not_yet("up", "Web UI: talk to Voco in the browser"))
+    up.add_argument("--root", action="append")
+    up.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
+    up.add_argument("--port", type=int, default=8766)
+    up.add_argument("--engine-port", type=int, default=DEFAULT_PORT)
+    up.set_defaults(fn=_up)
     return p
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ import soundfile as sf
 from tests.speech import piper_speech, silence, write_wav
 from voco.local.engine_client import EngineClient
 from voco.local.mcp_bridge import McpBridge
+from voco.local.sandbox import verify
 from voco.local.talk import talk
 from voco.protocol import messages as m
 
@@ -89,9 +91,10 @@ async def test_approval_wait_then_decision(engine_factory, project, decision):
 
     async with engine_factory() as eng:
         client = await EngineClient.connect(eng.url, m.SessionStart(token=eng.token()))
-        bridge = McpBridge([project], "deny" if decision == "policy" else "ask")
-        if decision != "policy":
-            bridge._approver = approver  # the terminal prompt, replaced by the test's hand
+        if decision == "policy":
+            bridge = McpBridge([project], "deny")
+        else:  # the terminal prompt, replaced by the test's hand
+            bridge = McpBridge([project], "ask", approver=approver)
         await client.send(m.TextInput(text="run the tests"))
         seen: list[m.ServerMessage] = []
         done = None
@@ -122,3 +125,8 @@ async def test_approval_wait_then_decision(engine_factory, project, decision):
         assert "3 passed" in text or "passed" in text
     else:
         assert "passed" not in text
+    # every request and decision is in the audit log, and the chain verifies
+    log = Path(os.environ["VOCO_AUDIT_LOG"])
+    assert verify(log).ok
+    recorded = log.read_text()
+    assert "make test" in recorded and runs[0].id in recorded

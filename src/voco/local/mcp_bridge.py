@@ -3,7 +3,9 @@
 The sandbox is synchronous (it may block on a person approving, or on a
 process for up to 30 s), so each request runs on a worker thread; progress
 (``awaiting_approval`` with the risk reason, ``running``) is forwarded to the
-engine as it happens. On disconnect, outstanding work is cancelled.
+engine as it happens, and to an optional observer (the web UI's activity
+list). On disconnect, outstanding work is cancelled. Every request, decision
+and result lands in the hash-chained audit log.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from voco.local.sandbox import AuditLog, Sandbox
+from voco.local.sandbox.audit import default_audit_path
 from voco.protocol import messages as m
 
 
@@ -23,6 +27,7 @@ class _Sender(Protocol):
 
 
 Approver = Callable[[m.McpRequest, str], bool]
+Observer = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def terminal_approver(request: m.McpRequest, reason: str) -> bool:
@@ -53,45 +58,110 @@ def make_approver(mode: str) -> Approver | None:
     raise ValueError(f"--approve must be ask, deny or all, not {mode!r}")
 
 
-class McpBridge:
-    def __init__(self, roots: Sequence[Path], approve: str, *, audit_path: Path | None = None):
-        from voco.local.sandbox import Sandbox
+def summarize(response: m.McpResponse) -> str:
+    """One short line for an activity list."""
+    if response.status != "success":
+        return response.error or response.code or response.status
+    r = response.result if isinstance(response.result, dict) else {}
+    if "exit_code" in r:
+        return f"exit {r['exit_code']}" + (" (timed out)" if r.get("timed_out") else "")
+    if "entries" in r:
+        return f"{len(r['entries'])} entries"
+    if "matches" in r:
+        return f"{len(r['matches'])} matches"
+    if "size" in r:
+        return f"{r['size']} bytes"
+    if "bytes_written" in r:
+        return f"wrote {r['bytes_written']} bytes"
+    return "done"
 
-        self._roots = [Path(r) for r in roots]
-        self._approver = make_approver(approve)
-        self._audit_path = audit_path
-        self._sandbox: Any = None
-        self._sandbox_cls = Sandbox
+
+class McpBridge:
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        approve: str,
+        *,
+        approver: Approver | None = None,
+        audit_path: Path | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.roots = [Path(r).resolve() for r in roots]
+        self.approve_mode = approve
+        self._approver = approver if approver is not None else make_approver(approve)
+        self._audit = AuditLog(audit_path or default_audit_path())
+        self._observer = observer
+        self._sandbox: Sandbox | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._senders: dict[str, _Sender] = {}
 
-    def _get_sandbox(self, progress: Callable[[str, str, str | None], None]) -> Any:
+    def _get_sandbox(self) -> Sandbox:
         if self._sandbox is None:
-            kwargs: dict[str, Any] = {"progress": progress}
-            if self._audit_path is not None:
-                from voco.local.sandbox.audit import AuditLog
-
-                kwargs["audit"] = AuditLog(self._audit_path)
-            self._sandbox = self._sandbox_cls(self._roots, self._approver, 30.0, **kwargs)
+            self._sandbox = Sandbox(
+                self.roots,
+                self._approve if self._approver is not None else None,
+                30.0,
+                audit=self._audit,
+                progress=self._progress,
+            )
         return self._sandbox
+
+    def _approve(self, request: m.McpRequest, reason: str) -> bool:
+        assert self._approver is not None
+        return self._approver(request, reason)
+
+    def _progress(self, req_id: str, stage: str, reason: str | None) -> None:
+        """Called on the sandbox's worker thread."""
+        loop, client = self._loop, self._senders.get(req_id)
+        if loop is None or client is None:
+            return
+        msg = m.McpProgress(id=req_id, stage=stage, reason=reason)  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(client.send(msg), loop)
+        asyncio.run_coroutine_threadsafe(
+            self._observe({"id": req_id, "stage": stage, "reason": reason}), loop
+        )
+
+    async def _observe(self, event: dict[str, Any]) -> None:
+        if self._observer is not None:
+            with contextlib.suppress(Exception):
+                await self._observer({"type": "activity", **event})
 
     def submit(self, request: m.McpRequest, client: _Sender) -> None:
         if request.id in self._seen:  # a replayed id is never executed twice
             return
         self._seen.add(request.id)
+        self._loop = asyncio.get_running_loop()
         task = asyncio.create_task(self._handle(request, client))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, request: m.McpRequest, client: _Sender) -> None:
-        loop = asyncio.get_running_loop()
-
-        def progress(req_id: str, stage: str, reason: str | None) -> None:
-            msg = m.McpProgress(id=req_id, stage=stage, reason=reason)  # type: ignore[arg-type]
-            asyncio.run_coroutine_threadsafe(client.send(msg), loop)
-
-        sandbox = self._get_sandbox(progress)
-        response = await asyncio.to_thread(sandbox.handle, request)
+        self._senders[request.id] = client
+        await self._observe(
+            {
+                "id": request.id,
+                "action": request.action,
+                "payload": request.payload,
+                "stage": "requested",
+            }
+        )
+        try:
+            response = await asyncio.to_thread(self._get_sandbox().handle, request)
+        finally:
+            self._senders.pop(request.id, None)
+        await self._observe(
+            {
+                "id": request.id,
+                "action": request.action,
+                "payload": request.payload,
+                "stage": "done",
+                "status": response.status,
+                "code": response.code,
+                "summary": summarize(response),
+            }
+        )
         with contextlib.suppress(Exception):
             await client.send(response)
 
@@ -101,3 +171,6 @@ class McpBridge:
         for t in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await t
+        if self._sandbox is not None:
+            self._sandbox.close()
+        self._audit.close()

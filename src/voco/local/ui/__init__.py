@@ -1,0 +1,1 @@
+"""The local runtime's web UI server: static page + browser WebSocket relay."""

@@ -1,0 +1,74 @@
+"""Approval prompts shown in the browser, answered by the user.
+
+The sandbox asks on its worker thread and blocks; the question goes to every
+open page, the first answer wins, and no answer within the timeout — or no
+page open at all — is a refusal. Nothing is approved by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from voco.protocol import messages as m
+
+Broadcast = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+
+
+class UiApprovals:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        broadcast: Broadcast,
+        roots: Sequence[Path],
+        *,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self._loop = loop
+        self._broadcast = broadcast
+        self._roots = [str(r) for r in roots]
+        self._timeout = timeout_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Event, list[bool]]] = {}
+
+    def __call__(self, request: m.McpRequest, reason: str) -> bool:
+        """Runs on the sandbox's worker thread; blocks until decided."""
+        event, answer = threading.Event(), [False]
+        with self._lock:
+            self._pending[request.id] = (event, answer)
+        self._post(
+            {
+                "type": "approval.request",
+                "id": request.id,
+                "action": request.action,
+                "payload": request.payload,
+                "reason": reason,
+                "roots": self._roots,
+            }
+        )
+        decided = event.wait(self._timeout)
+        with self._lock:
+            self._pending.pop(request.id, None)
+        approved = decided and answer[0]
+        self._post({"type": "approval.closed", "id": request.id, "approved": approved})
+        return approved
+
+    def decide(self, request_id: str, approve: bool) -> bool:
+        """An answer from a page; False if nothing is pending under that id."""
+        with self._lock:
+            pending = self._pending.get(request_id)
+            if pending is None or pending[0].is_set():
+                return False
+            pending[1][0] = approve is True
+            pending[0].set()
+        return True
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
+
+    def _post(self, msg: dict[str, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(self._broadcast(msg), self._loop)

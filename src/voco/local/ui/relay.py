@@ -1,0 +1,195 @@
+"""One browser page ↔ one engine session (docs/ui-protocol.md).
+
+The runtime, not the page, holds the engine session: it relays audio and the
+protocol's messages both ways, answers ``mcp.request``s itself through the
+sandbox (they never reach the page), and reconnects to the engine — resuming
+the same thread — when that connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from voco.local.engine_client import EngineClient, SessionRefused
+from voco.local.mcp_bridge import McpBridge
+from voco.local.ui.approvals import UiApprovals
+from voco.protocol import messages as m
+
+log = logging.getLogger("voco.local")
+
+RELAYED = frozenset({"text.input", "interrupt", "audio.played", "ping"})
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass
+class RuntimeConfig:
+    engine_url: str
+    token: str
+    project_id: str = "default"
+    encoding: str = "mp3"
+
+
+class BrowserRelay:
+    def __init__(
+        self,
+        ws: WebSocket,
+        config: RuntimeConfig,
+        bridge: McpBridge,
+        approvals: UiApprovals | None,
+    ) -> None:
+        self.ws = ws
+        self.cfg = config
+        self.bridge = bridge
+        self.approvals = approvals
+        self.engine: EngineClient | None = None
+        self.thread_id: str | None = None
+        self._send_lock = asyncio.Lock()
+        self._restart = asyncio.Event()
+        self._closed = False
+
+    async def send_json(self, obj: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(json.dumps(obj))
+
+    async def status(self, engine: str, message: str | None = None) -> None:
+        body: dict[str, Any] = {
+            "type": "runtime.status",
+            "engine": engine,
+            "roots": [str(r) for r in self.bridge.roots],
+            "approve": self.bridge.approve_mode,
+        }
+        if message:
+            body["message"] = message
+        await self.send_json(body)
+
+    async def run(self) -> None:
+        pump = asyncio.create_task(self._engine_loop())
+        try:
+            await self._browser_loop()
+        finally:
+            self._closed = True
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
+            if self.engine is not None:
+                await self.engine.close()
+
+    # ----------------------------------------------------------- engine side
+
+    async def _engine_loop(self) -> None:
+        backoff = 0.5
+        while not self._closed:
+            await self.status("connecting")
+            start = m.SessionStart(
+                token=self.cfg.token,
+                project_id=self.cfg.project_id,
+                thread_id=self.thread_id,
+                audio=m.AudioConfig(output=m.AudioOutput(encoding=self.cfg.encoding)),  # type: ignore[arg-type]
+            )
+            try:
+                self.engine = await EngineClient.connect(self.cfg.engine_url, start)
+            except SessionRefused as exc:
+                await self.status("disconnected", str(exc))
+                if exc.code in (4401, 4402, 4403):
+                    return  # retrying cannot help; the page says why
+            except OSError as exc:
+                await self.status("disconnected", f"engine unreachable: {exc}")
+            else:
+                backoff = 0.5
+                self.thread_id = self.engine.ready.thread_id
+                await self.send_json(json.loads(self.engine.ready.to_json()))
+                await self.status("connected")
+                await self._pump(self.engine)
+                await self.status("disconnected", "engine connection lost; reconnecting")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._restart.wait(), backoff)
+            self._restart.clear()
+            backoff = min(MAX_BACKOFF_S, backoff * 2)
+
+    async def _pump(self, engine: EngineClient) -> None:
+        restart = asyncio.create_task(self._restart.wait())
+        try:
+            while True:
+                recv = asyncio.create_task(engine.recv())
+                done, _ = await asyncio.wait({recv, restart}, return_when=asyncio.FIRST_COMPLETED)
+                if restart in done:
+                    recv.cancel()
+                    await engine.close()
+                    return
+                try:
+                    item = recv.result()
+                except Exception:  # connection closed or garbage from the engine
+                    return
+                if item.audio is not None:
+                    async with self._send_lock:
+                        await self.ws.send_bytes(item.audio)
+                elif isinstance(item.message, m.McpRequest):
+                    self.bridge.submit(item.message, engine)  # never shown to the page
+                elif item.message is not None:
+                    async with self._send_lock:
+                        await self.ws.send_text(item.message.to_json())
+        finally:
+            restart.cancel()
+
+    # ---------------------------------------------------------- browser side
+
+    async def _browser_loop(self) -> None:
+        while True:
+            try:
+                frame = await self.ws.receive()
+            except WebSocketDisconnect:
+                return
+            if frame["type"] == "websocket.disconnect":
+                return
+            if frame.get("bytes") is not None:
+                if self.engine is not None:
+                    with contextlib.suppress(Exception):
+                        await self.engine.send_audio(frame["bytes"])
+            elif frame.get("text") is not None:
+                await self._browser_message(frame["text"])
+
+    async def _browser_message(self, text: str) -> None:
+        try:
+            obj = json.loads(text)
+            kind = obj["type"]
+        except (ValueError, KeyError, TypeError):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "invalid_message",
+                    "message": "expected a JSON object with 'type'",
+                    "fatal": False,
+                }
+            )
+            return
+        if kind in RELAYED:
+            try:
+                msg = m.parse_client(text)
+            except m.ProtocolError as exc:
+                await self.send_json(
+                    {"type": "error", "code": exc.code, "message": exc.message, "fatal": False}
+                )
+                return
+            if self.engine is not None:
+                with contextlib.suppress(Exception):
+                    await self.engine.send(msg)
+        elif kind == "approval.decision" and self.approvals is not None:
+            self.approvals.decide(str(obj.get("id")), obj.get("approve") is True)
+        elif kind == "session.restart":
+            self._restart.set()
+        else:
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "unknown_type",
+                    "message": f"unknown message type {kind!r}",
+                    "fatal": False,
+                }
+            )

@@ -1,0 +1,163 @@
+"""The local runtime's UI server over real sockets: the gate, the relay, and
+approvals decided from a page — with a real engine and the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+
+from voco.local.launch import serve_ui
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "README.md").write_text("# Hello\n")
+    (root / "Makefile").write_text("test:\n\t@echo '2 passed, 0 failed'\n")
+    return root
+
+
+def origin(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+async def connect(ui, *, secret=None, origin_=None, host=None):
+    """``host``: the name the page was loaded under. A DNS-rebinding attack
+    resolves a foreign name to 127.0.0.1, so the TCP connection goes here while
+    the Host header carries that name."""
+    secret = ui.secret if secret is None else secret
+    name = host or f"127.0.0.1:{ui.port}"
+    return await websockets.connect(
+        f"ws://{name}/ui?secret={secret}",
+        origin=origin_ or origin(ui.port),
+        host="127.0.0.1",
+        port=ui.port,
+    )
+
+
+async def next_of(ws, kind: str, timeout: float = 30):
+    async def loop():
+        while True:
+            raw = await ws.recv()
+            if isinstance(raw, bytes):
+                continue
+            msg = json.loads(raw)
+            if msg["type"] == kind:
+                return msg
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+def http_get(url: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["no-secret", "wrong-secret", "foreign-origin", "rebinding-host", "null-origin"],
+)
+async def test_foreign_pages_are_refused(engine_factory, project, attack):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        kw = {
+            "no-secret": {"secret": ""},
+            "wrong-secret": {"secret": ui.secret[:-1] + "x"},
+            "foreign-origin": {"origin_": "http://evil.example"},
+            "rebinding-host": {
+                "host": f"evil.example:{ui.port}",
+                "origin_": f"http://evil.example:{ui.port}",
+            },
+            "null-origin": {"origin_": "null"},
+        }[attack]
+        with pytest.raises(websockets.InvalidStatus) as e:
+            await connect(ui, **kw)
+        assert e.value.response.status_code == 403
+
+
+async def test_http_gate_and_headers(engine_factory, project, tmp_path, monkeypatch):
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>Voco</title>")
+    (dist / "assets" / "app.js").write_text("console.log(1)")
+    (tmp_path / "secret.txt").write_text("TOP SECRET")
+    monkeypatch.setenv("VOCO_WEB_DIST", str(dist))
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        base = f"http://127.0.0.1:{ui.port}"
+        status, headers, body = await asyncio.to_thread(http_get, base + "/")
+        assert status == 200 and b"Voco" in body
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        status, _, _ = await asyncio.to_thread(http_get, base + "/", f"evil.example:{ui.port}")
+        assert status == 403
+        status, _, body = await asyncio.to_thread(http_get, base + "/assets/app.js")
+        assert status == 200
+        for path in ("/assets/../../secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt"):
+            status, _, body = await asyncio.to_thread(http_get, base + path)
+            assert status == 404 and b"TOP SECRET" not in body
+        status, _, _ = await asyncio.to_thread(http_get, base + "/healthz?secret=nope")
+        assert status == 403
+
+
+async def test_relay_turn_activity_and_no_mcp_to_the_page(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        status = await next_of(ws, "runtime.status")
+        assert status["roots"] == [str(project.resolve())] and status["approve"] == "deny"
+        ready = await next_of(ws, "session.ready")
+        assert ready["user_id"] == "alice"
+        await ws.send(json.dumps({"type": "text.input", "text": "open the readme"}))
+        seen = []
+        while True:
+            raw = await asyncio.wait_for(ws.recv(), 30)
+            if isinstance(raw, bytes):
+                seen.append("audio")
+                continue
+            msg = json.loads(raw)
+            seen.append(msg["type"])
+            if msg["type"] == "metrics":
+                break
+        assert "mcp.request" not in seen
+        assert "activity" in seen and "agent.done" in seen and "audio" in seen
+        await ws.send(json.dumps({"type": "bogus"}))
+        err = await next_of(ws, "error")
+        assert err["code"] == "unknown_type" and err["fatal"] is False
+        await ws.close()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")
+@pytest.mark.parametrize("approve", [True, False])
+async def test_approval_decided_in_the_page(engine_factory, project, approve):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui)
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        assert req["action"] == "execute_command" and "make test" in json.dumps(req["payload"])
+        assert req["reason"] and req["roots"] == [str(project.resolve())]
+        await ws.send(
+            json.dumps({"type": "approval.decision", "id": req["id"], "approve": approve})
+        )
+        closed = await next_of(ws, "approval.closed")
+        assert closed == {"type": "approval.closed", "id": req["id"], "approved": approve}
+        while True:
+            act = await next_of(ws, "activity")
+            if act["stage"] == "done" and act["id"] == req["id"]:
+                break
+        assert act["status"] == ("success" if approve else "rejected")
+        done = await next_of(ws, "agent.done")
+        assert ("passed" in done["text"].lower()) is approve
+        await ws.close()
