@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,15 +25,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes import LONG_REPLY, ScriptedLLM  # noqa: E402
-from tests.speech import espeak_speech, piper_speech, silence, trim  # noqa: E402
-from voco.audio.pcm import FRAME_MS, FRAME_SAMPLES  # noqa: E402
-from voco.audio.vad import SileroVAD, VadStream  # noqa: E402
-from voco.demo import running_engine  # noqa: E402
-from voco.engine.runtime import EngineRuntime  # noqa: E402
-from voco.local.engine_client import EngineClient  # noqa: E402
-from voco.local.streamer import RealtimeStreamer  # noqa: E402
-from voco.protocol import messages as m  # noqa: E402
+from tests.fakes import LONG_REPLY, ScriptedLLM
+from tests.speech import espeak_speech, piper_speech, trim
+from voco.audio.pcm import FRAME_SAMPLES
+from voco.audio.vad import SileroVAD, VadStream
+from voco.demo import running_engine
+from voco.engine.runtime import EngineRuntime
+from voco.local.engine_client import EngineClient
+from voco.local.mcp_bridge import McpBridge
+from voco.local.streamer import RealtimeStreamer
+from voco.protocol import messages as m
 
 INTERRUPTIONS = [
     ("piper", "Wait a moment, please."),
@@ -113,11 +113,12 @@ async def barge_in_trial(url: str, token: str, voice: str, text: str, rng) -> di
         await client.close()
 
 
-async def turn_trial(url: str, token: str, voice: str, text: str, end_silence_ms: int) -> dict:
+async def turn_trial(
+    url: str, token: str, voice: str, text: str, end_silence_ms: int, bridge: McpBridge | None
+) -> dict:
     client = await EngineClient.connect(url, m.SessionStart(token=token))
     up = RealtimeStreamer(client.send_audio)
     up.start()
-    log: list = []
     try:
         await asyncio.sleep(0.3)
         pcm = speech(voice, text)
@@ -129,6 +130,8 @@ async def turn_trial(url: str, token: str, voice: str, text: str, end_silence_ms
             r = await asyncio.wait_for(client.recv(), 30)
             if r.audio is not None and first_audio is None:
                 first_audio = r.at
+            if isinstance(r.message, m.McpRequest) and bridge is not None:
+                bridge.submit(r.message, client)
             if isinstance(r.message, m.Metrics):
                 metrics = r.message.model_dump()
         # wall time the last voiced sample was captured (end of its frame)
@@ -169,8 +172,10 @@ async def main(trials: int) -> None:
     print("Silero VAD cost per stream per 32 ms chunk (budget: 32 000 µs realtime):")
     for n in (1, 32, 128):
         b, s = vad_cost(silero, n)
-        print(f"  {n:4d} streams: batched {b:8.1f} µs   unbatched {s:8.1f} µs   "
-              f"batching gain x{s / b:4.1f}   streams per core at real time ≈ {32000 / b:6.0f}")
+        print(
+            f"  {n:4d} streams: batched {b:8.1f} µs   unbatched {s:8.1f} µs   "
+            f"batching gain x{s / b:4.1f}   streams per core at real time ≈ {32000 / b:6.0f}"
+        )
 
     rt_long = await EngineRuntime.create(llm=ScriptedLLM(lambda msgs: [LONG_REPLY]))
     async with running_engine(rt_long) as url:
@@ -182,34 +187,39 @@ async def main(trials: int) -> None:
         print("\nBarge-in (64 ms rule, real-time speech, embedded stack):")
         report("  onset captured -> halt_audio at client", [r["latency_ms"] for r in res])
         report("  halt_audio.t_ms - onset (stream time)", [r["t_ms_delta"] for r in res])
-        print(f"  audio frames after halt: {sum(r['audio_after_halt'] for r in res)} "
-              f"in {len(res)} trials; wrong response id: "
-              f"{sum(not r['response_ok'] for r in res)}")
+        print(
+            f"  audio frames after halt: {sum(r['audio_after_halt'] for r in res)} "
+            f"in {len(res)} trials; wrong response id: "
+            f"{sum(not r['response_ok'] for r in res)}"
+        )
     await rt_long.aclose()
 
+    repo = Path(__file__).resolve().parents[1]
     for label, llm in [
         ("scripted one-sentence reply", ScriptedLLM(lambda msgs: ["Sure, I can help with that."])),
-        ("offline command mode (tools via the runtime)", None),
+        ("offline command mode, tools answered by the real sandbox", None),
     ]:
-        rt = await EngineRuntime.create(llm=llm) if llm else await EngineRuntime.create()
+        rt = await EngineRuntime.create(llm=llm)
         end_sil = rt.turn_config.end_silence_ms
+        bridge = McpBridge([repo], "deny") if llm is None else None
         async with running_engine(rt) as url:
             token = rt.auth.issue("bench")
-            if llm is None:  # command mode asks the runtime: answer via the sandbox
-                print("\n(command mode needs a local runtime answering mcp.request; "
-                      "measured with text replies only)")
-                await rt.aclose()
-                continue
             res = []
             for i in range(trials):
                 voice, text = QUESTIONS[i % len(QUESTIONS)]
-                res.append(await turn_trial(url, token, voice, text, end_sil))
+                res.append(await turn_trial(url, token, voice, text, end_sil, bridge))
+        if bridge is not None:
+            await bridge.aclose()
         await rt.aclose()
-        print(f"\nEnd of speech -> first reply audio byte ({label}; end-of-turn silence "
-              f"{end_sil} ms):")
+        print(
+            f"\nEnd of speech -> first reply audio byte ({label}; end-of-turn silence "
+            f"{end_sil} ms):"
+        )
         report("  from the engine's end-of-turn decision", [r["from_endpoint_ms"] for r in res])
-        report("  from the last voiced sample (incl. silence wait)",
-               [r["from_speech_end_ms"] for r in res])
+        report(
+            "  from the last voiced sample (incl. silence wait)",
+            [r["from_speech_end_ms"] for r in res],
+        )
         for k in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "engine_overhead_ms"):
             report(f"  engine metrics: {k}", [r["metrics"][k] for r in res if k in r["metrics"]])
 
