@@ -88,7 +88,7 @@ def test_talk_wav_against_served_engine(served, env, tmp_path):
     (proj / "src" / "app.py").write_text("x = 1\n")
     wav = write_wav(
         tmp_path / "q.wav",
-        np.concatenate([silence(300), piper_speech("List the files in source."), silence(200)]),
+        np.concatenate([silence(300), piper_speech("What is in the source folder?"), silence(200)]),
         rate=16000,
     )
     out_mp3 = tmp_path / "reply.mp3"

@@ -10,55 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
+from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
-
-import uvicorn
 
 from voco.engine.runtime import EngineRuntime
 from voco.engine.server import create_app
 from voco.local.mcp_bridge import McpBridge
 from voco.local.talk import talk, write_audio
-from voco.protocol.connection import MAX_WS_FRAME
+from voco.serving import serving
 
 
 def bundled_question() -> Path:
     return Path(str(files("voco").joinpath("assets/question.wav")))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
-async def running_engine(runtime: EngineRuntime, port: int | None = None):  # type: ignore[no-untyped-def]
+async def running_engine(runtime: EngineRuntime, port: int = 0) -> AsyncIterator[str]:
     """Serve ``runtime`` on 127.0.0.1 for the duration of the block; yields the URL."""
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime),
-            host="127.0.0.1",
-            port=port,
-            ws="websockets-sansio",
-            ws_max_size=MAX_WS_FRAME,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"ws://127.0.0.1:{port}/v1/session"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(create_app(runtime), port) as bound:
+        yield f"ws://127.0.0.1:{bound}/v1/session"
 
 
 async def _demo(out: Path, wav: Path) -> int:

@@ -268,14 +268,7 @@ class Session:
 
     async def _respond(self, resp: Response) -> None:
         await self.set_state("thinking")
-        speaker = Speaker(
-            self.rt.tts,
-            resp.audio,
-            self.encoding,
-            on_start=lambda: self._audio_start(resp),
-            send_audio=lambda data: self._send_audio(resp, data),
-            on_end=lambda ms: self._audio_end(resp, ms),
-        )
+        speaker = self._speaker(resp)
         emitter = _SessionEmitter(self, resp, speaker)
         resp.emitter = emitter
         ctx = AgentContext(self.rt.llm, emitter, self.mcp, SYSTEM_PROMPT)
@@ -328,13 +321,8 @@ class Session:
                 with contextlib.suppress(BaseException):
                     await speaking
 
-    async def _apologise(self, turn: Turn, text: str) -> None:
-        """Speak a fixed sentence as the reply to ``turn`` (no model involved), so a
-        failure the user cannot see is still heard."""
-        resp = Response(turn, _id(), ResponseAudio(""), reply_msg_id=_id())
-        resp.audio.response_id = resp.response_id
-        self.response = resp
-        speaker = Speaker(
+    def _speaker(self, resp: Response) -> Speaker:
+        return Speaker(
             self.rt.tts,
             resp.audio,
             self.encoding,
@@ -342,6 +330,14 @@ class Session:
             send_audio=lambda data: self._send_audio(resp, data),
             on_end=lambda ms: self._audio_end(resp, ms),
         )
+
+    async def _apologise(self, turn: Turn, text: str) -> None:
+        """Speak a fixed sentence as the reply to ``turn`` (no model involved), so a
+        failure the user cannot see is still heard."""
+        resp = Response(turn, _id(), ResponseAudio(""), reply_msg_id=_id())
+        resp.audio.response_id = resp.response_id
+        self.response = resp
+        speaker = self._speaker(resp)
 
         async def speak() -> None:
             speaker.say(text)

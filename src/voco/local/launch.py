@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from voco.local.ui.relay import RuntimeConfig
 from voco.local.ui.security import Gate, new_secret
 from voco.local.ui.server import LocalRuntime, create_ui_app
+from voco.serving import free_port, serving
 
 
 @dataclass(frozen=True)
@@ -39,34 +38,14 @@ async def serve_ui(
     project_id: str = "default",
 ) -> AsyncIterator[Launched]:
     """Run the local runtime's UI server on 127.0.0.1 for the duration of the block."""
-    from voco.demo import free_port
-
     port = port or free_port()
     secret = new_secret()
     gate = Gate(port, secret)
     runtime = LocalRuntime(
         RuntimeConfig(engine_url, token, project_id), [r.resolve() for r in roots], approve, gate
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_ui_app(runtime),
-            host="127.0.0.1",
-            port=port,
-            ws="websockets-sansio",
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
+    async with serving(create_ui_app(runtime), port):
         yield Launched(f"http://127.0.0.1:{port}/?secret={secret}", port, secret, engine_url)
-    finally:
-        server.should_exit = True
-        await task
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +58,7 @@ async def up(
 
     runtime = await EngineRuntime.create()
     try:
-        async with running_engine(runtime, engine_port or None) as engine_url:
+        async with running_engine(runtime, engine_port) as engine_url:
             token = runtime.auth.issue("local-user", ttl_s=30 * 24 * 3600)
             async with serve_ui(engine_url, token, roots, approve, port=port) as launched:
                 yield launched
