@@ -72,7 +72,11 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
 
     @contextlib.asynccontextmanager
     async def factory(
-        llm: LLM | None = None, *, turn: TurnConfig | None = None, checkpointer: Any = None
+        llm: LLM | None = None,
+        *,
+        turn: TurnConfig | None = None,
+        checkpointer: Any = None,
+        threads: Any = None,
     ) -> AsyncIterator[Engine]:
         if llm is None:
             from voco.agent.command_mode import CommandModeLLM
@@ -85,7 +89,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
             llm=llm,
             graph=build_graph(checkpointer or InMemorySaver()),
             auth=TokenAuthority("test-secret-" + "x" * 32),
-            threads=InMemoryThreadStore(),
+            threads=threads or InMemoryThreadStore(),
             turn_config=turn or TurnConfig(),
         )
         try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
@@ -29,8 +32,17 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "VOCO_HOME": str(tmp_path / "home"), "ANTHROPIC_API_KEY": ""}
+def env() -> Iterator[dict[str, str]]:
+    # Not under pytest's tmp_path: pytest keeps that 0700, and the embedded
+    # Postgres runs as its own system user when we are root.
+    home = Path(tempfile.mkdtemp(prefix="voco-cli-"))
+    yield {
+        **os.environ,
+        "VOCO_HOME": str(home),
+        "ANTHROPIC_API_KEY": "",
+        "VOCO_AUDIT_LOG": str(home / "audit.jsonl"),
+    }
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[str]:

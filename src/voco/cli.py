@@ -21,7 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_llm, make_stt, make_tts
 
-    config = EngineConfig(llm=args.llm, stt=args.stt, tts=args.tts)
+    config = EngineConfig(llm=args.llm, stt=args.stt, tts=args.tts, database=args.database)
     try:  # fail before binding the port, with the missing key named
         providers = {
             "stt": make_stt(args.stt),
@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--llm", default=os.environ.get("VOCO_LLM", "auto"))
     s.add_argument("--stt", default=os.environ.get("VOCO_STT", "whisper"))
     s.add_argument("--tts", default=os.environ.get("VOCO_TTS", "piper"))
+    s.add_argument(
+        "--database",
+        default=os.environ.get("VOCO_DATABASE_URL"),
+        help="Postgres URL for durable threads (default: VOCO_DATABASE_URL, else an embedded "
+        "Postgres in $VOCO_HOME/pgdata); 'memory' keeps nothing across restarts",
+    )
     s.set_defaults(fn=_serve)
 
     t = sub.add_parser("token", help="print an access token the embedded auth accepts")

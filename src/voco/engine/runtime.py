@@ -7,6 +7,7 @@ through :class:`~voco.audio.vad.BatchedVAD`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ class EngineConfig:
     tts: str = "piper"
     turn: TurnConfig = field(default_factory=TurnConfig)
     jwt_secret: str | None = None
+    # None: VOCO_DATABASE_URL, else embedded Postgres; "memory": no durability
+    database: str | None = None
 
 
 @dataclass
@@ -43,6 +46,7 @@ class EngineRuntime:
     threads: ThreadStore
     turn_config: TurnConfig
     version: str = __version__
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @classmethod
     async def create(
@@ -56,22 +60,34 @@ class EngineRuntime:
         threads: ThreadStore | None = None,
     ) -> EngineRuntime:
         cfg = config or EngineConfig()
-        if checkpointer is None:
-            from langgraph.checkpoint.memory import InMemorySaver
+        stack = contextlib.AsyncExitStack()
+        try:
+            if checkpointer is None:
+                if cfg.database == "memory":
+                    from langgraph.checkpoint.memory import InMemorySaver
 
-            checkpointer = InMemorySaver()
-        rt = cls(
-            vad=BatchedVAD(SileroVAD()),
-            stt=stt or make_stt(cfg.stt),
-            tts=tts or make_tts(cfg.tts),
-            llm=llm or make_llm(cfg.llm),
-            graph=build_graph(checkpointer),
-            auth=TokenAuthority(cfg.jwt_secret),
-            threads=threads or InMemoryThreadStore(),
-            turn_config=cfg.turn,
-        )
-        await rt.stt.warmup()
-        await rt.tts.warmup()
+                    checkpointer = InMemorySaver()
+                else:  # VOCO_DATABASE_URL, else Postgres embedded in $VOCO_HOME/pgdata
+                    from voco.store import open_store
+
+                    store = await stack.enter_async_context(open_store(cfg.database))
+                    checkpointer, threads = store.checkpointer, threads or store.threads
+            rt = cls(
+                vad=BatchedVAD(SileroVAD()),
+                stt=stt or make_stt(cfg.stt),
+                tts=tts or make_tts(cfg.tts),
+                llm=llm or make_llm(cfg.llm),
+                graph=build_graph(checkpointer),
+                auth=TokenAuthority(cfg.jwt_secret),
+                threads=threads or InMemoryThreadStore(),
+                turn_config=cfg.turn,
+            )
+            rt._stack = stack
+            await rt.stt.warmup()
+            await rt.tts.warmup()
+        except BaseException:
+            await stack.aclose()
+            raise
         log.info("engine ready: stt=%s tts=%s llm=%s", rt.stt.name, rt.tts.name, rt.llm.name)
         return rt
 
@@ -79,3 +95,4 @@ class EngineRuntime:
         self.vad.close()
         for p in (self.stt, self.tts, self.llm):
             await p.aclose()
+        await self._stack.aclose()

@@ -1,0 +1,154 @@
+"""Open Voco's durable store: one Postgres for checkpoints and thread owners.
+
+``async with open_store() as store:`` gives the engine a LangGraph
+checkpointer and a :class:`~voco.engine.threads.ThreadStore` that share one
+connection pool, so a conversation and the record of who may resume it live
+and die together. Where the database is:
+
+* ``database_url`` if given, else ``VOCO_DATABASE_URL`` (Supabase in
+  production; any PostgreSQL ≥ 13 works);
+* otherwise the embedded server (:mod:`voco.store.embedded`) in
+  ``$VOCO_HOME/pgdata``, started here and stopped on exit.
+
+Schema creation is idempotent and serialised with a Postgres advisory lock:
+several engine replicas starting at once against one database would otherwise
+race in ``CREATE TABLE IF NOT EXISTS`` (a known Postgres race) and in the
+checkpointer's migration bookkeeping (duplicate version rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection, conninfo
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from voco.auth.tokens import state_dir
+from voco.store.checkpoints import make_checkpointer
+from voco.store.threads import Pool, PostgresThreadStore
+
+if TYPE_CHECKING:  # the embedded module imports pgserver, needed only without a URL
+    from voco.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger("voco.store")
+
+ENV_URL = "VOCO_DATABASE_URL"
+# Any fixed 64-bit key; only Voco's schema setup takes this advisory lock.
+_SCHEMA_LOCK_KEY = 0x766F636F_73636861  # "vocoscha"
+
+
+@dataclass
+class Store:
+    """What the engine needs from the database; valid inside ``open_store``."""
+
+    url: str
+    checkpointer: AsyncPostgresSaver
+    threads: PostgresThreadStore
+    pool: Pool
+    embedded: EmbeddedPostgres | None = None  # set when the store runs its own server
+
+
+def default_pgdata() -> Path:
+    return state_dir() / "pgdata"
+
+
+@asynccontextmanager
+async def open_store(
+    database_url: str | None = None,
+    *,
+    pgdata: Path | None = None,
+    max_connections: int = 8,
+    prepare_threshold: int | None = 0,
+) -> AsyncIterator[Store]:
+    """Connect (starting the embedded server if no URL is configured), create
+    the schema, and close everything again on exit.
+
+    The URL must give *session* semantics — a direct connection or Supabase's
+    session pooler (port 5432), which is also what a long-lived server should
+    use. A transaction-mode pooler (Supabase port 6543) breaks the schema
+    advisory lock and psycopg's prepared statements.
+
+    ``prepare_threshold`` is psycopg's: ``0`` prepares statements on first use
+    (what LangGraph's own ``from_conn_string`` does); ``None`` disables them.
+    """
+    url = database_url or os.environ.get(ENV_URL) or None
+    async with AsyncExitStack() as stack:
+        embedded: EmbeddedPostgres | None = None
+        if url is None:
+            from voco.store.embedded import start_embedded
+
+            embedded = await asyncio.to_thread(start_embedded, pgdata or default_pgdata())
+            stack.push_async_callback(asyncio.to_thread, embedded.stop)
+            url = embedded.url
+        pool: Pool = AsyncConnectionPool(
+            url,
+            connection_class=AsyncConnection[DictRow],
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": prepare_threshold,
+                "row_factory": dict_row,
+            },
+            min_size=1,
+            # schema setup holds one connection (the lock) while using another
+            max_size=max(2, max_connections),
+            # a connection the server dropped while idle (restart, pooler
+            # timeout) is replaced instead of failing the next checkpoint write
+            check=AsyncConnectionPool.check_connection,
+            name="voco",
+            open=False,
+        )
+        # wait=True: a wrong URL or dead server fails here, at start-up, and
+        # not in the middle of a user's first turn
+        await pool.open(wait=True, timeout=30.0)
+        stack.push_async_callback(pool.close)
+        threads = PostgresThreadStore(pool)
+        checkpointer = await _setup_schema(pool, threads)
+        log.info("store ready: %s", _redact(url))
+        yield Store(
+            url=url, checkpointer=checkpointer, threads=threads, pool=pool, embedded=embedded
+        )
+
+
+async def _setup_schema(pool: Pool, threads: PostgresThreadStore) -> AsyncPostgresSaver:
+    # The checkpointer's migrations run CREATE INDEX CONCURRENTLY, which waits
+    # for every transaction in the database that is open or has a statement
+    # running. Hence a *session* lock held by an idle autocommit connection
+    # (a transaction-scoped lock would be an open transaction), taken by
+    # polling pg_try_advisory_lock (a replica blocked inside pg_advisory_lock
+    # is a running statement). Both variants deadlock; both were observed.
+    # The lock dies with its connection, so a crashed engine cannot leave it.
+    async with pool.connection() as lock_conn:
+        delay = 0.02
+        while True:
+            cur = await lock_conn.execute(
+                "SELECT pg_try_advisory_lock(%s) AS ok", (_SCHEMA_LOCK_KEY,)
+            )
+            row = await cur.fetchone()
+            if row is not None and row["ok"]:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        try:
+            await threads.setup()
+            return await make_checkpointer(pool, setup=True)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    try:
+        params = conninfo.conninfo_to_dict(url)
+    except Exception:
+        return "<unparsable database url>"
+    params.pop("password", None)
+    return conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})
