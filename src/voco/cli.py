@@ -15,13 +15,25 @@ DEFAULT_PORT = 8765
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from voco.audio.turns import TurnConfig
     from voco.engine.runtime import EngineConfig
     from voco.engine.server import create_app
     from voco.protocol.connection import MAX_WS_FRAME
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_llm, make_stt, make_tts
 
-    config = EngineConfig(llm=args.llm, stt=args.stt, tts=args.tts, database=args.database)
+    try:
+        turn = TurnConfig(
+            threshold=args.vad_threshold,
+            neg_threshold=max(0.01, args.vad_threshold - 0.15),
+            end_silence_ms=args.end_silence_ms,
+        )
+    except ValueError as exc:
+        print(f"voco serve: {exc}", file=sys.stderr)
+        return 2
+    config = EngineConfig(
+        llm=args.llm, stt=args.stt, tts=args.tts, database=args.database, turn=turn
+    )
     try:  # fail before binding the port, with the missing key named
         providers = {
             "stt": make_stt(args.stt),
@@ -136,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--llm", default=os.environ.get("VOCO_LLM", "auto"))
     s.add_argument("--stt", default=os.environ.get("VOCO_STT", "whisper"))
     s.add_argument("--tts", default=os.environ.get("VOCO_TTS", "piper"))
+    s.add_argument(
+        "--vad-threshold",
+        type=float,
+        default=0.5,
+        help="speech probability that counts as speech (0-1)",
+    )
+    s.add_argument(
+        "--end-silence-ms", type=int, default=320, help="silence that ends the user's turn"
+    )
     s.add_argument(
         "--database",
         default=os.environ.get("VOCO_DATABASE_URL"),
