@@ -223,8 +223,21 @@ _LIST = (
 )
 # Ways of saying "the project root" where a folder name would go.
 _ROOT_NAMES = frozenset(
-    ("project", "repo", "repository", "codebase", "here", "root", "workspace", "this",
-     "current directory", "current folder", "top level", "root folder", "root directory")
+    (
+        "project",
+        "repo",
+        "repository",
+        "codebase",
+        "here",
+        "root",
+        "workspace",
+        "this",
+        "current directory",
+        "current folder",
+        "top level",
+        "root folder",
+        "root directory",
+    )
 )
 _WHATS_IN = re.compile(r"^(?:what's|what is|whats) (?:in|inside) (?P<t>.+)$")
 _OPEN = re.compile(

@@ -74,4 +74,3 @@ class RealtimeStreamer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-

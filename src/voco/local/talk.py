@@ -101,9 +101,7 @@ async def _collect(
             current = msg.response_id
         elif isinstance(msg, m.AudioEnd):
             # a file is "played" once written
-            await client.send(
-                m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms)
-            )
+            await client.send(m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms))
         elif isinstance(msg, m.AgentDone) and msg.turn_id == turn:
             result.reply, result.model, result.interrupted = msg.text, msg.model, msg.interrupted
             done = True
