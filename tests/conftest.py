@@ -77,6 +77,8 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
         turn: TurnConfig | None = None,
         checkpointer: Any = None,
         threads: Any = None,
+        stt: Any = None,
+        tts: Any = None,
     ) -> AsyncIterator[Engine]:
         if llm is None:
             from voco.agent.command_mode import CommandModeLLM
@@ -84,8 +86,8 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
             llm = CommandModeLLM()
         rt = EngineRuntime(
             vad=BatchedVAD(silero),
-            stt=whisper,
-            tts=piper,
+            stt=stt or whisper,
+            tts=tts or piper,
             llm=llm,
             graph=build_graph(checkpointer or InMemorySaver()),
             auth=TokenAuthority("test-secret-" + "x" * 32),
