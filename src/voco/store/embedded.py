@@ -27,11 +27,16 @@ import logging
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pgserver.postgres_server import PostgresServer, get_server
+with warnings.catch_warnings():
+    # pgserver asks platformdirs for a runtime dir it does not use for our data
+    # dir; without XDG_RUNTIME_DIR (servers, CI) that only prints a warning.
+    warnings.simplefilter("ignore")
+    from pgserver.postgres_server import PostgresServer, get_server
 
 log = logging.getLogger("voco.store")
 
