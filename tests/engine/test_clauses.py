@@ -17,9 +17,15 @@ def test_sentences_are_cut_as_they_complete():
 
 
 def test_short_comma_clause_waits_long_one_is_cut():
-    assert feed_all(["Yes, ", "that works."]) == ["Yes, that works."]
+    assert feed_all(["Yes, ", "that works."]) == ["Yes, that works."]  # 3 chars: too short
     text = "The engine listens to your voice, then it answers."
     assert feed_all([text]) == ["The engine listens to your voice,", "then it answers."]
+    later = "Done. Well, okay, then it works, as you said."
+    assert feed_all([later]) == ["Done.", "Well, okay, then it works,", "as you said."]
+
+
+def test_first_clause_may_end_early_to_start_speaking_sooner():
+    assert feed_all(["Sure, I can help with that."]) == ["Sure,", "I can help with that."]
 
 
 def test_token_by_token_equals_whole():

@@ -15,10 +15,17 @@ _SOFT = re.compile(r"[,;:]\s|\s[—–-]\s")
 
 
 class ClauseSplitter:
-    def __init__(self, *, min_soft_chars: int = 24, max_chars: int = 220) -> None:
+    """``first_min_soft_chars``: the reply's first clause may end at a comma much
+    sooner ("Sure, ..."), because its synthesis time is the user's wait."""
+
+    def __init__(
+        self, *, min_soft_chars: int = 24, first_min_soft_chars: int = 4, max_chars: int = 220
+    ) -> None:
         self._buf = ""
         self._min_soft = min_soft_chars
+        self._first_min_soft = first_min_soft_chars
         self._max = max_chars
+        self._emitted = 0
 
     def feed(self, text: str) -> list[str]:
         self._buf += text
@@ -30,6 +37,7 @@ class ClauseSplitter:
             clause, self._buf = self._buf[:cut].strip(), self._buf[cut:]
             if clause:
                 out.append(clause)
+                self._emitted += 1
         return out
 
     def flush(self) -> list[str]:
@@ -42,7 +50,8 @@ class ClauseSplitter:
         cuts = []
         if hard := _HARD.search(self._buf):
             cuts.append(hard.end())
-        soft = next((m for m in _SOFT.finditer(self._buf) if m.start() >= self._min_soft), None)
+        min_soft = self._first_min_soft if self._emitted == 0 else self._min_soft
+        soft = next((m for m in _SOFT.finditer(self._buf) if m.start() >= min_soft), None)
         if soft is not None:
             cuts.append(soft.end())
         if cuts:
