@@ -165,7 +165,19 @@ class McpBridge:
         with contextlib.suppress(Exception):
             await client.send(response)
 
+    def cancel_pending(self, client: _Sender | None = None) -> None:
+        """The session that sent these requests is gone: kill what they run and
+        withdraw their approval prompts. ``None``: every session's."""
+        for req_id, sender in list(self._senders.items()):
+            if client is None or sender is client:
+                if self._sandbox is not None:
+                    self._sandbox.cancel(req_id)
+                withdraw = getattr(self._approver, "withdraw", None)
+                if withdraw is not None:
+                    withdraw(req_id)
+
     async def aclose(self) -> None:
+        self.cancel_pending()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):

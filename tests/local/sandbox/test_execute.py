@@ -400,3 +400,36 @@ def test_two_roots_both_visible(tree: Tree, make_sandbox: Callable[..., Sandbox]
     assert resp.result["stdout"] == "INSIDE\nOTHER\n"
     resp = call(sb, "execute_command", command="cat o.txt", cwd=str(other))
     assert resp.result["stdout"] == "OTHER\n"
+
+
+@pytest.mark.timeout(20)
+def test_cancel_kills_a_running_command_and_still_answers(tmp_path):
+    """A session that ends takes its commands with it (and nothing is left running)."""
+    import threading
+    import time as _time
+
+    from voco.local.sandbox import Sandbox
+    from voco.protocol.messages import McpRequest
+
+    root = tmp_path / "root"
+    root.mkdir()
+    sb = Sandbox([root], lambda req, reason: True, 30.0)
+    req = McpRequest(
+        id="long", action="execute_command", payload={"command": "sleep 20; touch marker"}
+    )
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", sb.handle(req)))
+    t0 = _time.monotonic()
+    t.start()
+    while not sb.cancel("long"):
+        _time.sleep(0.05)
+        assert _time.monotonic() - t0 < 5, "command never started"
+    t.join(10)
+    assert not t.is_alive()
+    resp = out["r"]
+    assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
+    assert _time.monotonic() - t0 < 5
+    _time.sleep(0.2)
+    assert not (root / "marker").exists()
+    assert sb.cancel("long") is False
+    sb.close()

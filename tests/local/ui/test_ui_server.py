@@ -161,3 +161,25 @@ async def test_approval_decided_in_the_page(engine_factory, project, approve):
         done = await next_of(ws, "agent.done")
         assert ("passed" in done["text"].lower()) is approve
         await ws.close()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")
+async def test_closing_the_page_withdraws_its_pending_approval(engine_factory, project):
+    import os
+
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui)
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        await ws.close()
+        log = Path(os.environ["VOCO_AUDIT_LOG"])
+        for _ in range(100):
+            entries = [json.loads(line) for line in log.read_text().splitlines()]
+            approvals = [
+                e for e in entries if e.get("kind") == "approval" and e["data"]["id"] == req["id"]
+            ]
+            if approvals:
+                break
+            await asyncio.sleep(0.05)
+        assert approvals and approvals[0]["data"]["approved"] is False

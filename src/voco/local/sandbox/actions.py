@@ -13,9 +13,10 @@ import base64
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from voco.local.sandbox.errors import (
@@ -67,6 +68,7 @@ class ActionContext:
     timeout_s: float
     gate: Callable[[str | None], None]
     running: Callable[[], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 # ------------------------------------------------------------------ payload helpers
@@ -469,6 +471,7 @@ def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str,
             cwd=inside,
             writable=assessment.risky,
             timeout_s=timeout_s,
+            cancel=ctx.cancelled,
         )
     finally:
         os.close(cwd_fd)
@@ -479,6 +482,10 @@ def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str,
         "timed_out": res.timed_out,
         "duration_ms": res.duration_ms,
     }
+    if res.cancelled:
+        raise ActionError(
+            INTERNAL, "cancelled: the session ended; its processes were killed", result=result
+        )
     if res.timed_out:
         raise ActionError(
             TIMEOUT,

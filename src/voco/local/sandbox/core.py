@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,13 +85,35 @@ class Sandbox:
         self._timeout_s = max(0.1, min(MAX_TIMEOUT_S, float(timeout_s)))
         self._audit = audit
         self._progress = progress
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Event] = {}
 
     @property
     def resolver(self) -> Resolver:
         return self._resolver
 
     def close(self) -> None:
+        self.cancel_all()
         self._resolver.close()
+
+    def cancel(self, request_id: str) -> bool:
+        """Kill the process tree of a running request (its session ended).
+
+        The request still gets its one answer (``internal``, "cancelled"),
+        recorded in the audit log. False if nothing by that id is running.
+        """
+        with self._lock:
+            event = self._running.get(request_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            events = list(self._running.values())
+        for event in events:
+            event.set()
 
     # ------------------------------------------------------------------ public
 
@@ -139,7 +162,13 @@ class Sandbox:
                 gate=lambda reason: self._gate(request, reason),
                 running=lambda: self._emit(request.id, "running", None),
             )
-            result = action(ctx, request.payload)
+            with self._lock:
+                self._running[request.id] = ctx.cancelled
+            try:
+                result = action(ctx, request.payload)
+            finally:
+                with self._lock:
+                    self._running.pop(request.id, None)
         except ActionError as exc:
             return McpResponse(
                 id=request.id,

@@ -93,6 +93,7 @@ class ExecResult:
     stderr: str
     timed_out: bool
     duration_ms: int
+    cancelled: bool = False  # killed because the session that asked for it ended
 
 
 def bwrap_binary() -> str | None:
@@ -272,6 +273,7 @@ def run_sandboxed(
     cwd: str,
     writable: bool,
     timeout_s: float,
+    cancel: threading.Event | None = None,
 ) -> ExecResult:
     """Run ``argv`` in a fresh bwrap sandbox. The caller has checked ``sandbox_status``."""
     ok, why, extra = sandbox_status()
@@ -300,26 +302,37 @@ def run_sandboxed(
     out, err = _Capture(), _Capture()
     timed_out = False
     try:
-        timed_out = _pump(proc, out, err, deadline)
-        if not timed_out:
+        timed_out = _pump(proc, out, err, deadline, cancel)
+        cancelled = cancel is not None and cancel.is_set()
+        if cancelled:
+            timed_out = False
+        elif not timed_out:
             try:
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 timed_out = True
     finally:
-        if timed_out or proc.poll() is None:
+        if timed_out or (cancel is not None and cancel.is_set()) or proc.poll() is None:
             _kill(proc)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
     duration_ms = int((time.monotonic() - start) * 1000)
     code = proc.returncode
+    if cancelled:
+        return ExecResult(None, out.text(), err.text(), False, duration_ms, cancelled=True)
     exit_code = None if timed_out else (128 - code if code is not None and code < 0 else code)
     return ExecResult(exit_code, out.text(), err.text(), timed_out, duration_ms)
 
 
-def _pump(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadline: float) -> bool:
-    """Read both pipes until EOF or the deadline; True if the deadline hit first."""
+def _pump(
+    proc: subprocess.Popen[bytes],
+    out: _Capture,
+    err: _Capture,
+    deadline: float,
+    cancel: threading.Event | None = None,
+) -> bool:
+    """Read both pipes until EOF, the deadline or a cancel; True if the deadline hit."""
     sel = selectors.DefaultSelector()
     try:
         for pipe, cap in ((proc.stdout, out), (proc.stderr, err)):
@@ -330,7 +343,9 @@ def _pump(proc: subprocess.Popen[bytes], out: _Capture, err: _Capture, deadline:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return True
-            for key, _ in sel.select(timeout=min(remaining, 0.5)):
+            if cancel is not None and cancel.is_set():
+                return False
+            for key, _ in sel.select(timeout=min(remaining, 0.1)):
                 try:
                     data = os.read(key.fd, 65536)
                 except BlockingIOError:

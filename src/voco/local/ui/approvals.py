@@ -66,6 +66,10 @@ class UiApprovals:
             pending[0].set()
         return True
 
+    def withdraw(self, request_id: str) -> None:
+        """The asking session ended: the prompt closes as a refusal."""
+        self.decide(request_id, False)
+
     def pending(self) -> list[str]:
         with self._lock:
             return list(self._pending)

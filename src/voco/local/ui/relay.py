@@ -79,6 +79,7 @@ class BrowserRelay:
             with contextlib.suppress(BaseException):
                 await pump
             if self.engine is not None:
+                self.bridge.cancel_pending(self.engine)
                 await self.engine.close()
 
     # ----------------------------------------------------------- engine side
@@ -107,6 +108,7 @@ class BrowserRelay:
                 await self.send_json(json.loads(self.engine.ready.to_json()))
                 await self.status("connected")
                 await self._pump(self.engine)
+                self.bridge.cancel_pending(self.engine)  # nobody is waiting for those now
                 await self.status("disconnected", "engine connection lost; reconnecting")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restart.wait(), backoff)
