@@ -457,7 +457,8 @@ class Session:
             resp = self.response
             if resp is not None and resp.task is not None and not resp.task.done():
                 why = f" It needs your approval because {msg.reason}." if msg.reason else ""
-                await self._emit_now(resp, f" I'm waiting for your approval to go ahead.{why}")
+                # a sentence of its own between the model's words, spaced both sides
+                await self._emit_now(resp, f" I'm waiting for your approval to go ahead.{why} ")
         else:
             await self.set_state("running_tool")
         return True
