@@ -21,3 +21,11 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 uv sync --frozen --quiet
+
+# The web UI (voco up / voco local): Node packages from the lockfile, then the
+# build into web/dist (not committed). Needs Node >= 20.19 for Vite 8.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm not found: install Node.js 20 to build the web UI" >&2
+  exit 1
+fi
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent) >&2

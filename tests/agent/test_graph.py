@@ -155,6 +155,14 @@ async def test_answers_are_matched_once_and_approval_extends_the_deadline():
     assert (await task).status == "success"
 
 
+async def test_a_late_answer_to_an_abandoned_request_is_accepted_once():
+    port = SessionMcpPort(lambda req: asyncio.sleep(0), response_timeout_s=0.1)
+    out = await port.call("slow", "execute_command", {"command": "make"})
+    assert out.code == "timeout"
+    assert port.resolve(McpResponse(id="slow", status="success"))  # late, but ours
+    assert not port.resolve(McpResponse(id="slow", status="success"))  # twice: a violation
+
+
 async def test_parallel_jobs_one_failing_keeps_the_others(graph):
     calls = [ToolCall("a", "read_file", {"path": "a"}), ToolCall("b", "list_dir", {"path": "."})]
 

@@ -33,6 +33,7 @@ class SessionMcpPort(McpPort):
         self.pending_rpc_futures: dict[str, asyncio.Future[McpResponse]] = {}
         self._deadlines: dict[str, float] = {}
         self._answered: set[str] = set()
+        self._issued: set[str] = set()  # ids sent on this connection (bounded by its life)
         self._closed = False
 
     async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
@@ -42,6 +43,7 @@ class SessionMcpPort(McpPort):
             )
         fut: asyncio.Future[McpResponse] = asyncio.get_running_loop().create_future()
         self.pending_rpc_futures[call_id] = fut
+        self._issued.add(call_id)
         self._deadlines[call_id] = time.monotonic() + self._response_timeout
         try:
             await self._send(McpRequest(id=call_id, action=action, payload=payload))
@@ -67,9 +69,19 @@ class SessionMcpPort(McpPort):
                 fut.cancel()
 
     def resolve(self, resp: McpResponse) -> bool:
-        """Deliver a response; False if the id is unknown or already answered."""
+        """Deliver a response; False if the id is unknown or already answered.
+
+        An answer to a request we issued but stopped waiting for (the user
+        interrupted, it timed out) is accepted quietly: the runtime did nothing
+        wrong by answering late.
+        """
+        if resp.id in self._answered:
+            return False
         fut = self.pending_rpc_futures.get(resp.id)
-        if fut is None or fut.done() or resp.id in self._answered:
+        if fut is None or fut.done():
+            if resp.id in self._issued:
+                self._answered.add(resp.id)
+                return True
             return False
         self._answered.add(resp.id)
         fut.set_result(resp)

@@ -215,6 +215,8 @@ class Handler:
         elif isinstance(msg, m.McpResponse):
             if not s.mcp.resolve(msg):
                 await self._violation("unknown_mcp_id", f"no pending mcp.request {msg.id!r}")
+            else:
+                await s.after_tool()
         elif isinstance(msg, m.McpProgress):
             if not await s.on_mcp_progress(msg):
                 await self._violation("unknown_mcp_id", f"no pending mcp.request {msg.id!r}")

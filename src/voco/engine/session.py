@@ -463,6 +463,17 @@ class Session:
             await self.set_state("running_tool")
         return True
 
+    async def after_tool(self) -> None:
+        """A tool answered: back to speaking if the reply's audio plays, else thinking."""
+        resp = self.response
+        waiting = any(not f.done() for f in self.mcp.pending_rpc_futures.values())
+        if waiting or resp is None or resp.task is None:
+            return
+        if resp.task.done():
+            return
+        playing = resp.audio.is_playing(time.monotonic())
+        await self.set_state("speaking" if playing else "thinking")
+
     async def _emit_now(self, resp: Response, text: str) -> None:
         emitter = resp.emitter
         if emitter is not None:

@@ -183,3 +183,36 @@ async def test_closing_the_page_withdraws_its_pending_approval(engine_factory, p
                 break
             await asyncio.sleep(0.05)
         assert approvals and approvals[0]["data"]["approved"] is False
+
+
+async def test_a_reconnecting_page_resumes_its_thread(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        first = await next_of(ws, "session.ready")
+        await ws.close()
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{ui.port}/ui?secret={ui.secret}&thread={first['thread_id']}",
+            origin=origin(ui.port),
+        )
+        again = await next_of(ws, "session.ready")
+        assert again["thread_id"] == first["thread_id"]
+        await ws.close()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")
+async def test_a_page_opened_later_sees_the_open_prompt(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        first = await connect(ui)
+        await next_of(first, "session.ready")
+        await first.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(first, "approval.request")
+        second = await connect(ui)
+        again = await next_of(second, "approval.request")
+        assert again == req
+        await second.send(
+            json.dumps({"type": "approval.decision", "id": req["id"], "approve": False})
+        )
+        closed = await next_of(first, "approval.closed")
+        assert closed["approved"] is False
+        await first.close()
+        await second.close()

@@ -33,25 +33,27 @@ class UiApprovals:
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Event, list[bool]]] = {}
+        self._prompts: dict[str, dict[str, Any]] = {}
 
     def __call__(self, request: m.McpRequest, reason: str) -> bool:
         """Runs on the sandbox's worker thread; blocks until decided."""
         event, answer = threading.Event(), [False]
+        prompt = {
+            "type": "approval.request",
+            "id": request.id,
+            "action": request.action,
+            "payload": request.payload,
+            "reason": reason,
+            "roots": self._roots,
+        }
         with self._lock:
             self._pending[request.id] = (event, answer)
-        self._post(
-            {
-                "type": "approval.request",
-                "id": request.id,
-                "action": request.action,
-                "payload": request.payload,
-                "reason": reason,
-                "roots": self._roots,
-            }
-        )
+            self._prompts[request.id] = prompt
+        self._post(prompt)
         decided = event.wait(self._timeout)
         with self._lock:
             self._pending.pop(request.id, None)
+            self._prompts.pop(request.id, None)
         approved = decided and answer[0]
         self._post({"type": "approval.closed", "id": request.id, "approved": approved})
         return approved
@@ -73,6 +75,11 @@ class UiApprovals:
     def pending(self) -> list[str]:
         with self._lock:
             return list(self._pending)
+
+    def open_prompts(self) -> list[dict[str, Any]]:
+        """Prompts still waiting, for a page that connects after they were sent."""
+        with self._lock:
+            return list(self._prompts.values())
 
     def _post(self, msg: dict[str, Any]) -> None:
         asyncio.run_coroutine_threadsafe(self._broadcast(msg), self._loop)

@@ -43,13 +43,14 @@ class BrowserRelay:
         config: RuntimeConfig,
         bridge: McpBridge,
         approvals: UiApprovals | None,
+        thread_id: str | None = None,
     ) -> None:
         self.ws = ws
         self.cfg = config
         self.bridge = bridge
         self.approvals = approvals
         self.engine: EngineClient | None = None
-        self.thread_id: str | None = None
+        self.thread_id = thread_id  # a reconnecting page resumes its conversation
         self._send_lock = asyncio.Lock()
         self._restart = asyncio.Event()
         self._closed = False
@@ -107,6 +108,9 @@ class BrowserRelay:
                 self.thread_id = self.engine.ready.thread_id
                 await self.send_json(json.loads(self.engine.ready.to_json()))
                 await self.status("connected")
+                if self.approvals is not None:  # prompts opened before this page came
+                    for prompt in self.approvals.open_prompts():
+                        await self.send_json(prompt)
                 await self._pump(self.engine)
                 self.bridge.cancel_pending(self.engine)  # nobody is waiting for those now
                 await self.status("disconnected", "engine connection lost; reconnecting")
@@ -117,12 +121,12 @@ class BrowserRelay:
 
     async def _pump(self, engine: EngineClient) -> None:
         restart = asyncio.create_task(self._restart.wait())
+        recv: asyncio.Task[Any] | None = None
         try:
             while True:
                 recv = asyncio.create_task(engine.recv())
                 done, _ = await asyncio.wait({recv, restart}, return_when=asyncio.FIRST_COMPLETED)
                 if restart in done:
-                    recv.cancel()
                     await engine.close()
                     return
                 try:
@@ -139,6 +143,11 @@ class BrowserRelay:
                         await self.ws.send_text(item.message.to_json())
         finally:
             restart.cancel()
+            if recv is not None and not recv.done():
+                recv.cancel()
+            if recv is not None:  # retrieve it, so a closed socket is not logged as lost
+                with contextlib.suppress(BaseException):
+                    await recv
 
     # ---------------------------------------------------------- browser side
 

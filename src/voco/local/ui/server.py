@@ -115,7 +115,8 @@ def create_ui_app(runtime: LocalRuntime, dist: Path | None = None) -> Starlette:
             return
         await ws.accept()
         assert runtime.bridge is not None
-        page = BrowserRelay(ws, runtime.config, runtime.bridge, runtime.approvals)
+        thread = ws.query_params.get("thread") or None
+        page = BrowserRelay(ws, runtime.config, runtime.bridge, runtime.approvals, thread)
         runtime.pages.add(page)
         try:
             await page.run()

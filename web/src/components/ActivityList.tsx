@@ -1,0 +1,144 @@
+import {
+  Ban,
+  Check,
+  CircleX,
+  FilePenLine,
+  FileText,
+  FolderOpen,
+  LoaderCircle,
+  Search,
+  ShieldAlert,
+  SquareTerminal,
+  Wrench,
+  type LucideIcon,
+} from "lucide-react";
+import { RichText } from "@/components/RichText";
+import { Badge, type BadgeProps } from "@/components/ui/badge";
+import { Card } from "@/components/ui/card";
+import { ScrollArea } from "@/components/ui/scroll-area";
+import { describeAction, type ActivityRow } from "@/lib/state";
+
+const ICONS: Record<string, LucideIcon> = {
+  execute_command: SquareTerminal,
+  read_file: FileText,
+  list_dir: FolderOpen,
+  write_file: FilePenLine,
+  search_text: Search,
+};
+
+const VERBS: Record<string, string> = {
+  execute_command: "Run",
+  read_file: "Read",
+  list_dir: "List",
+  write_file: "Write",
+  search_text: "Search",
+};
+
+export function statusBadge(r: ActivityRow): { label: string; variant: BadgeProps["variant"]; icon: LucideIcon | null } {
+  if (r.stage === "awaiting_approval") return { label: "needs approval", variant: "warning", icon: ShieldAlert };
+  if (r.stage === "running") return { label: "running", variant: "info", icon: LoaderCircle };
+  if (r.stage === "requested") return { label: "checking", variant: "secondary", icon: null };
+  switch (r.status) {
+    case "success":
+      return { label: "done", variant: "success", icon: Check };
+    case "rejected":
+      return {
+        label: r.code === "denied_by_policy" ? "blocked by policy" : "rejected",
+        variant: "destructive",
+        icon: Ban,
+      };
+    case "error":
+      return { label: r.code === "scope_violation" ? "outside project" : "failed", variant: "destructive", icon: CircleX };
+    default:
+      return { label: "done", variant: "secondary", icon: null };
+  }
+}
+
+function time(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function Row({ r }: { r: ActivityRow }) {
+  const Icon = ICONS[r.action ?? ""] ?? Wrench;
+  const b = statusBadge(r);
+  const BIcon = b.icon;
+  const what = describeAction(r.action, r.payload);
+  return (
+    <li
+      className="group flex gap-3 px-4 py-2.5"
+      data-testid="activity-row"
+      data-id={r.id}
+      data-stage={r.stage}
+      data-status={r.status ?? ""}
+      data-decision={r.decision ?? ""}
+    >
+      <Icon className="mt-0.5 size-4 shrink-0 text-muted-foreground" />
+      <div className="min-w-0 flex-1">
+        <div className="flex items-center gap-2">
+          <span className="text-xs text-muted-foreground">{VERBS[r.action ?? ""] ?? r.action ?? "Action"}</span>
+          {what === "." || what === "./" ? (
+            <span className="min-w-0 flex-1 truncate text-xs italic text-muted-foreground">project root</span>
+          ) : (
+            <code className="min-w-0 flex-1 truncate font-mono text-xs" title={what}>
+              {what || "…"}
+            </code>
+          )}
+        </div>
+        <div className="mt-1 flex flex-wrap items-center gap-1.5 text-[11px] text-muted-foreground">
+          <Badge variant={b.variant} data-testid="activity-status">
+            {BIcon && <BIcon className={b.icon === LoaderCircle ? "animate-spin" : undefined} />}
+            {b.label}
+          </Badge>
+          {r.decision && r.code !== "denied_by_policy" && (
+            <span className={r.decision === "approved" ? "text-success" : "text-destructive"}>
+              {r.decision === "approved" ? "approved by you" : r.decision === "expired" ? "no answer in time" : "by you"}
+            </span>
+          )}
+          {r.summary && r.stage === "done" && r.status === "success" && (
+            <span className="font-mono" data-testid="activity-summary">
+              {r.summary}
+            </span>
+          )}
+          {r.summary && r.stage === "done" && r.status !== "success" && r.code !== "denied_by_user" && (
+            <span className="truncate" title={r.summary}>
+              {r.summary}
+            </span>
+          )}
+          <span className="ml-auto tabular-nums opacity-70">{time(r.startedAt)}</span>
+        </div>
+        {r.reason && r.stage !== "done" && (
+          <p className="mt-1 text-[11px] text-warning">
+            <RichText text={r.reason} />
+          </p>
+        )}
+      </div>
+    </li>
+  );
+}
+
+export function ActivityList({ rows }: { rows: ActivityRow[] }) {
+  const ordered = [...rows].reverse();
+  return (
+    <Card className="flex min-h-[180px] flex-1 flex-col overflow-hidden" data-testid="activity">
+      <div className="flex items-baseline justify-between border-b px-4 py-3">
+        <h2 className="text-sm font-semibold">Activity</h2>
+        <span className="text-[11px] text-muted-foreground">
+          {rows.length ? `${rows.length} action${rows.length === 1 ? "" : "s"} on your files` : "sandboxed"}
+        </span>
+      </div>
+      {ordered.length === 0 ? (
+        <p className="px-4 py-6 text-center text-xs text-muted-foreground">
+          Every file read, search and command Voco runs on your machine shows up here, with your decision and its result.
+        </p>
+      ) : (
+        <ScrollArea className="min-h-0 flex-1">
+          <ul className="divide-y">
+            {ordered.map((r) => (
+              <Row key={r.id} r={r} />
+            ))}
+          </ul>
+        </ScrollArea>
+      )}
+    </Card>
+  );
+}

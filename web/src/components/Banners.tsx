@@ -1,0 +1,162 @@
+import { useEffect, useState, type ReactNode } from "react";
+import { CircleAlert, CloudOff, RotateCw, TriangleAlert, Volume2, WifiOff, X } from "lucide-react";
+import { Button } from "@/components/ui/button";
+import type { LocalState } from "@/lib/client";
+import type { AppState } from "@/lib/state";
+import { cn } from "@/lib/utils";
+
+function useNow(active: boolean, every = 500): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setNow(Date.now()), every);
+    return () => clearInterval(t);
+  }, [active, every]);
+  return now;
+}
+
+function Banner({
+  tone,
+  icon: Icon,
+  children,
+  actions,
+  testid,
+}: {
+  tone: "error" | "warning" | "info";
+  icon: typeof CircleAlert;
+  children: ReactNode;
+  actions?: ReactNode;
+  testid?: string;
+}) {
+  return (
+    <div
+      role={tone === "error" ? "alert" : "status"}
+      data-testid={testid}
+      className={cn(
+        "flex items-start gap-3 rounded-lg border px-3 py-2 text-sm",
+        tone === "error" && "border-destructive/30 bg-destructive/10 text-foreground",
+        tone === "warning" && "border-warning/30 bg-warning/10 text-foreground",
+        tone === "info" && "border-info/30 bg-info/10 text-foreground",
+      )}
+    >
+      <Icon
+        className={cn(
+          "mt-0.5 size-4 shrink-0",
+          tone === "error" && "text-destructive",
+          tone === "warning" && "text-warning",
+          tone === "info" && "text-info",
+        )}
+      />
+      <div className="min-w-0 flex-1">{children}</div>
+      {actions && <div className="flex shrink-0 items-center gap-1">{actions}</div>}
+    </div>
+  );
+}
+
+export function Banners({
+  state,
+  local,
+  onRetry,
+  onRestart,
+  onEnableAudio,
+  onDismiss,
+}: {
+  state: AppState;
+  local: LocalState;
+  onRetry: () => void;
+  onRestart: () => void;
+  onEnableAudio: () => void;
+  onDismiss: (id: number) => void;
+}) {
+  const { connection, runtime } = state;
+  const lost = connection.status !== "open" && (connection.everOpened || connection.attempt > 0);
+  const now = useNow(lost);
+  const items: ReactNode[] = [];
+
+  if (lost) {
+    const secs = connection.retryAt ? Math.max(0, Math.ceil((connection.retryAt - now) / 1000)) : 0;
+    items.push(
+      <Banner
+        key="lost"
+        tone="error"
+        icon={WifiOff}
+        testid="banner-offline"
+        actions={
+          <Button size="sm" variant="outline" onClick={onRetry} disabled={connection.status === "connecting"}>
+            <RotateCw /> Retry now
+          </Button>
+        }
+      >
+        <p className="font-medium">
+          {connection.everOpened ? "Lost the connection to the local Voco runtime." : "Cannot reach the local Voco runtime."}
+        </p>
+        <p className="text-muted-foreground">
+          {connection.status === "connecting"
+            ? `Reconnecting… (attempt ${connection.attempt + 1})`
+            : `Reconnecting in ${secs} s (attempt ${connection.attempt}).`}{" "}
+          Is <code className="font-mono">voco up</code> still running? If it was restarted, open the new link it printed.
+        </p>
+      </Banner>,
+    );
+  } else if (connection.status === "open" && runtime.engine === "disconnected") {
+    items.push(
+      <Banner
+        key="engine"
+        tone="warning"
+        icon={CloudOff}
+        testid="banner-engine"
+        actions={
+          <Button size="sm" variant="outline" onClick={onRestart}>
+            <RotateCw /> Reconnect
+          </Button>
+        }
+      >
+        <p className="font-medium">The runtime lost the engine.</p>
+        <p className="text-muted-foreground">{runtime.message ?? "Reconnecting and resuming this conversation…"}</p>
+      </Banner>,
+    );
+  }
+
+  if (local.needsGesture) {
+    items.push(
+      <Banner
+        key="gesture"
+        tone="info"
+        icon={Volume2}
+        actions={
+          <Button size="sm" onClick={onEnableAudio}>
+            Enable audio
+          </Button>
+        }
+      >
+        <p className="font-medium">The browser is holding audio until you click.</p>
+        <p className="text-muted-foreground">Click “Enable audio” to hear replies and use the microphone.</p>
+      </Banner>,
+    );
+  }
+
+  for (const n of state.notices) {
+    items.push(
+      <Banner
+        key={`n${n.id}`}
+        tone={n.level}
+        icon={n.level === "error" ? CircleAlert : TriangleAlert}
+        testid="notice"
+        actions={
+          <Button size="icon" variant="ghost" className="size-7" aria-label="Dismiss" onClick={() => onDismiss(n.id)}>
+            <X />
+          </Button>
+        }
+      >
+        <p>
+          <span className="font-medium">{n.fatal ? "Session ended: " : ""}</span>
+          {n.message}{" "}
+          <span className="font-mono text-xs text-muted-foreground">{n.code}</span>
+        </p>
+      </Banner>,
+    );
+  }
+
+  if (!items.length) return null;
+  return <div className="mx-auto flex w-full max-w-[1400px] flex-col gap-2 px-4 pt-3">{items}</div>;
+}

@@ -1,0 +1,185 @@
+import { useEffect, useRef } from "react";
+import { AudioLines, Mic, Scissors, Unplug, Zap } from "lucide-react";
+import { RichText } from "@/components/RichText";
+import { Badge } from "@/components/ui/badge";
+import { ScrollArea } from "@/components/ui/scroll-area";
+import type { MicMode } from "@/lib/client";
+import type { Metrics } from "@/lib/protocol";
+import { unheardTail, type AppState, type Presence, type Reply, type Turn } from "@/lib/state";
+
+export function formatMs(ms: number | undefined | null): string {
+  if (ms === undefined || ms === null || !Number.isFinite(ms)) return "–";
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function MetricsLine({ m }: { m: Metrics }) {
+  const parts: [string, number | undefined][] = [
+    ["STT", m.stt_ms],
+    ["LLM", m.llm_ttft_ms],
+    ["TTS", m.tts_ttfb_ms],
+  ];
+  return (
+    <div className="mt-1.5 flex flex-wrap items-center gap-x-3 gap-y-1 text-[11px] text-muted-foreground" data-testid="turn-metrics">
+      <span className="inline-flex items-center gap-1 font-medium text-foreground/80">
+        <Zap className="size-3 text-primary" /> {formatMs(m.e2e_ms)} to first audio
+      </span>
+      {parts
+        .filter(([, v]) => typeof v === "number")
+        .map(([k, v]) => (
+          <span key={k} className="font-mono">
+            {k} {formatMs(v)}
+          </span>
+        ))}
+    </div>
+  );
+}
+
+function ReplyView({ r, live }: { r: Reply; live: boolean }) {
+  const tail = unheardTail(r);
+  const heard = (r.interrupted && r.heard !== null ? r.heard : r.text).trimStart();
+  return (
+    <div data-testid="reply" data-response-id={r.responseId} data-interrupted={r.interrupted ? "true" : "false"}>
+      <p className="whitespace-pre-wrap leading-relaxed">
+        <RichText text={heard} />
+        {tail && (
+          <span
+            className="text-muted-foreground/70 line-through decoration-muted-foreground/50"
+            title="Not heard: cut off"
+            data-testid="unheard"
+          >
+            {tail}
+          </span>
+        )}
+        {!r.done && live && <span className="ml-0.5 inline-block h-4 w-1.5 translate-y-0.5 animate-blink bg-primary/70" />}
+      </p>
+      {r.interrupted && (
+        <Badge variant="warning" className="mt-1.5" data-testid="interrupted">
+          <Scissors />
+          {r.haltReason === "interrupt" ? "Stopped" : "Cut off — you spoke"}
+        </Badge>
+      )}
+    </div>
+  );
+}
+
+function TurnView({ turn, state, last }: { turn: Turn; state: AppState; last: boolean }) {
+  return (
+    <li className="space-y-3" data-testid="turn" data-turn-id={turn.turnId}>
+      {turn.userText && (
+        <div className="flex gap-3">
+          <div className="mt-0.5 flex size-7 shrink-0 items-center justify-center rounded-full bg-secondary text-[11px] font-semibold text-secondary-foreground">
+            You
+          </div>
+          <p className="min-w-0 flex-1 whitespace-pre-wrap rounded-lg bg-muted px-3 py-2 leading-relaxed" data-testid="user-text">
+            {turn.userText}
+          </p>
+        </div>
+      )}
+      {turn.responseIds.map((id) => {
+        const r = state.replies[id];
+        if (!r) return null;
+        return (
+          <div key={id} className="flex gap-3">
+            <div className="mt-0.5 flex size-7 shrink-0 items-center justify-center rounded-full bg-primary/15 text-primary">
+              <AudioLines className="size-4" />
+            </div>
+            <div className="min-w-0 flex-1 py-1">
+              <ReplyView r={r} live={last} />
+              {turn.metrics && id === turn.responseIds[turn.responseIds.length - 1] && <MetricsLine m={turn.metrics} />}
+            </div>
+          </div>
+        );
+      })}
+    </li>
+  );
+}
+
+function EmptyState({ mode, presence, micOn }: { mode: MicMode; presence: Presence; micOn: boolean }) {
+  const offline = presence === "offline" || presence === "engine_down";
+  return (
+    <div className="flex h-full flex-col items-center justify-center gap-3 text-center">
+      <div
+        className={
+          offline
+            ? "flex size-12 items-center justify-center rounded-full bg-muted text-muted-foreground"
+            : "flex size-12 items-center justify-center rounded-full bg-primary/10 text-primary"
+        }
+      >
+        {offline ? <Unplug className="size-6" /> : <Mic className="size-6" />}
+      </div>
+      <div className="space-y-1">
+        <p className="font-medium">
+          {offline
+            ? "Waiting for Voco to connect…"
+            : !micOn
+              ? "The microphone is off — type your turn below."
+              : mode === "ptt"
+              ? "Hold Space (or the Talk button) and speak."
+              : "Just talk — Voco is listening."}
+        </p>
+        <p className="max-w-sm text-sm text-muted-foreground">
+          Try “run the tests”, “list the files”, “search for TODO” or “git status”. You can also type below.
+          Anything risky waits for your approval.
+        </p>
+      </div>
+    </div>
+  );
+}
+
+export function Conversation({
+  state,
+  mode,
+  presence,
+  micOn,
+}: {
+  state: AppState;
+  mode: MicMode;
+  presence: Presence;
+  micOn: boolean;
+}) {
+  const ref = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+  const lastReply = (() => {
+    const t = state.turns[state.turns.length - 1];
+    const id = t?.responseIds[t.responseIds.length - 1];
+    return id ? state.replies[id]?.text : "";
+  })();
+
+  useEffect(() => {
+    const el = ref.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  }, [state.turns.length, lastReply, state.partial]);
+
+  const empty = state.turns.length === 0 && !state.partial;
+  return (
+    <ScrollArea
+      ref={ref}
+      className="min-h-0 flex-1 px-5 py-5"
+      onScroll={(e) => {
+        const el = e.currentTarget;
+        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      }}
+      data-testid="conversation"
+    >
+      {empty ? (
+        <EmptyState mode={mode} presence={presence} micOn={micOn} />
+      ) : (
+        <ol className="mx-auto max-w-3xl space-y-6">
+          {state.turns.map((t, i) => (
+            <TurnView key={t.turnId} turn={t} state={state} last={i === state.turns.length - 1} />
+          ))}
+          {state.partial && (
+            <li className="flex gap-3" data-testid="partial">
+              <div className="mt-0.5 flex size-7 shrink-0 items-center justify-center rounded-full bg-secondary text-[11px] font-semibold text-secondary-foreground">
+                You
+              </div>
+              <p className="min-w-0 flex-1 rounded-lg border border-dashed px-3 py-2 italic text-muted-foreground">
+                {state.partial}…
+              </p>
+            </li>
+          )}
+        </ol>
+      )}
+    </ScrollArea>
+  );
+}
