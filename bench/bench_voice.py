@@ -68,6 +68,13 @@ def speech(voice: str, text: str) -> np.ndarray:
     return trim(piper_speech(text) if voice == "piper" else espeak_speech(text))
 
 
+def prepare_speech() -> None:
+    """Synthesize every clip up front: doing it inside a trial would block the
+    event loop that paces the uplink, and count as engine latency."""
+    for voice, text in INTERRUPTIONS + QUESTIONS:
+        speech(voice, text)
+
+
 async def recv_until(client: EngineClient, pred, log: list, timeout: float = 30.0):
     async def loop():
         while True:
@@ -168,6 +175,7 @@ def vad_cost(silero: SileroVAD, streams: int, chunks: int = 200) -> tuple[float,
 
 async def main(trials: int) -> None:
     rng = np.random.default_rng(7)
+    prepare_speech()
     silero = SileroVAD()
     print("Silero VAD cost per stream per 32 ms chunk (budget: 32 000 µs realtime):")
     for n in (1, 32, 128):
@@ -205,9 +213,15 @@ async def main(trials: int) -> None:
         async with running_engine(rt) as url:
             token = rt.auth.issue("bench")
             res = []
+            failed = 0
             for i in range(trials):
                 voice, text = QUESTIONS[i % len(QUESTIONS)]
-                res.append(await turn_trial(url, token, voice, text, end_sil, bridge))
+                try:
+                    res.append(await turn_trial(url, token, voice, text, end_sil, bridge))
+                except TimeoutError:
+                    failed += 1  # no reply within 30 s: counted, not hidden
+            if failed:
+                print(f"\n  {failed} of {trials} turns got no reply within 30 s")
         if bridge is not None:
             await bridge.aclose()
         await rt.aclose()

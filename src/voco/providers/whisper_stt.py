@@ -52,6 +52,10 @@ def looks_degenerate(text: str) -> bool:
         for i in range(len(words) - 3 * n + 1):
             if words[i : i + n] == words[i + n : i + 2 * n] == words[i + 2 * n : i + 3 * n]:
                 return True
+    for n in range(3, 13):  # a whole phrase of 3+ words said twice in a row
+        for i in range(len(words) - 2 * n + 1):
+            if words[i : i + n] == words[i + n : i + 2 * n]:
+                return True
     return False
 
 
