@@ -64,3 +64,22 @@ async def test_silence_and_tiny_input_give_empty_text(whisper):
 )
 def test_degenerate_output_detection(text, bad):
     assert looks_degenerate(text) is bad
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Open the read me. Open the read me.", "Open the read me."),
+        (" Run the tests. Run the tests. Run the tests. Run the", " Run the tests."),
+        ("Stop. Stop. Stop. Stop.", "Stop."),
+        ("search for token search for token search for", "search for token"),
+        ("List the files in source.", "List the files in source."),
+        ("I said no, no, I said no.", "I said no, no, I said no."),
+        ("Run the tests, then run the tests again.", "Run the tests, then run the tests again."),
+    ],
+)
+def test_loops_are_cut_to_their_first_pass(raw, clean):
+    from voco.providers.whisper_stt import collapse_loops
+
+    assert collapse_loops(raw) == clean
+    assert not looks_degenerate(collapse_loops(raw))

@@ -7,9 +7,10 @@ Latency: Whisper pads every input to a 30 s window, so a 2 s command costs a
 30 s encoder pass (~0.5 s here). The encoder is a transformer and CTranslate2
 accepts shorter inputs, so we encode only the utterance plus some silence
 (at least ``min_context_s``), which is several times faster. Short windows make
-tiny.en prone to repetition loops, so the output is checked the way Whisper's
-own decoder fallback does (gzip compression ratio, repeated phrases) and, if it
-looks degenerate, re-decoded over the full 30 s window.
+tiny.en prone to repetition loops: a plain loop is cut back to its first pass
+(:func:`collapse_loops`), and anything still degenerate by Whisper's own test
+(gzip compression ratio, repeated phrases) is re-decoded over the full 30 s
+window.
 """
 
 from __future__ import annotations
@@ -57,6 +58,29 @@ def looks_degenerate(text: str) -> bool:
             if words[i : i + n] == words[i + n : i + 2 * n]:
                 return True
     return False
+
+
+def collapse_loops(text: str) -> str:
+    """Cut a decoding loop down to its first pass.
+
+    tiny.en on a short window tends to repeat the utterance ("Open the read me.
+    Open the read me."); the loop runs until the token limit, so everything
+    from the first repeat on is dropped. A phrase counts as looping when 3+
+    words come twice in a row, or 1–2 words three times.
+    """
+    spans = [(m.end(), m.group().lower()) for m in re.finditer(r"\w+", text)]
+    words = [w for _, w in spans]
+    for i in range(len(words)):
+        for n in range(1, 13):
+            reps = 3 if n < 3 else 2
+            if i + reps * n > len(words):
+                break
+            first = words[i : i + n]
+            if all(words[i + k * n : i + (k + 1) * n] == first for k in range(1, reps)):
+                end = spans[i + n - 1][0]
+                tail = text[end] if end < len(text) and text[end] in ".?!" else ""
+                return text[:end] + tail
+    return text
 
 
 class WhisperSTT(STT):
@@ -122,10 +146,10 @@ class WhisperSTT(STT):
         feats = self._model.feature_extractor(audio, padding=0)
         n = feats.shape[1]
         frames = min(FULL_FRAMES, max(self._min_frames, n + 100))
-        text = self._generate(feats, frames, len(audio))
+        text = collapse_loops(self._generate(feats, frames, len(audio)))
         if frames < FULL_FRAMES and looks_degenerate(text):
             self.fallbacks += 1
-            text = self._generate(feats, FULL_FRAMES, len(audio))
+            text = collapse_loops(self._generate(feats, FULL_FRAMES, len(audio)))
         return text.strip()
 
     def _generate(self, feats: npt.NDArray[np.float32], frames: int, n_samples: int) -> str:
