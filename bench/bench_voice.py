@@ -128,22 +128,24 @@ async def turn_trial(
     up.start()
     try:
         await asyncio.sleep(0.3)
-        pcm = speech(voice, text)
-        start_ms = up.say(pcm)
-        end_ms = start_ms + len(pcm) * 1000 // 16000
+        up.say(speech(voice, text))
         first_audio = None
         metrics = None
+        speech_end_ms = None
         while metrics is None:
             r = await asyncio.wait_for(client.recv(), 30)
             if r.audio is not None and first_audio is None:
                 first_audio = r.at
+            if isinstance(r.message, m.VadSpeechEnd):
+                speech_end_ms = r.message.t_ms  # the engine's end of voiced speech
             if isinstance(r.message, m.McpRequest) and bridge is not None:
                 bridge.submit(r.message, client)
             if isinstance(r.message, m.Metrics):
                 metrics = r.message.model_dump()
-        # wall time the last voiced sample was captured (end of its frame)
-        last = up.capture_time(end_ms)
-        decided = up.capture_time(end_ms + end_silence_ms)
+        assert first_audio is not None and speech_end_ms is not None
+        # capture time of the last voiced sample, and of the end-of-turn decision
+        last = up.capture_time(speech_end_ms)
+        decided = up.capture_time(speech_end_ms + end_silence_ms)
         return {
             "from_speech_end_ms": (first_audio - last) * 1000,
             "from_endpoint_ms": (first_audio - decided) * 1000,

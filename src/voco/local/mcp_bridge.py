@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sys
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,9 +95,14 @@ class McpBridge:
         self._observer = observer
         self._sandbox: Sandbox | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._seen: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._senders: dict[str, _Sender] = {}
+        # Request ids are only unique within one engine session, and one bridge
+        # serves every session of the runtime; inside it (sandbox, audit log,
+        # UI) a request is known by "<session tag>.<id>".
+        self._tags: weakref.WeakKeyDictionary[_Sender, str] = weakref.WeakKeyDictionary()
+        self._next_tag = itertools.count(1)
+        self._seen: set[str] = set()
+        self._senders: dict[str, tuple[_Sender, str]] = {}  # internal id -> (session, wire id)
 
     def _get_sandbox(self) -> Sandbox:
         if self._sandbox is None:
@@ -112,16 +119,23 @@ class McpBridge:
         assert self._approver is not None
         return self._approver(request, reason)
 
-    def _progress(self, req_id: str, stage: str, reason: str | None) -> None:
+    def _progress(self, internal_id: str, stage: str, reason: str | None) -> None:
         """Called on the sandbox's worker thread."""
-        loop, client = self._loop, self._senders.get(req_id)
-        if loop is None or client is None:
+        loop, entry = self._loop, self._senders.get(internal_id)
+        if loop is None or entry is None:
             return
-        msg = m.McpProgress(id=req_id, stage=stage, reason=reason)  # type: ignore[arg-type]
+        client, wire_id = entry
+        msg = m.McpProgress(id=wire_id, stage=stage, reason=reason)  # type: ignore[arg-type]
         asyncio.run_coroutine_threadsafe(client.send(msg), loop)
         asyncio.run_coroutine_threadsafe(
-            self._observe({"id": req_id, "stage": stage, "reason": reason}), loop
+            self._observe({"id": internal_id, "stage": stage, "reason": reason}), loop
         )
+
+    def _internal_id(self, client: _Sender, wire_id: str) -> str:
+        tag = self._tags.get(client)
+        if tag is None:
+            tag = self._tags[client] = f"s{next(self._next_tag)}"
+        return f"{tag}.{wire_id}"
 
     async def _observe(self, event: dict[str, Any]) -> None:
         if self._observer is not None:
@@ -129,31 +143,34 @@ class McpBridge:
                 await self._observer({"type": "activity", **event})
 
     def submit(self, request: m.McpRequest, client: _Sender) -> None:
-        if request.id in self._seen:  # a replayed id is never executed twice
+        internal = self._internal_id(client, request.id)
+        if internal in self._seen:  # a replayed id is never executed twice
             return
-        self._seen.add(request.id)
+        self._seen.add(internal)
         self._loop = asyncio.get_running_loop()
-        task = asyncio.create_task(self._handle(request, client))
+        task = asyncio.create_task(self._handle(request, client, internal))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, request: m.McpRequest, client: _Sender) -> None:
-        self._senders[request.id] = client
+    async def _handle(self, request: m.McpRequest, client: _Sender, internal: str) -> None:
+        self._senders[internal] = (client, request.id)
         await self._observe(
             {
-                "id": request.id,
+                "id": internal,
                 "action": request.action,
                 "payload": request.payload,
                 "stage": "requested",
             }
         )
+        inner = request.model_copy(update={"id": internal})
         try:
-            response = await asyncio.to_thread(self._get_sandbox().handle, request)
+            response = await asyncio.to_thread(self._get_sandbox().handle, inner)
         finally:
-            self._senders.pop(request.id, None)
+            self._senders.pop(internal, None)
+        response = response.model_copy(update={"id": request.id})
         await self._observe(
             {
-                "id": request.id,
+                "id": internal,
                 "action": request.action,
                 "payload": request.payload,
                 "stage": "done",
@@ -168,13 +185,13 @@ class McpBridge:
     def cancel_pending(self, client: _Sender | None = None) -> None:
         """The session that sent these requests is gone: kill what they run and
         withdraw their approval prompts. ``None``: every session's."""
-        for req_id, sender in list(self._senders.items()):
+        for internal, (sender, _) in list(self._senders.items()):
             if client is None or sender is client:
                 if self._sandbox is not None:
-                    self._sandbox.cancel(req_id)
+                    self._sandbox.cancel(internal)
                 withdraw = getattr(self._approver, "withdraw", None)
                 if withdraw is not None:
-                    withdraw(req_id)
+                    withdraw(internal)
 
     async def aclose(self) -> None:
         self.cancel_pending()

@@ -1,0 +1,42 @@
+"""The bridge answers every request exactly once, per session."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from voco.local.mcp_bridge import McpBridge
+from voco.protocol import messages as m
+
+
+class Session:
+    def __init__(self) -> None:
+        self.sent: list[m._Msg] = []
+
+    async def send(self, msg: m._Msg) -> None:
+        self.sent.append(msg)
+
+
+async def answers(s: Session, n: int) -> list[m.McpResponse]:
+    for _ in range(200):
+        got = [x for x in s.sent if isinstance(x, m.McpResponse)]
+        if len(got) >= n:
+            return got
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"expected {n} answers, got {s.sent}")
+
+
+async def test_same_id_in_two_sessions_is_two_requests(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("hello")
+    bridge = McpBridge([tmp_path], "deny")
+    one, two = Session(), Session()
+    req = m.McpRequest(id="cm_1", action="read_file", payload={"path": "a.txt"})
+    bridge.submit(req, one)
+    bridge.submit(req, two)
+    bridge.submit(req, one)  # a replay within a session is not run again
+    a, b = await answers(one, 1), await answers(two, 1)
+    await asyncio.sleep(0.1)
+    assert len([x for x in one.sent if isinstance(x, m.McpResponse)]) == 1
+    assert a[0].id == b[0].id == "cm_1"
+    assert a[0].result["content"] == b[0].result["content"] == "hello"
+    await bridge.aclose()
