@@ -41,7 +41,7 @@ def project(tmp_path: Path) -> Path:
 async def test_spoken_question_through_the_whole_loop(engine_factory, project, tmp_path):
     wav = write_wav(
         tmp_path / "q.wav",
-        np.concatenate([silence(300), piper_speech("Open the readme."), silence(200)]),
+        np.concatenate([silence(300), piper_speech("Please open the readme file."), silence(200)]),
     )
     async with engine_factory() as eng:
         result = await talk(eng.url, eng.token(), wav=wav, bridge=McpBridge([project], "deny"))

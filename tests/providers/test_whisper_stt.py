@@ -29,7 +29,7 @@ async def test_transcribes_real_speech(whisper, voice, text):
     got = await whisper.transcribe(pcm.astype(np.float32) / 32768)
     expected = words(text)
     hits = sum(w in words(got) for w in expected)
-    assert hits >= len(expected) - 1, got
+    assert hits >= max(1, len(expected) - 1), got
     assert not looks_degenerate(got)
 
 
