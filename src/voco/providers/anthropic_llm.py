@@ -10,6 +10,7 @@ event types ourselves is short and keeps both under our control.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterable
@@ -38,7 +39,7 @@ from voco.providers.base import (
     ToolCallEvent,
     ToolSpec,
 )
-from voco.providers.errors import retryable_status, stream_interrupted
+from voco.providers.errors import relay_sdk_stream, retryable_status
 
 DEFAULT_MODELS = {"sonnet": "claude-sonnet-5-5", "haiku": "claude-haiku-5-5"}
 
@@ -132,22 +133,17 @@ class AnthropicLLM(LLM):
         except anthropic.AnthropicError as exc:
             raise map_anthropic_error(exc) from exc
         state = _StreamState(model=model)
-        try:
-            async for event in stream:
-                for out in state.feed(event):
-                    yield out
-        except ProviderError:
-            raise
-        except anthropic.APIConnectionError as exc:  # some SDKs wrap mid-stream drops
-            raise stream_interrupted(self.name, exc.__cause__ or exc) from exc
-        except anthropic.AnthropicError as exc:
-            raise map_anthropic_error(exc) from exc
-        except Exception as exc:  # the HTTP library's errors: the stream broke mid-way
-            raise stream_interrupted(self.name, exc) from exc
-        finally:
-            # Closing the HTTP response is how the API learns we stopped listening
-            # (barge-in): generation is abandoned server-side.
-            await stream.close()
+        relay = relay_sdk_stream(
+            self.name,
+            stream,
+            state.feed,
+            sdk_error=anthropic.AnthropicError,
+            connection_error=anthropic.APIConnectionError,
+            map_error=map_anthropic_error,
+        )
+        async with contextlib.aclosing(relay) as events:
+            async for out in events:
+                yield out
         if not state.stopped:
             raise ProviderError(self.name, "stream ended before message_stop")
         yield Finished(stop_reason=state.stop_reason or "end_turn", model=state.model)

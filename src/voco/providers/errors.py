@@ -10,6 +10,8 @@ a fallback provider) may help. Keeping the rules in one place makes the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import (
@@ -46,6 +48,48 @@ def stream_interrupted(provider: str, exc: BaseException) -> ProviderError:
     if isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return ProviderError(provider, "stream timed out waiting for data")
     return ProviderError(provider, f"stream interrupted: {type(exc).__name__}: {exc}")
+
+
+T = TypeVar("T")
+
+
+class _ClosableStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+async def relay_sdk_stream(
+    provider: str,
+    stream: _ClosableStream,
+    feed: Callable[[Any], Iterable[T]],
+    *,
+    sdk_error: type[Exception],
+    connection_error: type[Exception],
+    map_error: Callable[[Any], ProviderError],
+) -> AsyncGenerator[T, None]:
+    """Relay an SDK's streamed response through ``feed``, mapping every failure.
+
+    The same for each HTTP SDK: its own errors go through ``map_error``; a
+    wrapped connection error or the HTTP library's raw error mid-body means the
+    stream broke. The response is always closed, which is how the API learns we
+    stopped listening (barge-in) and abandons generation server-side. Consume it
+    under ``contextlib.aclosing`` so a cancelled consumer closes it at once.
+    """
+    try:
+        async for item in stream:
+            for out in feed(item):
+                yield out
+    except ProviderError:
+        raise
+    except connection_error as exc:  # some SDKs wrap mid-stream drops
+        raise stream_interrupted(provider, exc.__cause__ or exc) from exc
+    except sdk_error as exc:
+        raise map_error(exc) from exc
+    except Exception as exc:  # the HTTP library's errors: the stream broke mid-way
+        raise stream_interrupted(provider, exc) from exc
+    finally:
+        await stream.close()
 
 
 def websocket_url(base_url: str, path: str) -> str:

@@ -10,6 +10,7 @@ by ``index``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ from voco.providers.base import (
     ToolCallEvent,
     ToolSpec,
 )
-from voco.providers.errors import retryable_status, stream_interrupted
+from voco.providers.errors import relay_sdk_stream, retryable_status
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible API
 DEFAULT_MODEL = "llama3.1"
@@ -111,20 +112,17 @@ class OpenAICompatibleLLM(LLM):
         except openai.OpenAIError as exc:
             raise map_openai_error(exc) from exc
         state = _StreamState(model=model)
-        try:
-            async for chunk in stream:
-                for out in state.feed(chunk):
-                    yield out
-        except ProviderError:
-            raise
-        except openai.APIConnectionError as exc:  # some SDKs wrap mid-stream drops
-            raise stream_interrupted(self.name, exc.__cause__ or exc) from exc
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc) from exc
-        except Exception as exc:  # the HTTP library's errors: the stream broke mid-way
-            raise stream_interrupted(self.name, exc) from exc
-        finally:
-            await stream.close()  # stop generation server-side on barge-in
+        relay = relay_sdk_stream(
+            self.name,
+            stream,
+            state.feed,
+            sdk_error=openai.OpenAIError,
+            connection_error=openai.APIConnectionError,
+            map_error=map_openai_error,
+        )
+        async with contextlib.aclosing(relay) as events:
+            async for out in events:
+                yield out
         if state.finish_reason is None:
             raise ProviderError(self.name, "stream ended without a finish_reason")
         for call in state.tool_calls():
