@@ -53,6 +53,7 @@ class Engine:
     runtime: Any
 
     def token(self, user: str = "alice", **kw: Any) -> str:
+        """A token for ``user`` (a name becomes ``voco.auth.user_uuid(name)`` as ``sub``)."""
         return str(self.runtime.auth.issue(user, **kw))
 
 
@@ -79,6 +80,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
         threads: Any = None,
         stt: Any = None,
         tts: Any = None,
+        auth: Any = None,
     ) -> AsyncIterator[Engine]:
         if llm is None:
             from voco.agent.command_mode import CommandModeLLM
@@ -90,7 +92,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
             tts=tts or piper,
             llm=llm,
             graph=build_graph(checkpointer or InMemorySaver()),
-            auth=TokenAuthority("test-secret-" + "x" * 32),
+            auth=auth or TokenAuthority(),  # the embedded ES256 issuer in the test's VOCO_HOME
             threads=threads or InMemoryThreadStore(),
             turn_config=turn or TurnConfig(),
         )

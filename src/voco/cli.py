@@ -31,8 +31,25 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"voco serve: {exc}", file=sys.stderr)
         return 2
+    if args.supabase_jwt_secret and not args.supabase_url:
+        print(
+            "voco serve: SUPABASE_JWT_SECRET needs SUPABASE_URL (--supabase-url)", file=sys.stderr
+        )
+        return 2
+    if args.supabase_url and not args.supabase_url.startswith(("https://", "http://")):
+        print(
+            f"voco serve: SUPABASE_URL must be an http(s) URL: {args.supabase_url!r}",
+            file=sys.stderr,
+        )
+        return 2
     config = EngineConfig(
-        llm=args.llm, stt=args.stt, tts=args.tts, database=args.database, turn=turn
+        llm=args.llm,
+        stt=args.stt,
+        tts=args.tts,
+        database=args.database,
+        turn=turn,
+        supabase_url=args.supabase_url or None,
+        supabase_jwt_secret=args.supabase_jwt_secret or None,
     )
     try:  # fail before binding the port, with the missing key named
         providers = {
@@ -55,9 +72,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from voco.auth.tokens import TokenAuthority
+    from voco.auth.tokens import AuthError, TokenAuthority
 
-    print(TokenAuthority().issue(args.user, project_id=args.project, ttl_s=args.ttl))
+    if args.ttl <= 0:
+        print("voco token: --ttl must be a positive number of seconds", file=sys.stderr)
+        return 2
+    try:
+        authority = TokenAuthority()
+    except (AuthError, ValueError, OSError) as exc:
+        print(f"voco token: cannot load the local signing key: {exc}", file=sys.stderr)
+        return 1
+    print(authority.issue(args.user, project_id=args.project, org_id=args.org, ttl_s=args.ttl))
     return 0
 
 
@@ -163,11 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="Postgres URL for durable threads (default: VOCO_DATABASE_URL, else an embedded "
         "Postgres in $VOCO_HOME/pgdata); 'memory' keeps nothing across restarts",
     )
+    s.add_argument(
+        "--supabase-url",
+        default=os.environ.get("SUPABASE_URL"),
+        help="verify Supabase access tokens of this project (default: SUPABASE_URL; unset: "
+        "the embedded issuer, `voco token`)",
+    )
+    s.add_argument(
+        "--supabase-jwt-secret",
+        default=os.environ.get("SUPABASE_JWT_SECRET"),
+        help="also accept the project's legacy HS256 tokens (default: SUPABASE_JWT_SECRET)",
+    )
     s.set_defaults(fn=_serve)
 
     t = sub.add_parser("token", help="print an access token the embedded auth accepts")
-    t.add_argument("--user", required=True)
+    t.add_argument("--user", required=True, help="a UUID, or a name mapped to one (uuid5)")
     t.add_argument("--project")
+    t.add_argument("--org")
     t.add_argument("--ttl", type=int, default=3600)
     t.set_defaults(fn=_token)
 

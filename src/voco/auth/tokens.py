@@ -1,102 +1,117 @@
-"""Supabase-style access tokens (protocol §2).
+"""Supabase access tokens (protocol §2): choosing the mode, and the embedded issuer.
 
-The embedded default signs HS256 with a local secret, the same scheme a
-self-hosted Supabase uses (``JWT_SECRET``), so moving to a real project means
-pointing the engine at its secret (or, later, its JWKS) — no code change in the
-session. Verification is strict: signature, ``aud == "authenticated"``, ``exp``
-required and in the future, ``sub`` required; ``alg`` pinned so a token cannot
-choose ``none`` or switch algorithms.
+Two modes, one :class:`~voco.auth.verifier.Verifier`:
+
+- **Supabase** (``SUPABASE_URL`` set): keys from the project's JWKS, issuer
+  ``$SUPABASE_URL/auth/v1``, plus the legacy HS256 ``SUPABASE_JWT_SECRET`` only
+  if configured.
+- **Local** (the embedded default): :class:`TokenAuthority` holds an ES256 key
+  in ``$VOCO_HOME/auth_signing_key.pem`` (0600), issues tokens shaped exactly
+  like Supabase's (``aud``/``role`` ``authenticated``, UUID ``sub``) under the
+  fixed issuer :data:`LOCAL_ISSUER`, and verifies them with the same code,
+  the key read from the file instead of fetched. A fixed issuer (not one with
+  the port in it) keeps tokens valid when the engine moves to another port.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 
-AUDIENCE = "authenticated"
-ALGORITHMS = ["HS256"]
-MAX_TOKEN_BYTES = 8192
+from voco.auth.claims import AUDIENCE, AuthError, Principal, user_uuid
+from voco.auth.jwks import JwksCache, JwksKeySource
+from voco.auth.keys import LocalKeySource
+from voco.auth.verifier import Verifier
 
+__all__ = [
+    "JWKS_PATH",
+    "LOCAL_ISSUER",
+    "AuthError",
+    "Principal",
+    "TokenAuthority",
+    "make_verifier",
+    "state_dir",
+    "supabase_verifier",
+]
 
-class AuthError(Exception):
-    """The token is missing, malformed, expired or not ours (close 4401)."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: str
-    project_id: str | None
-    claims: dict[str, Any]
+LOCAL_ISSUER = "urn:voco:local/auth/v1"
+JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+SIGNING_KEY_FILE = "auth_signing_key.pem"
 
 
 def state_dir() -> Path:
     return Path(os.environ.get("VOCO_HOME", Path.home() / ".voco"))
 
 
-def load_secret() -> str:
-    """``VOCO_JWT_SECRET`` if set, else a per-machine secret created on first use
-    (mode 0600) so ``voco token`` and ``voco serve`` agree without configuration."""
-    env = os.environ.get("VOCO_JWT_SECRET")
-    if env:
-        return env
-    path = state_dir() / "jwt_secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secret = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret)
-        return secret
+class TokenAuthority(Verifier):
+    """The embedded issuer: signs ES256 with the local key and verifies like Supabase."""
 
+    def __init__(
+        self, key_path: Path | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.source = LocalKeySource(key_path or state_dir() / SIGNING_KEY_FILE)
+        super().__init__(self.source, issuer=LOCAL_ISSUER, clock=clock)
+        self._now = clock
 
-class TokenAuthority:
-    def __init__(self, secret: str | None = None) -> None:
-        self._secret = secret or load_secret()
-
-    def issue(self, user_id: str, *, project_id: str | None = None, ttl_s: int = 3600) -> str:
-        now = int(time.time())
+    def issue(
+        self,
+        user_id: str,
+        *,
+        project_id: str | None = None,
+        org_id: str | None = None,
+        ttl_s: int = 3600,
+    ) -> str:
+        """An access token for ``user_id`` (a UUID, or a name mapped by :func:`user_uuid`)."""
+        if ttl_s <= 0:
+            raise ValueError("ttl_s must be positive")
+        sub = user_uuid(user_id)
+        now = int(self._now())
         claims: dict[str, Any] = {
-            "sub": user_id,
+            "iss": LOCAL_ISSUER,
+            "sub": sub,
             "aud": AUDIENCE,
             "role": "authenticated",
             "iat": now,
             "exp": now + ttl_s,
         }
+        if sub != user_id.lower():
+            claims["user_metadata"] = {"name": user_id}
         if project_id:
             claims["project_id"] = project_id
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        if org_id:
+            claims["org_id"] = org_id
+        return jwt.encode(
+            claims, self.source.private_key, algorithm="ES256", headers={"kid": self.source.kid}
+        )
 
-    def verify(self, token: str | None) -> Principal:
-        if not token:
-            raise AuthError("no access token: send 'token' in session.start or a Bearer header")
-        if len(token) > MAX_TOKEN_BYTES:
-            raise AuthError("access token too large")
-        try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=ALGORITHMS,
-                audience=AUDIENCE,
-                options={"require": ["exp", "sub", "aud"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise AuthError("access token expired") from exc
-        except jwt.InvalidAudienceError as exc:
-            raise AuthError("access token audience is not 'authenticated'") from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthError(f"access token lacks claim '{exc.claim}'") from exc
-        except jwt.InvalidTokenError as exc:
-            raise AuthError(f"invalid access token: {exc}") from exc
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
-            raise AuthError("access token 'sub' must be a non-empty string")
-        project = claims.get("project_id")
-        return Principal(sub, project if isinstance(project, str) else None, claims)
+
+def supabase_verifier(
+    supabase_url: str,
+    jwt_secret: str | None = None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    cache: JwksCache | None = None,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Verifier:
+    """The verifier for a Supabase project at ``supabase_url`` (e.g. https://x.supabase.co)."""
+    base = supabase_url.rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise AuthError(f"SUPABASE_URL must be an http(s) URL, got {supabase_url[:60]!r}")
+    keys = JwksKeySource(base + JWKS_PATH, client=client, cache=cache, monotonic=monotonic)
+    return Verifier(keys, issuer=base + "/auth/v1", hs_secret=jwt_secret or None, clock=clock)
+
+
+def make_verifier(supabase_url: str | None = None, jwt_secret: str | None = None) -> Verifier:
+    """Supabase mode when a URL is given, else the embedded issuer in ``$VOCO_HOME``."""
+    if supabase_url:
+        return supabase_verifier(supabase_url, jwt_secret)
+    if jwt_secret:
+        raise AuthError("SUPABASE_JWT_SECRET needs SUPABASE_URL (the issuer of those tokens)")
+    return TokenAuthority()

@@ -16,7 +16,8 @@ from voco import __version__
 from voco.agent.graph import build_graph
 from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
-from voco.auth.tokens import TokenAuthority
+from voco.auth.tokens import make_verifier
+from voco.auth.verifier import Verifier
 from voco.engine.threads import InMemoryThreadStore, ThreadStore
 from voco.providers.base import LLM, STT, TTS
 from voco.providers.registry import make_llm, make_stt, make_tts
@@ -30,7 +31,10 @@ class EngineConfig:
     stt: str = "whisper"
     tts: str = "piper"
     turn: TurnConfig = field(default_factory=TurnConfig)
-    jwt_secret: str | None = None
+    # Supabase mode when set (issuer $supabase_url/auth/v1, keys from its JWKS);
+    # else the embedded ES256 issuer in $VOCO_HOME
+    supabase_url: str | None = None
+    supabase_jwt_secret: str | None = None  # legacy HS256, Supabase mode only
     # None: VOCO_DATABASE_URL, else embedded Postgres; "memory": no durability
     database: str | None = None
 
@@ -42,7 +46,7 @@ class EngineRuntime:
     tts: TTS
     llm: LLM
     graph: Any
-    auth: TokenAuthority
+    auth: Verifier
     threads: ThreadStore
     turn_config: TurnConfig
     version: str = __version__
@@ -78,7 +82,7 @@ class EngineRuntime:
                 tts=tts or make_tts(cfg.tts),
                 llm=llm or make_llm(cfg.llm),
                 graph=build_graph(checkpointer),
-                auth=TokenAuthority(cfg.jwt_secret),
+                auth=make_verifier(cfg.supabase_url, cfg.supabase_jwt_secret),
                 threads=threads or InMemoryThreadStore(),
                 turn_config=cfg.turn,
             )
@@ -95,4 +99,5 @@ class EngineRuntime:
         self.vad.close()
         for p in (self.stt, self.tts, self.llm):
             await p.aclose()
+        await self.auth.aclose()
         await self._stack.aclose()

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from voco.auth.tokens import AuthError
+from voco.auth.tokens import JWKS_PATH, AuthError
 from voco.engine.runtime import EngineConfig, EngineRuntime
 from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
@@ -148,7 +148,7 @@ class Handler:
             if auth[:7].lower() == "bearer ":
                 token = auth[7:].strip()
         try:
-            principal = self.rt.auth.verify(token)
+            principal = await self.rt.auth.verify(token)
         except AuthError as exc:
             await self._refuse(CloseCode.UNAUTHENTICATED, "unauthenticated", str(exc))
             return
@@ -251,6 +251,13 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
 
+    async def jwks(request: Request) -> JSONResponse:
+        # local mode publishes its public key like a Supabase project; Supabase mode has none
+        doc = app.state.runtime.auth.public_jwks()
+        if doc is None:
+            return JSONResponse({"error": "this engine does not issue tokens"}, status_code=404)
+        return JSONResponse(doc, headers={"cache-control": "public, max-age=300"})
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
@@ -262,7 +269,11 @@ def create_app(
                 await app.state.runtime.aclose()
 
     app = Starlette(
-        routes=[Route("/healthz", health), WebSocketRoute("/v1/session", session_endpoint)],
+        routes=[
+            Route("/healthz", health),
+            Route(JWKS_PATH, jwks),
+            WebSocketRoute("/v1/session", session_endpoint),
+        ],
         lifespan=lifespan,
     )
     return app
