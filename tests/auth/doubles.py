@@ -77,7 +77,8 @@ class JwksDouble:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = self._server
+        threading.Thread(target=lambda: server.serve_forever(0.02), daemon=True).start()
 
     def stop(self) -> None:
         """Stop listening (connection refused), keeping the port for :meth:`start`."""

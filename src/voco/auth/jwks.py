@@ -108,8 +108,10 @@ class JwksKeySource(KeySource):
 
     async def key_for(self, kid: str) -> VerifyKey:
         decision = self.cache.decide(kid, self._monotonic())
-        if isinstance(decision, Fetch):
-            async with self._lock:  # one fetch in flight; the others wait and re-decide
+        if not isinstance(decision, Hit):
+            # One fetch in flight; everyone else without a hit waits for it and
+            # re-decides, so a kid that the running fetch brings in is not refused.
+            async with self._lock:
                 decision = self.cache.decide(kid, self._monotonic())
                 if isinstance(decision, Fetch):
                     self.cache.begin_fetch(self._monotonic())
