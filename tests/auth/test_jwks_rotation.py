@@ -64,7 +64,9 @@ async def test_flood_of_bogus_kids_costs_one_request_per_interval(
     tokens = [bogus(double) for _ in range(5)] * 40  # 200 tokens, 5 distinct bogus kids
     for t in tokens[:100]:
         await refused(verifier, t, "unknown key")
-    results = await asyncio.gather(*(verifier.verify(t) for t in tokens[100:]), return_exceptions=True)
+    results = await asyncio.gather(
+        *(verifier.verify(t) for t in tokens[100:]), return_exceptions=True
+    )
     assert all(isinstance(r, AuthError) for r in results)
     assert double.requests == 2  # the first fetch + one refresh for the whole flood
     assert await verifier.verify(double.sign(good))  # good tokens unaffected, from cache
@@ -132,7 +134,6 @@ async def test_known_keys_ride_out_an_outage_then_fail_closed(
 
 async def test_unusable_jwks_entries_are_skipped(double: JwksDouble, verifier: Verifier) -> None:
     good = double.add()
-    weak = SigningKey("RS256", None)  # placeholder; the entries below are hand-written
     entries = [
         {"kty": "oct", "kid": "shared", "k": "c2VjcmV0"},  # a secret in a public set
         {"kty": "EC", "crv": "P-384", "kid": "p384", "x": "AA", "y": "AA"},
@@ -147,7 +148,6 @@ async def test_unusable_jwks_entries_are_skipped(double: JwksDouble, verifier: V
     for kid in ("shared", "p384", "small", "enc", "lying"):
         forged = SigningKey("ES256", good.private, kid=kid)
         await refused(verifier, double.sign(forged), "unknown key")
-    del weak
 
 
 # ----------------------------------------------------------- the pure core

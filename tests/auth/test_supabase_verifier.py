@@ -6,7 +6,6 @@ verifier must refuse it with an :class:`AuthError` whose message says why.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -152,9 +151,7 @@ async def test_hs_confusion_refused_even_with_legacy_secret(
 async def test_header_alg_must_match_the_keys_type(double: JwksDouble, verifier: Verifier):
     es, rs = double.add("ES256"), double.add("RS256")
     # an RS256 signature presented as the EC key's, and the reverse
-    swapped = hand_made(
-        {"alg": "RS256", "kid": es.kid}, double.claims(), lambda m: b"\x00" * 256
-    )
+    swapped = hand_made({"alg": "RS256", "kid": es.kid}, double.claims(), lambda m: b"\x00" * 256)
     await refused(verifier, swapped, "does not match its key (ES256)")
     swapped = hand_made({"alg": "ES256", "kid": rs.kid}, double.claims(), lambda m: b"\x00" * 64)
     await refused(verifier, swapped, "does not match its key (RS256)")

@@ -167,7 +167,10 @@ def load_or_create_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
         finally:
             tmp.unlink(missing_ok=True)
         data = path.read_bytes()
-    loaded = serialization.load_pem_private_key(data, password=None)
+    try:
+        loaded = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise AuthError(f"{path} is not a readable PEM private key: {exc}") from exc
     if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp256r1":
         raise AuthError(f"{path} is not an ES256 (P-256) private key")
     return loaded
