@@ -34,8 +34,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.fakes import LONG_REPLY, ScriptedLLM
 from tests.speech import piper_speech, silence
+from voco.auth import user_uuid
 
-SECRET = "test-secret-" + "x" * 32
 ERROR_FIELDS = {"type", "code", "message", "fatal"}
 Json = dict[str, Any]
 
@@ -335,7 +335,7 @@ async def test_concurrent_sessions_get_their_own_replies(engine_factory: Any) ->
     async with engine_factory(ScriptedLLM()) as eng:
         alice, ready_a = await started(eng.url, eng.token("alice"))
         bob, ready_b = await started(eng.url, eng.token("bob"))
-        assert ready_a["user_id"] == "alice" and ready_b["user_id"] == "bob"
+        assert ready_a["user_id"] == user_uuid("alice") and ready_b["user_id"] == user_uuid("bob")
         assert ready_a["session_id"] != ready_b["session_id"]
         assert ready_a["thread_id"] != ready_b["thread_id"]
         ra, rb = await asyncio.gather(turn(alice, "apples"), turn(bob, "bananas"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+from voco.auth import user_uuid
 from voco.local.launch import serve_ui
 
 pytestmark = pytest.mark.timeout(90)
@@ -118,7 +119,7 @@ async def test_relay_turn_activity_and_no_mcp_to_the_page(engine_factory, projec
         status = await next_of(ws, "runtime.status")
         assert status["roots"] == [str(project.resolve())] and status["approve"] == "deny"
         ready = await next_of(ws, "session.ready")
-        assert ready["user_id"] == "alice"
+        assert ready["user_id"] == user_uuid("alice")
         await ws.send(json.dumps({"type": "text.input", "text": "open the readme"}))
         seen = []
         while True:
