@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -18,8 +19,10 @@ import jwt
 import numpy as np
 import pytest
 import soundfile as sf
+from cryptography.hazmat.primitives import serialization
 
 from tests.speech import piper_speech, silence, write_wav
+from voco.auth import LOCAL_ISSUER, user_uuid
 
 pytestmark = pytest.mark.timeout(180)
 VOCO = [sys.executable, "-m", "voco.cli"]
@@ -41,6 +44,8 @@ def env() -> Iterator[dict[str, str]]:
         "VOCO_HOME": str(home),
         "ANTHROPIC_API_KEY": "",
         "VOCO_AUDIT_LOG": str(home / "audit.jsonl"),
+        "SUPABASE_URL": "",  # the embedded issuer, whatever the developer's shell says
+        "SUPABASE_JWT_SECRET": "",
     }
     shutil.rmtree(home, ignore_errors=True)
 
@@ -58,14 +63,28 @@ def run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProce
 
 
 def test_token_is_accepted_by_the_same_home(env):
-    out = run(["token", "--user", "bob", "--project", "p1", "--ttl", "60"], env)
+    out = run(["token", "--user", "bob", "--project", "p1", "--org", "o1", "--ttl", "60"], env)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
-    secret = (Path(env["VOCO_HOME"]) / "jwt_secret").read_text()
-    claims = jwt.decode(token, secret, algorithms=["HS256"], audience="authenticated")
-    assert claims["sub"] == "bob" and claims["project_id"] == "p1"
+    key_file = Path(env["VOCO_HOME"]) / "auth_signing_key.pem"
+    public = serialization.load_pem_private_key(key_file.read_bytes(), None).public_key()
+    claims = jwt.decode(token, public, algorithms=["ES256"], audience="authenticated")
+    assert claims["sub"] == user_uuid("bob") and claims["user_metadata"] == {"name": "bob"}
+    assert (claims["project_id"], claims["org_id"]) == ("p1", "o1")
+    assert claims["iss"] == LOCAL_ISSUER and claims["role"] == "authenticated"
     assert 55 <= claims["exp"] - claims["iat"] <= 60
-    assert oct((Path(env["VOCO_HOME"]) / "jwt_secret").stat().st_mode & 0o777) == "0o600"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    again = run(["token", "--user", "bob"], env)  # same key, same sub, on every call
+    assert jwt.get_unverified_header(again.stdout.strip()) == jwt.get_unverified_header(token)
+
+
+def test_token_and_serve_refuse_bad_auth_options(env):
+    out = run(["token", "--user", "bob", "--ttl", "0"], env)
+    assert out.returncode == 2 and "--ttl must be a positive" in out.stderr
+    out = run(["serve", "--supabase-jwt-secret", "s" * 40], {**env, "SUPABASE_URL": ""})
+    assert out.returncode == 2 and "needs SUPABASE_URL" in out.stderr
+    out = run(["serve", "--supabase-url", "abc.supabase.co"], env)
+    assert out.returncode == 2 and "must be an http(s) URL" in out.stderr
 
 
 @pytest.fixture
@@ -125,6 +144,19 @@ def test_talk_wav_against_served_engine(served, env, tmp_path):
     assert "app" in out.stdout.lower()
     audio, rate = sf.read(io.BytesIO(out_mp3.read_bytes()))
     assert rate == 24000 and len(audio) > rate // 2
+
+
+def test_served_engine_publishes_the_key_voco_token_signs_with(served, env):
+    base = served.replace("ws://", "http://").removesuffix("/v1/session")
+    with urllib.request.urlopen(base + "/auth/v1/.well-known/jwks.json", timeout=5) as r:
+        jwks = json.loads(r.read())
+    token = run(["token", "--user", "carol"], env).stdout.strip()
+    (jwk,) = jwks["keys"]
+    assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
+    key = jwt.PyJWK(jwk).key
+    assert jwt.decode(token, key, algorithms=["ES256"], audience="authenticated")["sub"] == (
+        user_uuid("carol")
+    )
 
 
 def test_talk_with_a_bad_token_fails_clearly(served, env):

@@ -92,6 +92,8 @@ class EngineRuntime:
         except BaseException:
             await stack.aclose()
             raise
+        for weakness in rt.auth.weaknesses():
+            log.warning("auth is weak: %s", weakness)
         log.info("engine ready: stt=%s tts=%s llm=%s", rt.stt.name, rt.tts.name, rt.llm.name)
         return rt
 
