@@ -85,6 +85,12 @@ def test_token_and_serve_refuse_bad_auth_options(env):
     assert out.returncode == 2 and "needs SUPABASE_URL" in out.stderr
     out = run(["serve", "--supabase-url", "abc.supabase.co"], env)
     assert out.returncode == 2 and "must be an http(s) URL" in out.stderr
+    (Path(env["VOCO_HOME"]) / "auth_signing_key.pem").write_text("garbage")
+    out = run(["token", "--user", "bob"], env)
+    assert out.returncode == 1 and "not a readable PEM private key" in out.stderr
+    out = run(["serve", "--port", str(free_port())], env)
+    assert out.returncode == 2 and "not a readable PEM private key" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 @pytest.fixture

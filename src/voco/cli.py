@@ -42,6 +42,14 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if not args.supabase_url:
+        from voco.auth.tokens import AuthError, TokenAuthority
+
+        try:  # the embedded issuer's key, created now or refused with its path named
+            TokenAuthority()
+        except (AuthError, OSError) as exc:
+            print(f"voco serve: {exc}", file=sys.stderr)
+            return 2
     config = EngineConfig(
         llm=args.llm,
         stt=args.stt,

@@ -150,6 +150,36 @@ async def test_unusable_jwks_entries_are_skipped(double: JwksDouble, verifier: V
         await refused(verifier, double.sign(forged), "unknown key")
 
 
+async def test_failed_fetches_count_toward_the_limit(
+    double: JwksDouble, verifier: Verifier, mono: ManualClock
+) -> None:
+    key = double.add()
+    double.status = 503
+    for _ in range(50):
+        await refused(verifier, double.sign(key), "HTTP 503")
+    assert double.requests == 1  # a struggling endpoint is not hammered either
+    double.status = 200
+    mono.advance(31)
+    assert await verifier.verify(double.sign(key))
+    assert double.requests == 2
+
+
+async def test_warmup_prefetches_and_reports_problems(
+    double: JwksDouble, verifier: Verifier, mono: ManualClock
+) -> None:
+    key = double.add()
+    assert await verifier.warmup() is None
+    assert await verifier.verify(double.sign(key))
+    assert double.requests == 1  # the session start did not fetch
+    down = supabase_verifier(double.url.replace(str(double.port), "1"), monotonic=mono)
+    try:
+        problem = await down.warmup()
+        assert problem is not None and "unreachable" in problem
+        await refused(down, double.sign(key), "signing keys unavailable")
+    finally:
+        await down.aclose()
+
+
 # ----------------------------------------------------------- the pure core
 
 

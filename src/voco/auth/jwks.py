@@ -128,6 +128,21 @@ class JwksKeySource(KeySource):
             raise AuthError(decision.reason)
         raise AuthError("signing keys unavailable: refresh is rate-limited")  # pragma: no cover
 
+    async def warmup(self) -> str | None:
+        """Fetch the set at start-up (through the cache's rules), so the first
+        session does not pay for it and a wrong SUPABASE_URL shows in the log."""
+        async with self._lock:
+            if not isinstance(self.cache.decide("", self._monotonic()), Fetch):
+                return self.cache.last_error
+            self.cache.begin_fetch(self._monotonic())
+            try:
+                keys = await self._fetch()
+            except _FetchError as exc:
+                self.cache.failed(str(exc), self._monotonic())
+                return str(exc)
+            self.cache.fetched(keys, self._monotonic())
+            return None  # an empty set is fine for a project on the legacy secret only
+
     async def _fetch(self) -> dict[str, VerifyKey]:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, follow_redirects=False)

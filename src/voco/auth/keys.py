@@ -130,6 +130,11 @@ class KeySource(ABC):
     def weaknesses(self) -> list[str]:
         return []
 
+    async def warmup(self) -> str | None:
+        """Load keys ahead of the first session; a problem is returned, not raised,
+        because a source that is down now may be back by the first token."""
+        return None
+
     def public_jwks(self) -> dict[str, Any] | None:
         """The JWKS this process should publish, if it is the issuer (local mode)."""
         return None

@@ -109,6 +109,10 @@ class Verifier:
             )
         return out
 
+    async def warmup(self) -> str | None:
+        """Prefetch keys; returns what is wrong with the key source, if anything."""
+        return await self.keys.warmup()
+
     def public_jwks(self) -> dict[str, Any] | None:
         """The JWKS the engine serves at ``/auth/v1/.well-known/jwks.json`` (local mode)."""
         return self.keys.public_jwks()

@@ -92,6 +92,8 @@ class EngineRuntime:
         except BaseException:
             await stack.aclose()
             raise
+        if (problem := await rt.auth.warmup()) is not None:
+            log.warning("auth: %s (sessions are refused until the keys can be loaded)", problem)
         for weakness in rt.auth.weaknesses():
             log.warning("auth is weak: %s", weakness)
         log.info("engine ready: stt=%s tts=%s llm=%s", rt.stt.name, rt.tts.name, rt.llm.name)
