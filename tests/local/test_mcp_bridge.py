@@ -40,3 +40,20 @@ async def test_same_id_in_two_sessions_is_two_requests(tmp_path: Path):
     assert a[0].id == b[0].id == "cm_1"
     assert a[0].result["content"] == b[0].result["content"] == "hello"
     await bridge.aclose()
+
+
+def test_terminal_prompt_cannot_be_repainted_by_the_engine(monkeypatch, capsys):
+    """Attack (issue 12 High 1): ESC sequences in the command and its reason."""
+    import io
+
+    from voco.local.mcp_bridge import terminal_approver
+
+    spoof = "\x1b[2J\x1b[H"
+    command = f"rm -rf src ; '{spoof}ls -la'"
+    req = m.McpRequest(id="x", action="execute_command", payload={"command": command})
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert terminal_approver(req, f"`{spoof}rm\u202e` modifies files") is False
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err
+    assert "rm -rf src ; '\\x1b[2J\\x1b[Hls -la'" in err
+    assert "`\\x1b[2J\\x1b[Hrm\\u202e` modifies files" in err

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
+from voco.local.sandbox.display import describe_action, escape
 from voco.protocol import messages as m
 
 
@@ -33,10 +34,15 @@ Observer = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def terminal_approver(request: m.McpRequest, reason: str) -> bool:
-    """Ask on the terminal; anything but an explicit yes is a no."""
+    """Ask on the terminal; anything but an explicit yes is a no.
+
+    Everything shown is escaped (:mod:`voco.local.sandbox.display`): the engine
+    chose the command and, through it, parts of the reason, and raw escape
+    sequences would let it paint a different prompt over the real one.
+    """
+    detail = describe_action(request.action, request.payload).replace("\n", "\n  ")
     print(
-        f"\nVoco wants to {request.action}: {request.payload}\n  risky because: {reason}\n"
-        "  allow? [y/N] ",
+        f"\nVoco wants to:\n  {detail}\n  risky because: {escape(reason)}\n  allow? [y/N] ",
         end="",
         file=sys.stderr,
         flush=True,
@@ -127,8 +133,9 @@ class McpBridge:
         client, wire_id = entry
         msg = m.McpProgress(id=wire_id, stage=stage, reason=reason)  # type: ignore[arg-type]
         asyncio.run_coroutine_threadsafe(client.send(msg), loop)
+        shown = escape(reason) if reason is not None else None
         asyncio.run_coroutine_threadsafe(
-            self._observe({"id": internal_id, "stage": stage, "reason": reason}), loop
+            self._observe({"id": internal_id, "stage": stage, "reason": shown}), loop
         )
 
     def _internal_id(self, client: _Sender, wire_id: str) -> str:
@@ -159,6 +166,7 @@ class McpBridge:
                 "id": internal,
                 "action": request.action,
                 "payload": request.payload,
+                "display": describe_action(request.action, request.payload),
                 "stage": "requested",
             }
         )
@@ -173,10 +181,11 @@ class McpBridge:
                 "id": internal,
                 "action": request.action,
                 "payload": request.payload,
+                "display": describe_action(request.action, request.payload),
                 "stage": "done",
                 "status": response.status,
                 "code": response.code,
-                "summary": summarize(response),
+                "summary": escape(summarize(response)),
             }
         )
         with contextlib.suppress(Exception):

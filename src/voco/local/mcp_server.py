@@ -30,6 +30,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
 from voco.local.sandbox.core import Approver
+from voco.local.sandbox.display import describe_action, escape
 from voco.protocol.messages import McpRequest
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ class TtyApprover:
         with self._lock:
             try:
                 with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
-                    detail = json.dumps(request.payload, ensure_ascii=False)[:500]
-                    tty.write(f"\n[voco mcp] {request.action} needs approval: {reason}\n")
+                    detail = describe_action(request.action, request.payload)
+                    tty.write(f"\n[voco mcp] needs approval: {escape(reason)}\n")
                     tty.write(f"  payload: {detail}\n  approve? [y/N] ")
                     tty.flush()
                     return tty.readline().strip().lower() in ("y", "yes")

@@ -20,6 +20,7 @@ from typing import TextIO
 from voco.local.audio_source import WavSource
 from voco.local.engine_client import EngineClient, SessionRefused
 from voco.local.mcp_bridge import McpBridge
+from voco.local.sandbox.display import escape
 from voco.protocol import messages as m
 
 
@@ -112,7 +113,7 @@ async def _collect(
                 return
         elif isinstance(msg, m.Error):
             result.errors.append(msg)
-            print(f"voco: error {msg.code}: {msg.message}", file=log)
+            print(f"voco: error {escape(msg.code)}: {escape(msg.message)}", file=log)
             if msg.fatal:
                 raise SessionRefused(None, msg, msg.message)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from voco.local.sandbox.display import describe_action, escape
 from voco.protocol import messages as m
 
 Broadcast = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
@@ -43,7 +44,9 @@ class UiApprovals:
             "id": request.id,
             "action": request.action,
             "payload": request.payload,
-            "reason": reason,
+            # The page shows these two, never raw engine text (see sandbox.display).
+            "display": describe_action(request.action, request.payload),
+            "reason": escape(reason),
             "roots": self._roots,
         }
         with self._lock:

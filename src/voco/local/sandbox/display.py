@@ -1,0 +1,102 @@
+"""Make engine-supplied text safe to show to a person: one sanitiser, used everywhere.
+
+Why: the engine is untrusted, and an approval prompt is only worth something if
+what the user reads is what will run. A command carrying ``ESC[2J`` can clear
+the terminal and paint a harmless ``ls -la`` over ``rm -rf src``; a U+202E
+(right-to-left override) reorders the characters the user sees; a lone ``\\r``
+or a page of newlines pushes the real text off screen. So every string the
+engine chose — a command, a path, a reason that quotes them — goes through
+:func:`escape` before it reaches a terminal, a log line or the page.
+
+The escaping is *visible and reversible*: every character that could change how
+text is laid out (C0/C1 controls, DEL, bidi embeddings/overrides/isolates,
+zero-width and other format characters, line/paragraph separators, lone
+surrogates from undecodable bytes) becomes a Python-style escape (``\\x1b``,
+``\\n``, ``\\u202e``); a literal backslash becomes ``\\\\``, so the escaped text
+decodes to exactly the original and nothing is dropped or merged. Ordinary
+printable text, including non-Latin scripts and emoji, is left alone.
+
+:func:`describe_action` renders a whole request for an approval prompt:
+commands and paths are shown complete (the command cap is 64 KiB); only the
+*content* of a ``write_file`` is abbreviated, and then it says how much is not
+shown — never a silent cut.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+# Categories that never render as themselves: controls, format characters
+# (bidi marks, overrides and isolates, zero-width joiners and spaces, BOM…),
+# surrogates, and line/paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+WRITE_PREVIEW_CHARS = 2000
+
+
+def is_unsafe(ch: str) -> bool:
+    """True if ``ch`` could move the cursor, reorder text or be invisible."""
+    return ch in _NAMED or unicodedata.category(ch) in _UNSAFE_CATEGORIES
+
+
+def _escape_char(ch: str) -> str:
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def escape(text: str) -> str:
+    """``text`` with every unsafe character (and backslash) as a visible escape."""
+    if not any(is_unsafe(ch) for ch in text):
+        return text
+    return "".join(_escape_char(ch) if is_unsafe(ch) else ch for ch in text)
+
+
+def quote(text: str) -> str:
+    """``escape`` inside double quotes, with ``"`` escaped: one unambiguous token."""
+    return '"' + escape(text).replace('"', '\\"') + '"'
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return quote(value)
+    try:
+        return escape(json.dumps(value, ensure_ascii=False, default=repr))
+    except (TypeError, ValueError):
+        return escape(repr(value))
+
+
+def describe_action(action: str, payload: Mapping[str, Any]) -> str:
+    """The complete, escaped action for a person to approve (multi-line)."""
+    lines: list[str] = []
+    if action == "execute_command":
+        command, argv = payload.get("command"), payload.get("argv")
+        if isinstance(command, str):
+            lines.append(f"run (shell): {escape(command)}")
+        elif isinstance(argv, list):
+            lines.append("run (no shell): " + " ".join(_value(a) for a in argv))
+        rest = {k: v for k, v in payload.items() if k not in ("command", "argv")}
+    elif action == "write_file":
+        path, content = payload.get("path"), payload.get("content")
+        lines.append(f"write file: {_value(path)}")
+        if isinstance(content, str):
+            shown = content[:WRITE_PREVIEW_CHARS]
+            lines.append(f"content ({len(content)} characters): {quote(shown)}")
+            if len(content) > len(shown):
+                lines.append(f"[{len(content) - len(shown)} more characters not shown]")
+        rest = {k: v for k, v in payload.items() if k not in ("path", "content")}
+    else:
+        lines.append(f"action: {escape(action)}")
+        rest = dict(payload)
+    for key in sorted(rest, key=str):
+        lines.append(f"{escape(str(key))}: {_value(rest[key])}")
+    return "\n".join(lines)
