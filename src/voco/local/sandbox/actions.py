@@ -16,7 +16,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from voco.local.sandbox.errors import (
@@ -28,6 +28,7 @@ from voco.local.sandbox.errors import (
     scope,
 )
 from voco.local.sandbox.execute import MAX_TIMEOUT_S, Mount, run_sandboxed, sandbox_status
+from voco.local.sandbox.operands import operand_reasons
 from voco.local.sandbox.paths import Location, Resolver, fd_path, map_oserror
 from voco.local.sandbox.risk import Assessment, classify_argv, classify_command
 
@@ -436,12 +437,16 @@ def _worth_checking(arg: str) -> bool:
     return not first or bool(_GLOB_FIRST.search(first)) or os.path.lexists("/" + first)
 
 
-def check_paths(resolver: Resolver, assessment: Assessment, cwd: Location) -> None:
+def check_paths(resolver: Resolver, assessment: Assessment, cwd: Location) -> list[str]:
+    """Scope-check the paths; returns fd-level reasons to ask (``operands``)."""
     for p in assessment.paths:
         resolver.check_within(p, cwd)
     for p in assessment.maybe_paths:
         if _worth_checking(p):
             resolver.check_within(p, cwd)
+    if assessment.risky:
+        return []  # the user is asked anyway; the reasons above say why
+    return operand_reasons(resolver, assessment.paths, assessment.deep, assessment.git, cwd)
 
 
 def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -452,7 +457,9 @@ def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str,
     cwd_fd, cwd = resolver.open_path(cwd_arg, os.O_PATH | os.O_DIRECTORY)
     try:
         assessment = classify_command(command) if command is not None else classify_argv(argv or [])
-        check_paths(resolver, assessment, cwd)
+        extra = check_paths(resolver, assessment, cwd)
+        if extra:
+            assessment = replace(assessment, risky=True, reasons=assessment.reasons + tuple(extra))
         usable, why, _ = sandbox_status()
         if not usable:
             # Refuse rather than run an LLM's command unconfined (documented).

@@ -6,8 +6,23 @@ everything else needs the user's approval, with a reason naming exactly what
 made it risky. The deny-lists are the options that turn a read-only tool into
 one that writes files or runs programs (``find -exec``, ``sort -o``, ``rg
 --pre``, ``git -c`` …). GNU tools and git accept unambiguous abbreviations of
-long options (``sort --out=f``), so a long option denies if it is a prefix of a
-denied one.
+long options (``sort --o=f``), so a long option denies if it is *any* prefix
+of a denied one; an abbreviated option that takes a value, given without
+``=``, is risky (which word the tool then consumes depends on its full option
+table, which we don't have). Options with optional arguments take them only
+attached, so the next word is read as an ordinary argument.
+
+Globs expand to file names *after* we looked, and a file may be called
+``--pre=sh``. We neither expand globs here (bash's rules — dotglob,
+character classes, nullglob — would have to be matched exactly, and the
+directory can change before the run) nor rewrite the command (the user
+approves what the engine sent, byte for byte). Instead, a word whose
+expansion could *start with ``-``* (its first character is a glob
+character: ``*``, ``*.py``, ``[ab]*`` — not ``./*`` or ``src/*``) is risky
+before ``--`` for every command that has a dangerous option (deny-list, an
+option naming a file, or an operand count that turns into a write); the
+reason tells the engine to write ``./*`` or ``-- *``. ``find`` reads its
+expression after ``--`` too, so any such word is risky there.
 
 Operands that name files are collected for the caller to check against the
 roots with the kernel (see ``paths.Resolver.check_within``). For commands that
@@ -39,13 +54,46 @@ from voco.local.sandbox.option_tables import (
 DEV_NULL = "/dev/null"
 
 
+class Globbed(str):
+    """A word whose glob expansion could start with ``-`` (set by the parser)."""
+
+    __slots__ = ()
+
+
+def _glob_reason(prog: str, word: str) -> str:
+    return (
+        f"glob {word!r} could expand to a file name starting with '-' that `{prog}` "
+        "would read as an option (write './' before it, or put '--' before the operands)"
+    )
+
+
+def _dangerous(spec: Spec) -> bool:
+    return bool(spec.deny or spec.path_opts) or spec.max_operands is not None
+
+
+@dataclass(frozen=True)
+class GitContext:
+    """Where one allow-listed git command will look for its repository."""
+
+    chdirs: tuple[str, ...] = ()
+    git_dir: str | None = None
+    bare: bool = False
+
+
 @dataclass
 class Findings:
-    """What classification found; accumulated across every command in a line."""
+    """What classification found; accumulated across every command in a line.
+
+    ``deep``: operands a recursive reader (``grep -r``, ``rg``, ``diff -r``)
+    will descend into; ``git``: repositories allow-listed git will read the
+    config of. Both are checked on fds by :mod:`voco.local.sandbox.operands`.
+    """
 
     reasons: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     maybe_paths: list[str] = field(default_factory=list)
+    deep: list[str] = field(default_factory=list)
+    git: list[GitContext] = field(default_factory=list)
 
     def risk(self, reason: str) -> None:
         if reason not in self.reasons:
@@ -61,13 +109,15 @@ class Findings:
 
 
 def _long_match(given: str, options: frozenset[str] | Mapping[str, str]) -> str | None:
-    """Exact match, or the unique-prefix abbreviation GNU getopt and git accept."""
+    """Exact match, or an abbreviation: GNU getopt and git accept any unique
+    prefix (``--o`` for ``--output``). A prefix of several is returned too —
+    the tool would refuse it, and denying it is the safe side."""
     if given in options:
         return given
-    if len(given) >= 4:
-        for opt in options:
-            if opt.startswith("--") and opt.startswith(given):
-                return opt
+    if len(given) > 2 and given.startswith("--"):
+        hits = sorted(o for o in options if o.startswith(given))
+        if hits:
+            return hits[0]
     return None
 
 
@@ -77,12 +127,15 @@ def _parse(
     """Walk options and operands; returns (operands, pattern-given-by-option)."""
     operands: list[str] = []
     pattern_given = False
+    globs = _dangerous(spec)
     i = 0
     while i < len(args):
         arg = args[i]
         i += 1
         if arg is None:
             continue
+        if globs and isinstance(arg, Globbed):
+            f.risk(_glob_reason(prog, arg))
         if arg == "--":
             operands.extend(a for a in args[i:] if a is not None)
             break
@@ -95,10 +148,17 @@ def _parse(
             if opt is None:
                 continue
             if not eq:
+                if opt in spec.attached:
+                    continue  # optional argument: the next word is not its value
+                if opt != name:
+                    f.risk(f"`{prog} {name}` abbreviates an option that takes a value")
+                    continue
                 val_arg = args[i] if i < len(args) else None
                 i += 1
                 if val_arg is None:
                     continue
+                if globs and isinstance(val_arg, Globbed):
+                    f.risk(_glob_reason(prog, val_arg))
                 val = val_arg
             if opt in spec.path_opts:
                 f.path(val)
@@ -115,9 +175,11 @@ def _parse(
                     f.risk(spec.deny[opt])
                 if opt in spec.value:
                     val2 = cluster[j + 1 :]
-                    if not val2:
+                    if not val2 and opt not in spec.attached:
                         nxt = args[i] if i < len(args) else None
                         i += 1
+                        if globs and isinstance(nxt, Globbed):
+                            f.risk(_glob_reason(prog, nxt))
                         val2 = nxt or ""
                     if opt in spec.path_opts and val2:
                         f.path(val2)
@@ -133,25 +195,34 @@ def _is_number(arg: str) -> bool:
     return len(arg) > 1 and arg[0] == "-" and arg[1:].isdigit()  # ``head -5``
 
 
-def _operands(spec: Spec, operands: list[str], pattern_given: bool, f: Findings, prog: str) -> None:
+def _operands(
+    spec: Spec, operands: list[str], pattern_given: bool, f: Findings, prog: str
+) -> list[str]:
+    """Record the file operands; returns them."""
     kind = spec.operands
     if kind == "none":
-        return
+        return []
     if kind == "pattern" and not pattern_given:
         operands = operands[1:]
     elif kind == "date":
         for op in operands:
             if not op.startswith("+"):
                 f.risk("`date MMDDhhmm` sets the system clock")
-        return
+        return []
+    if spec.max_operands is not None and any(isinstance(op, Globbed) for op in operands):
+        f.risk(_glob_reason(prog, next(op for op in operands if isinstance(op, Globbed))))
     if spec.max_operands is not None and len(operands) > spec.max_operands:
         f.risk(spec.extra_reason)
         operands = operands[: spec.max_operands]
     for op in operands:
         f.path(op)
+    return operands
 
 
 def _find(args: Sequence[str | None], f: Findings) -> None:
+    for a in args:
+        if isinstance(a, Globbed):  # find reads predicates even after '--'
+            f.risk(_glob_reason("find", a) + "; quote find's patterns")
     i = 0
     # leading options -H -L -P -D x -Olevel, then starting points, then the expression
     while i < len(args):
@@ -197,6 +268,9 @@ def _find(args: Sequence[str | None], f: Findings) -> None:
 
 def _git(args: Sequence[str | None], f: Findings) -> None:
     i = 0
+    chdirs: list[str] = []
+    git_dir: str | None = None
+    bare = False
     while i < len(args):
         a = args[i]
         if a is None:
@@ -218,13 +292,22 @@ def _git(args: Sequence[str | None], f: Findings) -> None:
                 i += 1
             if name in GIT_GLOBAL_PATH and val:
                 f.path(val)
+            if name == "-C" and val:
+                chdirs.append(val)
+            elif name == "--git-dir":
+                git_dir = val
             continue
+        bare = bare or name == "--bare"
         if name not in GIT_GLOBAL_FLAGS:
             f.risk(f"`git {name}` is not an allow-listed git option")
     if i >= len(args):
         return
     sub = args[i]
     rest = args[i + 1 :]
+    for a in args[: i + 1]:
+        if isinstance(a, Globbed):
+            f.risk(_glob_reason("git", a))
+    f.git.append(GitContext(tuple(chdirs), git_dir, bare))
     spec = GIT.get(sub or "")
     if spec is None:
         f.risk(why("git", [sub, *rest]))
@@ -284,4 +367,18 @@ def classify_words(words: Sequence[str | None], f: Findings) -> None:
         _maybe_paths(args, f)
         return
     operands, pattern_given = _parse(spec, args, f, name)
-    _operands(spec, operands, pattern_given, f, name)
+    paths = _operands(spec, operands, pattern_given, f, name)
+    if name == "rg" or (name in ("grep", "diff") and any(_recursive(a) for a in args)):
+        for p in paths or ["."]:
+            if p not in f.deep:
+                f.deep.append(p)
+                f.path(p)
+
+
+def _recursive(arg: str | None) -> bool:
+    """``grep -r/-R/--recursive/-d recurse``, ``diff -r/--recursive`` (over-approximate)."""
+    if arg is None or not arg.startswith("-"):
+        return False
+    if arg.startswith("--"):
+        return arg.startswith(("--rec", "--dereference-r", "--directories=r", "--d=r"))
+    return "r" in arg[1:] or "R" in arg[1:] or arg == "-drecurse"

@@ -22,7 +22,9 @@ class Spec:
     whose value is a file; ``deny``: option → reason; ``operands``: what the
     non-option arguments are (``paths``, ``none`` or ``pattern`` = first is a
     pattern unless ``-e``/``-f`` gave one); ``max_operands``: more are risky
-    with ``extra_reason``.
+    with ``extra_reason``; ``attached``: options in ``value`` whose argument is
+    optional and so only ever attached (``--abbrev=7``, ``-U3``) — without one,
+    the next word is an ordinary argument, not their value.
     """
 
     value: frozenset[str] = frozenset()
@@ -32,6 +34,7 @@ class Spec:
     max_operands: int | None = None
     extra_reason: str = ""
     pattern_opts: frozenset[str] = frozenset()
+    attached: frozenset[str] = frozenset()
 
 
 def fs(*items: str) -> frozenset[str]:
@@ -285,6 +288,7 @@ ALLOW: dict[str, Spec] = {
             "--to-file",
         ),
         path_opts=fs("-X", "--exclude-from", "--from-file", "--to-file"),
+        attached=fs("--unified"),  # GNU: -U NUM, but --unified[=NUM]
     ),
     "cmp": Spec(value=fs("-i", "--ignore-initial", "-n", "--bytes")),
     "comm": Spec(value=fs("--output-delimiter")),
@@ -382,13 +386,24 @@ _GIT_HISTORY_DENY = {
     "--ext-diff": "`--ext-diff` runs an external diff program",
     "--textconv": "`--textconv` runs text-conversion filter programs",
 }
+# git takes these only as --opt=VALUE / -UVALUE (checked against git 2.39):
+# ``git log --abbrev --output=x`` is --abbrev plus a write to x.
+_GIT_HISTORY_ATTACHED = fs("--abbrev", "--pretty", "--format", "-U", "--unified")
+_GIT_HISTORY = Spec(
+    value=_GIT_HISTORY_VALUE | fs("--pretty"),
+    deny=_GIT_HISTORY_DENY,
+    path_opts=_GIT_HISTORY_PATH,
+    attached=_GIT_HISTORY_ATTACHED,
+)
 GIT: dict[str, Spec] = {
     "status": Spec(value=fs("-u", "--untracked-files", "--ignore-submodules", "--column")),
-    "log": Spec(value=_GIT_HISTORY_VALUE, deny=_GIT_HISTORY_DENY, path_opts=_GIT_HISTORY_PATH),
-    "show": Spec(value=_GIT_HISTORY_VALUE, deny=_GIT_HISTORY_DENY, path_opts=_GIT_HISTORY_PATH),
-    "diff": Spec(value=_GIT_HISTORY_VALUE, deny=_GIT_HISTORY_DENY, path_opts=_GIT_HISTORY_PATH),
+    "log": _GIT_HISTORY,
+    "show": _GIT_HISTORY,
+    "diff": _GIT_HISTORY,
     "blame": Spec(
-        value=fs("-L", "-S", "--contents", "--date", "--abbrev"), path_opts=fs("-S", "--contents")
+        value=fs("-L", "-S", "--contents", "--date", "--abbrev"),
+        path_opts=fs("-S", "--contents"),
+        attached=fs("--abbrev"),
     ),
     "rev-parse": Spec(),
     "ls-files": Spec(

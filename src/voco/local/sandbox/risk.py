@@ -29,7 +29,7 @@ from typing import Any
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from voco.local.sandbox.commands import DEV_NULL, Findings, classify_words
+from voco.local.sandbox.commands import DEV_NULL, Findings, GitContext, Globbed, classify_words
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Assessment:
     ``paths`` are file operands of allow-listed commands and redirect targets;
     ``maybe_paths`` are arguments of other commands that look like paths
     (absolute, or with ``..``). The caller checks both against the roots.
+    ``deep`` and ``git`` are for the fd checks of :mod:`operands`.
     """
 
     risky: bool
@@ -46,6 +47,8 @@ class Assessment:
     paths: tuple[str, ...]
     maybe_paths: tuple[str, ...]
     globbed: bool = False
+    deep: tuple[str, ...] = ()
+    git: tuple[GitContext, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -179,7 +182,10 @@ class _Walker:
                 self.redirect(child)
             elif field in ("name", "argument"):
                 target = child.children[0] if child.type == "command_name" else child
-                words.append(self.word(target))
+                word = self.word(target)
+                if word is not None and _glob_leading(target):
+                    word = Globbed(word)
+                words.append(word)
             else:
                 self.visit(child)
         classify_words(words, self.f)
@@ -267,6 +273,21 @@ class _Walker:
         return None
 
 
+def _glob_leading(node: Node) -> bool:
+    """Could this word's glob expansion start with a character we didn't see?
+
+    True when its first character is an unquoted ``*``, ``?`` or ``[``: the
+    expansion then starts with a file name's first character, possibly '-'.
+    """
+    parts = node.children if node.type == "concatenation" else [node]
+    for part in parts:
+        raw = _text(part)
+        if part.type in ("string", "raw_string") and raw in ('""', "''"):
+            continue  # ""* is still *
+        return part.type == "word" and raw[:1] in ("*", "?", "[")
+    return False
+
+
 def _text(node: Node | None) -> str:
     if node is None or node.text is None:
         return ""
@@ -284,6 +305,8 @@ def _finish(f: Findings, globbed: bool = False) -> Assessment:
         paths=tuple(f.paths),
         maybe_paths=tuple(f.maybe_paths),
         globbed=globbed,
+        deep=tuple(f.deep),
+        git=tuple(f.git),
     )
 
 
