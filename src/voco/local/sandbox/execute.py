@@ -50,16 +50,29 @@ _ETC_FILES = (
 )
 _TOP_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
+# Command-line-level config (beats the repository's own): no fsmonitor, hooks,
+# pager or editor programs; no bare repository git merely stumbled upon
+# (``git -C tests/fixture.git log -p`` would use *its* config); signature
+# checks can't start a repo-chosen gpg. Drivers, textconv and filters have no
+# config-level off switch: repos defining them need approval (see gitconfig).
+_GIT_OVERRIDES = (
+    ("safe.bareRepository", "explicit"),
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("core.sshCommand", "false"),
+    ("gpg.program", "false"),
+    ("gpg.ssh.program", "false"),
+    ("gpg.x509.program", "false"),
+    ("protocol.allow", "never"),
+)
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_COUNT": "3",
-    "GIT_CONFIG_KEY_0": "core.fsmonitor",
-    "GIT_CONFIG_VALUE_0": "false",
-    "GIT_CONFIG_KEY_1": "core.hooksPath",
-    "GIT_CONFIG_VALUE_1": "/dev/null",
-    "GIT_CONFIG_KEY_2": "core.pager",
-    "GIT_CONFIG_VALUE_2": "cat",
+    "GIT_CONFIG_COUNT": str(len(_GIT_OVERRIDES)),
+    **{f"GIT_CONFIG_KEY_{i}": k for i, (k, _) in enumerate(_GIT_OVERRIDES)},
+    **{f"GIT_CONFIG_VALUE_{i}": v for i, (_, v) in enumerate(_GIT_OVERRIDES)},
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_OPTIONAL_LOCKS": "0",
     "GIT_PAGER": "cat",

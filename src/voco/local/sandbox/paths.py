@@ -46,7 +46,9 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 SYS_OPENAT2 = 437  # same number on every Linux architecture (unified table since 5.6)
 
-_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS
+# NO_XDEV: a mount inside a root (a proc or bind mount) is another tree the
+# user never allowed; crossing into it is a scope violation like '..'.
+_RESOLVE = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV
 _MAX_SYMLINKS = 40  # the kernel's own limit, so both resolvers agree on ELOOP
 _EAGAIN_RETRIES = 8
 _MAX_PATH_BYTES = 4096
@@ -248,6 +250,7 @@ class Resolver:
         """Component-by-component ``O_NOFOLLOW`` walk; the ``openat2`` fallback."""
         parts: deque[str] = deque(_components(loc.rel))
         stack: list[int] = [os.dup(loc.root.fd)]
+        dev = os.fstat(loc.root.fd).st_dev
         links = 0
         try:
             while parts:
@@ -261,6 +264,9 @@ class Resolver:
                 if parts:
                     fd = os.open(comp, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
                     st = os.fstat(fd)
+                    if st.st_dev != dev:  # RESOLVE_NO_XDEV's rule
+                        os.close(fd)
+                        raise OSError(errno.EXDEV, "crosses a mount point")
                     if stat.S_ISDIR(st.st_mode):
                         stack.append(fd)
                         continue
@@ -276,6 +282,9 @@ class Resolver:
                 follow = not flags & os.O_NOFOLLOW
                 opened = self._open_final(comp, parent, flags, mode, follow)
                 if isinstance(opened, int):
+                    if os.fstat(opened).st_dev != dev:
+                        os.close(opened)
+                        raise OSError(errno.EXDEV, "crosses a mount point")
                     return opened
                 links = self._splice(parts, opened, links)
             # The path ended on a directory we already hold (root, or after '..').
