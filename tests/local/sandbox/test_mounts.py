@@ -48,9 +48,9 @@ def test_proc_and_bind_mounts_inside_a_root_are_scope_violations(tmp_path: Path,
     if unshare is None or os.geteuid() != 0:
         pytest.skip("SKIPPED: needs root and unshare(1) to mount inside a private namespace")
     root = tmp_path / "mroot"
+    argv = [unshare, "-m", "--propagation", "private", sys.executable, "-c", _SCRIPT]
     proc = subprocess.run(
-        [unshare, "-m", "--propagation", "private", sys.executable, "-c", _SCRIPT, str(root)]
-        + [str(tree.outside)],
+        [*argv, str(root), str(tree.outside)],
         capture_output=True,
         text=True,
         timeout=50,
