@@ -26,6 +26,10 @@ GLOB_RISKY = [
     ("find . -name *.py", "glob '*.py'"),
     ("file *", "glob '*'"),
     ('tree ""*', "glob '*'"),
+    ("rg x -*", "glob '-*'"),
+    ("rg x --p*", "glob '--p*'"),
+    ("sort '-'*", "glob '-*'"),
+    ('sort "--"co*', "glob '--co*'"),
 ]
 
 
@@ -50,6 +54,8 @@ GLOB_SAFE = [
     "rg \\*x src",
     "find . -name '*.py'",
     "echo *",
+    "cat -- -*",
+    "rg x src/-*",
 ]
 
 
@@ -100,6 +106,12 @@ def test_optional_argument_options_do_not_swallow_the_next_word() -> None:
     assert "/etc/shadow" in a.paths and "a" in a.paths
     a = classify_command("diff --unif /etc/shadow a")
     assert "/etc/shadow" in a.paths
+
+
+def test_optional_short_and_status_options_do_not_swallow() -> None:
+    assert "/etc/shadow" in classify_command("od -w /etc/shadow").paths
+    assert "/etc/x" in classify_command("git status -u /etc/x").paths
+    assert "/etc/x" in classify_command("git status --column /etc/x").paths
 
 
 def test_attached_values_still_work() -> None:

@@ -89,3 +89,22 @@ def test_unknown_action_and_odd_payload_values() -> None:
     shown = describe_action("\x1b]0;pwn\x07", {"n": 3, "k\x1b": ["\u202e"]})
     assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
     assert "action: \\x1b]0;pwn\\x07" in shown
+
+
+def test_log_lines_quoting_engine_text_are_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    """Attack (High 1, logs): an action name with ESC/bidi reaching the log."""
+    import logging
+
+    import voco.local.sandbox  # noqa: F401 - installs the filter
+
+    log = logging.getLogger("voco.local.sandbox.core")
+    with caplog.at_level(logging.ERROR, logger="voco.local.sandbox.core"):
+        try:
+            raise ValueError("bad \x1b]0;owned\x07")
+        except ValueError:
+            log.exception("sandbox failure on %s", "read\x1b[2J\u202efile")
+    rec = caplog.records[-1]
+    assert rec.getMessage() == "sandbox failure on read\\x1b[2J\\u202efile"
+    assert rec.exc_text is not None and "\x1b" not in rec.exc_text
+    assert "bad \\x1b]0;owned\\x07" in rec.exc_text
+    assert "\x1b" not in caplog.text

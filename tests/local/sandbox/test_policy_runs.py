@@ -121,6 +121,20 @@ def test_secret_looking_files_need_approval(
     assert "hunter2" not in resp.model_dump_json()
 
 
+def test_symlinks_met_in_a_walk_count_only_when_followed(
+    tree: Tree, make_sandbox: Callable[..., Sandbox]
+) -> None:
+    os.link(tree.secret, tree.root / "hl")
+    (tree.root / "sub" / "l").symlink_to("../hl")
+    (tree.root / "sub" / "loop").symlink_to(".")
+    asked = Asked()
+    sb = make_sandbox(asked)
+    refused(sb, "grep -R TOP sub", asked, "hard-linked", tree)
+    resp = call(sb, "execute_command", command="grep -r NESTED sub")  # -r skips symlinks
+    assert resp.status == "success" and "NESTED" in resp.result["stdout"], resp
+    assert not tree.leaked(resp)
+
+
 def test_plain_files_still_run_without_asking(
     tree: Tree, make_sandbox: Callable[..., Sandbox]
 ) -> None:

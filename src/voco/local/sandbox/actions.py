@@ -446,7 +446,7 @@ def check_paths(resolver: Resolver, assessment: Assessment, cwd: Location) -> li
             resolver.check_within(p, cwd)
     if assessment.risky:
         return []  # the user is asked anyway; the reasons above say why
-    return operand_reasons(resolver, assessment.paths, assessment.deep, assessment.git, cwd)
+    return operand_reasons(resolver, assessment, cwd)
 
 
 def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any]:

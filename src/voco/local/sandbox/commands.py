@@ -93,6 +93,7 @@ class Findings:
     paths: list[str] = field(default_factory=list)
     maybe_paths: list[str] = field(default_factory=list)
     deep: list[str] = field(default_factory=list)
+    follow: bool = False  # a recursive reader follows symlinks (grep -R, rg -L)
     git: list[GitContext] = field(default_factory=list)
 
     def risk(self, reason: str) -> None:
@@ -373,6 +374,16 @@ def classify_words(words: Sequence[str | None], f: Findings) -> None:
             if p not in f.deep:
                 f.deep.append(p)
                 f.path(p)
+        f.follow = f.follow or any(_follows(name, a) for a in args)
+
+
+def _follows(name: str, arg: str | None) -> bool:
+    """Does a recursive reader follow symlinks it meets (over-approximate)?"""
+    if arg is None or not arg.startswith("-"):
+        return False
+    if arg.startswith("--"):
+        return arg.startswith(("--f", "--dereference-r")) if name == "rg" else "deref" in arg
+    return ("L" if name == "rg" else "R") in arg[1:]
 
 
 def _recursive(arg: str | None) -> bool:

@@ -20,11 +20,17 @@ printable text, including non-Latin scripts and emoji, is left alone.
 commands and paths are shown complete (the command cap is 64 KiB); only the
 *content* of a ``write_file`` is abbreviated, and then it says how much is not
 shown — never a silent cut.
+
+:class:`EscapingFilter` does the same for log records of the loggers that
+format engine text (action names, paths, reasons); :func:`install_log_escaping`
+attaches it to them, so the handler (configured by the CLI) never sees raw
+control characters.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -100,3 +106,35 @@ def describe_action(action: str, payload: Mapping[str, Any]) -> str:
     for key in sorted(rest, key=str):
         lines.append(f"{escape(str(key))}: {_value(rest[key])}")
     return "\n".join(lines)
+
+
+class EscapingFilter(logging.Filter):
+    """Escapes a record's message and traceback; keeps the traceback's own line breaks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = f"{record.msg!r} % {record.args!r}"
+        record.msg, record.args = escape(message), None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = "\n".join(escape(line) for line in text.split("\n"))
+        return True
+
+
+# Loggers whose messages carry text the engine chose.
+ENGINE_TEXT_LOGGERS = (
+    "voco.local.sandbox.core",
+    "voco.local.mcp_bridge",
+    "voco.local.mcp_server",
+    "voco.local.talk",
+)
+
+
+def install_log_escaping(names: tuple[str, ...] = ENGINE_TEXT_LOGGERS) -> None:
+    """Attach one :class:`EscapingFilter` to each named logger (idempotent)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, EscapingFilter) for f in logger.filters):
+            logger.addFilter(EscapingFilter())

@@ -34,6 +34,7 @@ from voco.local.sandbox.commands import GitContext
 from voco.local.sandbox.errors import ActionError
 from voco.local.sandbox.gitconfig import dangerous_entries
 from voco.local.sandbox.paths import Location, Resolver
+from voco.local.sandbox.risk import Assessment
 
 WALK_ENTRIES_CAP = 20000
 WALK_DEPTH_CAP = 40
@@ -60,6 +61,7 @@ def secret_looking(name: str) -> bool:
 @dataclass
 class _Check:
     resolver: Resolver
+    follow: bool = False
     reasons: list[str] = field(default_factory=list)
     entries: int = 0
 
@@ -75,19 +77,17 @@ class _Check:
         return True
 
 
-def operand_reasons(
-    resolver: Resolver,
-    paths: tuple[str, ...],
-    deep: tuple[str, ...],
-    git: tuple[GitContext, ...],
-    cwd: Location,
-) -> list[str]:
-    """Reasons the given operands need the user's approval (empty: none)."""
-    c = _Check(resolver)
-    for p in paths:
-        for loc, shown in _expand(c, resolver.locate(p, base=cwd), p):
-            _inspect(c, loc, shown, deep=p in deep, depth=0)
-    for ctx in git:
+def operand_reasons(resolver: Resolver, assessment: Assessment, cwd: Location) -> list[str]:
+    """Reasons the assessed command's operands need the user's approval (empty: none)."""
+    c = _Check(resolver, follow=assessment.follow)
+    for p in assessment.paths:
+        try:
+            loc = resolver.locate(p, base=cwd)
+        except ActionError:
+            continue  # check_within has already refused what is out of scope
+        for found, shown in _expand(c, loc, p):
+            _inspect(c, found, shown, deep=p in assessment.deep, depth=0)
+    for ctx in assessment.git:
         _git(c, ctx, cwd)
     return c.reasons
 
@@ -126,21 +126,24 @@ def _walk(c: _Check, loc: Location, fd: int, depth: int) -> None:
     if depth >= WALK_DEPTH_CAP:
         c.add(f"{loc.rel or '.'!r} is nested too deeply to check before running")
         return
-    for name in _list(fd):
+    for name, is_link in _list(fd):
         if not c.budget():
             return
+        if is_link and not c.follow:
+            continue  # grep -r and rg skip the symlinks they meet; -R / -L follow them
         child = loc.join(name)
         _inspect(c, child, c.resolver.display(child), deep=True, depth=depth + 1)
 
 
-def _list(fd: int) -> list[str]:
+def _list(fd: int) -> list[tuple[str, bool]]:
+    """Sorted (name, is a symlink) of a directory held as an O_PATH fd."""
     try:
         dfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
     except OSError:
         return []
     try:
         with os.scandir(dfd) as it:
-            return sorted(e.name for e in it)
+            return sorted((e.name, e.is_symlink()) for e in it)
     except OSError:
         return []
     finally:
@@ -170,7 +173,7 @@ def _expand(c: _Check, loc: Location, shown: str) -> Iterator[tuple[Location, st
             if fd is None:
                 continue
             try:
-                for name in _list(fd):
+                for name, _ in _list(fd):
                     if not c.budget():
                         return
                     if _matches(part, name):

@@ -309,7 +309,8 @@ ALLOW: dict[str, Spec] = {
             "--format",
             "-w",
             "--width",
-        )
+        ),
+        attached=fs("-w", "--width"),  # GNU od: -w[BYTES], --width[=BYTES]
     ),
     "md5sum": Spec(),
     "sha1sum": Spec(),
@@ -396,7 +397,10 @@ _GIT_HISTORY = Spec(
     attached=_GIT_HISTORY_ATTACHED,
 )
 GIT: dict[str, Spec] = {
-    "status": Spec(value=fs("-u", "--untracked-files", "--ignore-submodules", "--column")),
+    "status": Spec(
+        value=fs("-u", "--untracked-files", "--ignore-submodules", "--column"),
+        attached=fs("-u", "--untracked-files", "--ignore-submodules", "--column"),  # all optional
+    ),
     "log": _GIT_HISTORY,
     "show": _GIT_HISTORY,
     "diff": _GIT_HISTORY,

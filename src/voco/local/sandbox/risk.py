@@ -48,6 +48,7 @@ class Assessment:
     maybe_paths: tuple[str, ...]
     globbed: bool = False
     deep: tuple[str, ...] = ()
+    follow: bool = False
     git: tuple[GitContext, ...] = ()
 
     @property
@@ -274,17 +275,24 @@ class _Walker:
 
 
 def _glob_leading(node: Node) -> bool:
-    """Could this word's glob expansion start with a character we didn't see?
+    """Could this word's glob expansion be read as an option?
 
-    True when its first character is an unquoted ``*``, ``?`` or ``[``: the
-    expansion then starts with a file name's first character, possibly '-'.
+    True when it has an unquoted ``*``, ``?`` or ``[`` and its first
+    character is one of them (the expansion starts with a file name's first
+    character, possibly '-') or is '-' itself (``-*``, ``--p*`` expand to
+    whatever options the directory's file names spell).
     """
     parts = node.children if node.type == "concatenation" else [node]
+    if not any(p.type == "word" and _GLOB.search(_text(p)) for p in parts):
+        return False
     for part in parts:
         raw = _text(part)
-        if part.type in ("string", "raw_string") and raw in ('""', "''"):
-            continue  # ""* is still *
-        return part.type == "word" and raw[:1] in ("*", "?", "[")
+        if part.type in ("string", "raw_string"):
+            inner = raw[1:-1]
+            if not inner:
+                continue  # ""* is still *
+            return inner.startswith("-")
+        return part.type == "word" and raw[:1] in ("*", "?", "[", "-")
     return False
 
 
@@ -306,6 +314,7 @@ def _finish(f: Findings, globbed: bool = False) -> Assessment:
         maybe_paths=tuple(f.maybe_paths),
         globbed=globbed,
         deep=tuple(f.deep),
+        follow=f.follow,
         git=tuple(f.git),
     )
 
