@@ -81,7 +81,7 @@ ABBREV_RISKY = [
     ("git --exec=/x log", "`git --exec-path`"),
     ("git log --out=x", "`git --output`"),
     ("git log --ext", "`--ext-diff`"),
-    ("git diff --text", "`--textconv`"),
+    ("git diff --textc", "`--textconv`"),
     ("grep --fil /etc/shadow x", "abbreviates an option that takes a value"),
     ("wc --files=x", "reads the list of files"),
 ]
@@ -112,6 +112,10 @@ def test_optional_short_and_status_options_do_not_swallow() -> None:
     assert "/etc/shadow" in classify_command("od -w /etc/shadow").paths
     assert "/etc/x" in classify_command("git status -u /etc/x").paths
     assert "/etc/x" in classify_command("git status --column /etc/x").paths
+
+
+def test_an_exact_option_wins_over_an_abbreviation() -> None:
+    assert not classify_command("git diff --text").risky  # -a, not --textconv
 
 
 def test_attached_values_still_work() -> None:

@@ -107,3 +107,26 @@ def test_git_config_found_from_subdirectory_and_gitfile(tree: Tree) -> None:
     assert any("alias.x" in r for r in got), got
     got = reasons(tree.root, "git --git-dir=elsewhere/.gitdir log")
     assert any("alias.x" in r for r in got), got
+
+
+def test_innocent_name_linking_to_a_secret_is_found(tree: Tree) -> None:
+    (tree.root / ".env").write_text("K=v\n")
+    (tree.root / "notes.txt").symlink_to(".env")
+    got = reasons(tree.root, "cat notes.txt")
+    assert any("resolves to '.env'" in r for r in got), got
+
+
+def test_device_nodes_inside_a_root_are_flagged(tree: Tree) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("SKIPPED: creating a device node needs root")
+    os.mknod(tree.root / "null2", 0o600 | 0o020000, os.makedev(1, 3))
+    assert any("device file" in r for r in reasons(tree.root, "cat null2"))
+
+
+def test_directories_with_secret_like_names_are_only_walked(tree: Tree) -> None:
+    (tree.root / "secrets").mkdir()
+    (tree.root / "secrets" / "README.md").write_text("how we store them\n")
+    assert reasons(tree.root, "ls secrets") == []
+    assert reasons(tree.root, "grep -r x secrets", cwd=".") == []
+    (tree.root / "secrets" / "prod.pem").write_text("-----BEGIN\n")
+    assert any("prod.pem" in r for r in reasons(tree.root, "grep -r x secrets"))

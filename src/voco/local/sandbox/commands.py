@@ -142,7 +142,7 @@ def _parse(
             break
         if arg.startswith("--"):
             name, eq, val = arg.partition("=")
-            denied = _long_match(name, spec.deny)
+            denied = None if name in spec.exact else _long_match(name, spec.deny)
             if denied is not None:
                 f.risk(spec.deny[denied])
             opt = _long_match(name, spec.value)

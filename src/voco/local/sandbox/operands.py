@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from voco.local.sandbox.commands import GitContext
 from voco.local.sandbox.errors import ActionError
 from voco.local.sandbox.gitconfig import dangerous_entries
-from voco.local.sandbox.paths import Location, Resolver
+from voco.local.sandbox.paths import Location, Resolver, fd_path
 from voco.local.sandbox.risk import Assessment
 
 WALK_ENTRIES_CAP = 20000
@@ -104,22 +104,36 @@ def _open(c: _Check, loc: Location) -> int | None:
 
 def _inspect(c: _Check, loc: Location, shown: str, *, deep: bool, depth: int) -> None:
     name = loc.rel.rstrip("/").rsplit("/", 1)[-1]
-    if name and secret_looking(name):
-        c.add(f"reads {shown!r}, which looks like a secret")
     fd = _open(c, loc)
     if fd is None:
-        return
+        return  # nothing there to read (or out of scope: check_within's call)
     try:
         st = os.fstat(fd)
         if st.st_dev != os.fstat(loc.root.fd).st_dev:
             c.add(f"{shown!r} is on another filesystem mounted inside the root")
             return
+        if stat.S_ISDIR(st.st_mode):
+            if deep:
+                _walk(c, loc, fd, depth)
+            return
+        target = _kernel_name(fd)
+        if secret_looking(name):
+            c.add(f"reads {shown!r}, which looks like a secret")
+        elif target != name and secret_looking(target):  # an innocent name linking to .env
+            c.add(f"reads {shown!r}, which resolves to {target!r}: looks like a secret")
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            c.add(f"{shown!r} is a device file")
         if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
             c.add(f"{shown!r} is hard-linked: its other names may be outside the allowed roots")
-        if deep and stat.S_ISDIR(st.st_mode):
-            _walk(c, loc, fd, depth)
     finally:
         os.close(fd)
+
+
+def _kernel_name(fd: int) -> str:
+    try:
+        return os.path.basename(fd_path(fd))
+    except OSError:
+        return ""
 
 
 def _walk(c: _Check, loc: Location, fd: int, depth: int) -> None:

@@ -24,7 +24,9 @@ class Spec:
     pattern unless ``-e``/``-f`` gave one); ``max_operands``: more are risky
     with ``extra_reason``; ``attached``: options in ``value`` whose argument is
     optional and so only ever attached (``--abbrev=7``, ``-U3``) — without one,
-    the next word is an ordinary argument, not their value.
+    the next word is an ordinary argument, not their value; ``exact``: real
+    options that are also prefixes of denied ones (``git diff --text`` is
+    ``-a``, not ``--textconv``: an exact match wins over an abbreviation).
     """
 
     value: frozenset[str] = frozenset()
@@ -35,6 +37,7 @@ class Spec:
     extra_reason: str = ""
     pattern_opts: frozenset[str] = frozenset()
     attached: frozenset[str] = frozenset()
+    exact: frozenset[str] = frozenset()
 
 
 def fs(*items: str) -> frozenset[str]:
@@ -395,6 +398,7 @@ _GIT_HISTORY = Spec(
     deny=_GIT_HISTORY_DENY,
     path_opts=_GIT_HISTORY_PATH,
     attached=_GIT_HISTORY_ATTACHED,
+    exact=fs("--text"),
 )
 GIT: dict[str, Spec] = {
     "status": Spec(
