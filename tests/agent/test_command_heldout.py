@@ -6,6 +6,13 @@ make one of ``HELD_OUT`` pass; add the phrasing to the examples of a rule in
 ``voco.agent.command_rules`` (the tuning set) instead and write a new held-out
 phrasing here. So the overall score is a measure, asserted only as a floor,
 while ``NEGATIVE`` (the mis-parses issue 13 reported) must each parse right.
+
+Record: the first run scored 35/42 (83%). One miss, "Open the readme, and
+explain what it does.", showed that a clause continuing the one before it
+(:func:`~voco.agent.command_intents.parse_request`) was not limited to bare
+names as documented; that was fixed, the phrasing moved to the tuning tests
+(``test_command_intents.py``) and replaced here by a new one. The other misses
+are left as they are: they are the measure.
 """
 
 from __future__ import annotations
@@ -26,9 +33,7 @@ def shape(intents: tuple[Intent, ...]) -> Shape:
     for i in intents:
         if i.kind == "search":
             key = f"{i.target} in {i.scope}" if i.scope else i.target
-        elif i.kind == "run_command":
-            key = i.command
-        elif i.kind == "run_tests":
+        elif i.kind in ("run_command", "run_tests"):
             key = i.command
         elif i.kind == "git_log":
             key = str(i.count)
@@ -75,7 +80,7 @@ HELD_OUT: list[tuple[str, Shape]] = [
     ("Write a new test for the parser.", [("needs_llm", "")]),
     ("Explain the router to me.", [("needs_llm", "")]),
     ("Rename main dot py to app dot py.", [("needs_llm", "")]),
-    ("Open the readme, and explain what it does.", [("open", "readme"), ("needs_llm", "")]),
+    ("Read the changelog and summarize it.", [("open", "changelog"), ("needs_llm", "")]),
     ("Show me the diff and then the status.", [("git_diff", ""), ("git_status", "")]),
     ("Go to the utils folder.", [("open", "utils")]),
     ("Search the code for parse config.", [("search", "parse config")]),
