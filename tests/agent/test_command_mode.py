@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -23,8 +23,9 @@ from tests.agent.command_drive import (
     run,
     simple,
 )
+from voco.agent.command_intents import parse_request
 from voco.agent.command_mode import CommandModeLLM, current_turn, decide, speech_chunks
-from voco.agent.command_types import Call, Reply
+from voco.agent.command_types import Call, IntentKind, Reply
 from voco.agent.tools import MCP_TOOLS
 from voco.providers.base import (
     ChatMessage,
@@ -129,12 +130,24 @@ PHRASES: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("Create a file called notes dot txt.", []),
     ("Delete the build folder.", []),
     ("Why is the build failing?", []),
+    ("Okay.", []),
     ("", []),
+    # several requests in one turn, in order
+    ("Open the readme and run the tests.", [L("."), R(README), X("pytest -q")]),
+    ("List src then open main dot py.", [L("."), L("src"), R("main.py")]),
+    # the changes since the last commit: their size and the files, asked at once
+    (
+        "What changed since the last commit?",
+        [X("git diff --stat HEAD"), X("git status --porcelain")],
+    ),
 ]
 
 
-def test_phrase_table_is_big_enough() -> None:
-    assert len(PHRASES) >= 40
+def test_phrases_drive_every_intent_kind() -> None:
+    """Every kind of request the parser knows is driven end to end below (a new
+    kind without a phrasing here fails)."""
+    reached = {i.kind for text, _ in PHRASES for i in parse_request(text)}
+    assert reached == set(get_args(IntentKind))
 
 
 @pytest.mark.parametrize(("text", "expected"), PHRASES)

@@ -14,6 +14,7 @@ from tests.agent.command_drive import (
     run,
     run_result,
 )
+from voco.agent.command_output import changes_summary, porcelain_paths
 
 PYTEST_FAIL = (
     "..F.\n=========================== short test summary info ============================\n"
@@ -166,3 +167,37 @@ def test_not_a_git_repository(project: Path) -> None:
     failing = run_result("", "fatal: not a git repository (or any parent)\n", exit_code=128)
     _, reply = run(Drive(project, {GIT_STATUS: failing}), "Git status.")
     assert reply == "This folder isn't a git repository."
+
+
+# ---------------------------------------------------------------------------- changes
+
+
+def test_porcelain_paths() -> None:
+    changed, untracked = porcelain_paths(
+        '## main\n M a.py\nM  b.py\nR  old.py -> new.py\n?? "with space.txt"\n D gone.py\n'
+    )
+    assert changed == ["a.py", "b.py", "new.py", "gone.py"]
+    assert untracked == ["with space.txt"]
+
+
+@pytest.mark.parametrize(
+    ("stat", "porcelain", "text"),
+    [
+        ("", "", "Nothing has changed since the last commit."),
+        (
+            "",
+            "?? a.txt\n?? b.txt\n?? c.txt\n",
+            "No tracked file changed since the last commit. "
+            "3 new files are untracked: a dot txt, b dot txt and 1 more.",
+        ),
+        (
+            " a.py | 2 +-\n b.py | 1 +\n c.py | 1 -\n d.py | 4 ++--\n"
+            " 4 files changed, 4 insertions(+), 4 deletions(-)\n",
+            " M a.py\nM  b.py\n M c.py\n M d.py\n",
+            "Since the last commit, 4 files changed: 4 lines added and 4 removed. "
+            "They are a dot py, b dot py, c dot py and 1 more.",
+        ),
+    ],
+)
+def test_changes_summary(stat: str, porcelain: str, text: str) -> None:
+    assert changes_summary(stat, porcelain) == text

@@ -17,6 +17,8 @@ from tests.agent.command_drive import (
     run,
     simple,
 )
+from voco.agent.command_types import Ambiguous, LookupFailure, NotFound, ToolFailed
+from voco.agent.summaries import list_summary, lookup_failure_text
 from voco.providers.base import (
     ToolCall,
 )
@@ -232,3 +234,77 @@ def test_list_dir_errors(project: Path) -> None:
 
     _, reply = run(Drive(project), "List the files in src.", respond=scoped)
     assert reply == "src is outside the folders you've shared, so I can't list it."
+
+
+# ---------------------------------------------------------------------------- listings
+
+
+def _listing(*entries: tuple[str, str]) -> dict[str, object]:
+    return {
+        "status": "success",
+        "result": {"entries": [{"name": n, "kind": k} for n, k in entries]},
+    }
+
+
+def test_listing_says_how_many_it_leaves_out() -> None:
+    files = [(f"f{i}.py", "file") for i in range(8)]
+    assert list_summary("src", _listing(("a", "dir"), *files)) == (
+        "The src folder has 1 folder and 8 files: a, f0 dot py, f1 dot py, f2 dot py, "
+        "f3 dot py and 4 more."
+    )
+
+
+def test_listing_does_not_count_git_or_caches() -> None:
+    result = _listing(
+        (".git", "dir"), ("__pycache__", "dir"), ("src", "dir"), (".gitignore", "file")
+    )
+    # .git and caches are not "the files here"; .gitignore is the user's file
+    assert list_summary(".", result) == "The project root has 1 folder and 1 file: src and 1 more."
+    assert list_summary(".", _listing((".git", "dir"))) == "The project root is empty."
+
+
+def test_where_am_i_does_not_count_git(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"go.mod": "module x\n", "cmd/main.go": "package main\n"})
+    (root / ".git").mkdir()
+    _, reply = run(Drive(root), "Where am I?")
+    assert reply == "It looks like a Go project, with 1 folder and 1 file at the root."
+
+
+def test_what_files_are_here_end_to_end(project: Path) -> None:
+    (project / ".git").mkdir()
+    calls, reply = run(Drive(project), "What files are here?")
+    assert simple(calls) == [L(".")]
+    assert reply == (
+        "The project root has 4 folders and 6 files: docs, src, tests, utils, README dot md "
+        "and 5 more."
+    )
+
+
+# ---------------------------------------------------------------------------- lookup failures
+
+
+@pytest.mark.parametrize(
+    ("failure", "text"),
+    [
+        (NotFound("mailer.py"), "I couldn't find anything called mailer dot py."),
+        (
+            NotFound("mailer.py", ("main.py",)),
+            "I couldn't find anything called mailer dot py. The closest is main dot py.",
+        ),
+        (
+            NotFound("cfg", ("src/cfg.toml", "cfg.yaml")),
+            "I couldn't find anything called cfg. The closest are cfg dot toml in src and "
+            "cfg dot yaml.",
+        ),
+        (
+            Ambiguous(("config.toml", "config.yaml")),
+            "Did you mean config dot toml or config dot yaml?",
+        ),
+        (
+            ToolFailed("list_dir", {"path": "src"}, {"status": "error", "code": "not_found"}),
+            "I couldn't find src.",
+        ),
+    ],
+)
+def test_lookup_failure_text(failure: LookupFailure, text: str) -> None:
+    assert lookup_failure_text(failure) == text

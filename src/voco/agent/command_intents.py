@@ -11,7 +11,7 @@ an honest explanation, never a guessed action.
 
 from __future__ import annotations
 
-from voco.agent.command_rules import NOT_A_NAME, RULES, Clause
+from voco.agent.command_rules import NOT_A_NAME, RULES, Clause, Rule
 from voco.agent.command_types import ACTIONS, Intent, IntentKind, Want
 from voco.agent.utterance import VERBS, clean_utterance, filler_span, split_clauses
 
@@ -30,10 +30,11 @@ _DETERMINERS: frozenset[str] = frozenset({"the", "a", "an", "my", "our", "this",
 _CHATTER: frozenset[str] = frozenset({"empty", "ack", "greeting", "thanks", "help"})
 
 
-def parse_utterance(text: str) -> Intent:
-    """One clause → one Intent, by the first rule of :data:`RULES` that builds one.
+def parse_utterance(text: str, rules: tuple[Rule, ...] = RULES) -> Intent:
+    """One clause → one Intent, by the first of ``rules`` that builds one.
 
     Pure and total: every input yields an Intent (``needs_llm`` when no rule fits).
+    ``rules`` is a parameter so the shadowing test can try a modified table.
     """
     s = clean_utterance(text)
     cased = clean_utterance(text, lower=False)
@@ -43,7 +44,7 @@ def parse_utterance(text: str) -> Intent:
         return Intent("empty")
     start, end = filler_span(s)
     raw, stripped = Clause(s, cased), Clause(s[start:end], cased[start:end])
-    for rule in RULES:
+    for rule in rules:
         clause = raw if rule.raw else stripped
         m = (rule.pattern.search if rule.anywhere else rule.pattern.match)(clause.s)
         if m is None:
