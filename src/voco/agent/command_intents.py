@@ -11,7 +11,8 @@ an honest explanation, never a guessed action.
 
 from __future__ import annotations
 
-from voco.agent.command_rules import NOT_A_NAME, RULES, Clause, Rule
+from voco.agent.command_builders import NOT_A_NAME, Clause
+from voco.agent.command_rules import RULES, Rule
 from voco.agent.command_types import ACTIONS, Intent, IntentKind, Want
 from voco.agent.utterance import VERBS, clean_utterance, filler_span, split_clauses
 
