@@ -95,9 +95,26 @@ def _features(**overrides: object) -> RouterFeatures:
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
 
-def test_labelled_set_is_big_enough() -> None:
-    assert len(LABELLED) >= 30
-    assert {t for _, t in LABELLED} == {"sonnet", "haiku"}
+def test_labelled_set_exercises_every_reason() -> None:
+    """Each signal the router weighs decides at least one labelled request, so the
+    labelled set tests the router's reasons, not just its default."""
+    reasons = {
+        r.split(" (")[0].split(":")[0]
+        for text, _ in LABELLED
+        for r in route_messages(_user(text), tools_available=True).reasons
+    }
+    assert {
+        "reasoning markers",
+        "multi-step request",
+        "asks for a comparison",
+        "long request",
+        "code-heavy",
+        "changes files or the repository",
+        "needs several tools",
+        "one read-only tool step",
+        "one command",
+        "no tools needed",
+    } <= reasons
 
 
 @pytest.mark.parametrize(("text", "tier"), LABELLED)

@@ -10,10 +10,11 @@ engine's graph, approvals and barge-in all behave identically. What it cannot do
 
 How it works: stateless. Each :meth:`CommandModeLLM.stream` call re-reads the
 current turn (the last user message, the tool calls made since, their results),
-re-parses the utterance (:mod:`voco.agent.command_intents`) and asks the planner
-(:mod:`voco.agent.command_plan`) for the next step: one tool call, or the final
-spoken reply (:mod:`voco.agent.summaries`). Tool-call ids are hashes of the turn,
-so a replayed conversation yields the same ids.
+re-parses the utterance into its requests (:mod:`voco.agent.command_intents`)
+and asks the planner (:mod:`voco.agent.command_plan`) for the next step: tool
+calls (after saying what the turn's earlier requests found), or the final spoken
+reply (:mod:`voco.agent.summaries`). Tool-call ids are hashes of the turn, so a
+replayed conversation yields the same ids.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from voco.agent.command_intents import parse_utterance
-from voco.agent.command_plan import plan
-from voco.agent.name_lookup import Call, Calls, Decision, Reply, Step
+from voco.agent.command_intents import parse_request
+from voco.agent.command_plan import plan_request
+from voco.agent.command_types import Call, Calls, Decision, Progress, Reply, Step
 from voco.agent.tools import TOOL_NAMES, parse_tool_result
 from voco.providers.base import (
     LLM,
@@ -53,6 +54,7 @@ class Turn:
     text: str
     steps: list[Step]
     rounds: int = 0  # assistant messages with tool calls so far
+    said: str = ""  # what this turn's responses have said so far
 
 
 def current_turn(messages: list[ChatMessage]) -> Turn:
@@ -63,7 +65,10 @@ def current_turn(messages: list[ChatMessage]) -> Turn:
     calls: list[ToolCall] = []
     results: dict[str, dict[str, object]] = {}
     rounds = 0
+    said: list[str] = []
     for m in messages[last + 1 :]:
+        if m.role == "assistant" and m.content:
+            said.append(m.content)
         if m.role == "assistant" and m.tool_calls:
             calls.extend(m.tool_calls)
             rounds += 1
@@ -72,13 +77,13 @@ def current_turn(messages: list[ChatMessage]) -> Turn:
     steps = [
         Step(c.name, dict(c.arguments), dict(results.get(c.id, _MISSING_RESULT))) for c in calls
     ]
-    return Turn(index, messages[last].content, steps, rounds)
+    return Turn(index, messages[last].content, steps, rounds, " ".join(said))
 
 
 def decide(messages: list[ChatMessage], tools: frozenset[str] = TOOL_NAMES) -> Decision:
     """The next step for this conversation: pure, for tests and for the engine's logs."""
     turn = current_turn(messages)
-    return plan(parse_utterance(turn.text), turn.steps, tools, turn.rounds)
+    return plan_request(parse_request(turn.text), turn.steps, tools, turn.rounds, turn.said)
 
 
 def call_id(turn: Turn, call: Call) -> str:
@@ -124,13 +129,18 @@ class CommandModeLLM(LLM):
     ) -> AsyncIterator[LLMEvent]:
         turn = current_turn(messages)
         tool_names = frozenset(t.name for t in tools)
-        decision = plan(parse_utterance(turn.text), turn.steps, tool_names, turn.rounds)
-        if not isinstance(decision, Reply):
-            for call in decision.calls if isinstance(decision, Calls) else (decision,):
-                yield ToolCallEvent(ToolCall(call_id(turn, call), call.name, dict(call.arguments)))
-            yield Finished("tool_use", MODEL_ID)
+        decision = decide(messages, tool_names)
+        if isinstance(decision, Reply):
+            for chunk in speech_chunks(decision.text):
+                yield TextDelta(chunk)
+                await asyncio.sleep(0)  # a cancellation point between clauses (barge-in)
+            yield Finished("end_turn", MODEL_ID)
             return
-        for chunk in speech_chunks(decision.text):
-            yield TextDelta(chunk)
-            await asyncio.sleep(0)  # a cancellation point between clauses (barge-in)
-        yield Finished("end_turn", MODEL_ID)
+        if isinstance(decision, Progress):
+            for chunk in speech_chunks(decision.say + " "):
+                yield TextDelta(chunk)
+                await asyncio.sleep(0)
+            decision = decision.then
+        for call in decision.calls if isinstance(decision, Calls) else (decision,):
+            yield ToolCallEvent(ToolCall(call_id(turn, call), call.name, dict(call.arguments)))
+        yield Finished("tool_use", MODEL_ID)

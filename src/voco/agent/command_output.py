@@ -23,6 +23,9 @@ _COUNT = re.compile(
     r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|passing|failing|"
     r"pending|todo|total)\b"
 )
+_DIFF_TOTALS = re.compile(
+    r"(\d+) files? changed(?:, (\d+) insertions?\(\+\))?(?:, (\d+) deletions?\(-\))?"
+)
 _ORDER = (
     "failed",
     "error",
@@ -168,9 +171,7 @@ def git_status_summary(stdout: str) -> str:
 
 def git_diff_summary(stdout: str) -> str:
     """From ``git diff --stat``."""
-    m = re.search(
-        r"(\d+) files? changed(?:, (\d+) insertions?\(\+\))?(?:, (\d+) deletions?\(-\))?", stdout
-    )
+    m = _DIFF_TOTALS.search(stdout)
     if not m:
         return "There are no unstaged changes."
     files, added, removed = int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
@@ -180,6 +181,49 @@ def git_diff_summary(stdout: str) -> str:
         biggest = max(stats, key=lambda s: int(s[1]))[0].split(" => ")[-1].strip("{} ")
         text += f" Most changes are in {speak_path(biggest)}."
     return text
+
+
+def porcelain_paths(stdout: str) -> tuple[list[str], list[str]]:
+    """(changed, untracked) paths from ``git status --porcelain`` (v1)."""
+    changed: list[str] = []
+    untracked: list[str] = []
+    for line in stdout.splitlines():
+        if len(line) < 4 or line.startswith("## "):
+            continue
+        path = line[3:].split(" -> ")[-1].strip().strip('"')
+        (untracked if line[:2] == "??" else changed).append(path)
+    return changed, untracked
+
+
+def _some(paths: list[str], shown: int) -> str:
+    names = [speak_path(p) for p in paths[:shown]]
+    left = len(paths) - len(names)
+    return f"{', '.join(names)} and {left} more" if left else join_words(names)
+
+
+def changes_summary(diff_stat: str, porcelain: str) -> str:
+    """From ``git diff --stat HEAD`` and ``git status --porcelain``: how much changed
+    since the last commit, then which files (untracked ones said apart)."""
+    changed, untracked = porcelain_paths(porcelain)
+    m = _DIFF_TOTALS.search(diff_stat)
+    if not m and not changed and not untracked:
+        return "Nothing has changed since the last commit."
+    parts: list[str] = []
+    if m:
+        files, added, removed = int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
+        parts.append(
+            f"Since the last commit, {plural(files, 'file')} changed: "
+            f"{plural(added, 'line')} added and {removed} removed."
+        )
+    else:
+        parts.append("No tracked file changed since the last commit.")
+    if changed:
+        parts.append(f"{'It is' if len(changed) == 1 else 'They are'} {_some(changed, 3)}.")
+    if untracked:
+        n = len(untracked)
+        new = f"{plural(n, 'new file')} {'is' if n == 1 else 'are'} untracked"
+        parts.append(f"{new}: {_some(untracked, 2)}.")
+    return " ".join(parts)
 
 
 def git_log_summary(stdout: str, budget: int = 34) -> str:

@@ -7,8 +7,15 @@ calls with their results) and returns either the next :class:`Call` or the final
 :class:`Reply`. Every planner is therefore a pure function of (intent, steps),
 and a replay of the same conversation yields the same calls.
 
+A turn may hold several requests ("open the readme and run the tests"):
+:func:`plan_request` plans them in order over the same steps. A request whose
+steps are all done has its reply; the first one that still needs a call makes
+it, after saying (:class:`Progress`) the replies not yet said this turn, so
+the user hears each result as it comes and approvals arrive in the order asked.
+
 Spoken names are resolved against real directory listings by
-:mod:`voco.agent.name_lookup`.
+:mod:`voco.agent.name_lookup`; test runners are chosen by
+:mod:`voco.agent.command_runners`.
 """
 
 from __future__ import annotations
@@ -16,30 +23,35 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from voco.agent.command_intents import Intent
-from voco.agent.command_output import command_summary
-from voco.agent.name_lookup import (
+from voco.agent.command_output import changes_summary, command_summary
+from voco.agent.command_runners import tests_command
+from voco.agent.command_types import (
     Call,
     Calls,
     Decision,
+    Intent,
+    Lookup,
+    Progress,
     Reply,
     Resolved,
     Step,
     calls_or_one,
+    entries_of,
     find_step,
     is_ok,
     listings,
-    resolve,
 )
-from voco.agent.spoken_names import speak_identifier, speak_name, wordlist
+from voco.agent.name_lookup import resolve
+from voco.agent.spoken_names import speak_identifier, speak_name
 from voco.agent.summaries import (
     GREETING_TEXT,
     HELP_TEXT,
     NO_RUNTIME_TEXT,
+    RUNTIME_GONE_TEXT,
     definition_summary,
-    entries_of,
     error_text,
     list_summary,
+    lookup_failure_text,
     matches_of,
     needs_llm_text,
     read_summary,
@@ -57,6 +69,9 @@ GIT_COMMANDS = {
     "git_diff": "git diff --stat",
     "git_branch": "git branch --show-current",
 }
+# "What changed since the last commit": the size of the change, then the files.
+CHANGES_COMMANDS = ("git diff --stat HEAD", "git status --porcelain")
+TOO_MANY_STEPS_TEXT = "I couldn't finish that in command mode; it took too many steps."
 _TEXT_REPLIES = {
     "empty": "I didn't catch that. Could you say it again?",
     "stop": "Okay.",
@@ -83,13 +98,21 @@ def _run(command: str, steps: list[Step]) -> Decision:
     return Reply(command_summary(command, done.result))
 
 
+def _pending(found: Lookup) -> Decision:
+    """A lookup that has not resolved: the listing it needs, or why it failed."""
+    if isinstance(found, Call | Calls):
+        return found
+    assert not isinstance(found, Resolved)
+    return Reply(lookup_failure_text(found))
+
+
 # ---------------------------------------------------------------------------- planners
 
 
 def _open(intent: Intent, steps: list[Step]) -> Decision:
     found = resolve(intent.target, intent.want, steps)
     if not isinstance(found, Resolved):
-        return found
+        return _pending(found)
     if found.is_dir:
         return _show_dir(found.path, steps)
     done = find_step(steps, "read_file", {"path": found.path})
@@ -102,13 +125,13 @@ def _open(intent: Intent, steps: list[Step]) -> Decision:
 
 def _list(intent: Intent, steps: list[Step]) -> Decision:
     found = resolve(intent.target, "dir", steps)
-    return _show_dir(found.path, steps) if isinstance(found, Resolved) else found
+    return _show_dir(found.path, steps) if isinstance(found, Resolved) else _pending(found)
 
 
 def _locate(intent: Intent, steps: list[Step]) -> Decision:
     found = resolve(intent.target, intent.want, steps)
     if not isinstance(found, Resolved):
-        return found
+        return _pending(found)
     parent, _, name = found.path.rpartition("/")
     what = f"The {speak_name(name)} folder" if found.is_dir else speak_name(name)
     if not parent:
@@ -140,7 +163,7 @@ def _search(intent: Intent, steps: list[Step]) -> Decision:
     if intent.scope:
         found = resolve(intent.scope, "dir", steps)
         if not isinstance(found, Resolved):
-            return found
+            return _pending(found)
         scope = found.path
     if not intent.target:
         return Reply("What should I search for?")
@@ -165,50 +188,32 @@ def _search(intent: Intent, steps: list[Step]) -> Decision:
     return Reply(f"I found no matches for {speak_identifier(intent.target)}.")
 
 
-_PYTHON_MARKERS = frozenset(
-    wordlist("pyproject.toml setup.py setup.cfg pytest.ini tox.ini conftest.py requirements.txt")
-)
-
-
-def choose_test_command(family: str, names: set[str]) -> str:
-    """The project's test command, from what its root contains (or what was said)."""
-    if not family:
-        if names & _PYTHON_MARKERS:
-            family = "python"
-        elif "package.json" in names:
-            family = "node"
-        elif names & {"Makefile", "makefile", "GNUmakefile"}:
-            family = "make"
-        elif "Cargo.toml" in names:
-            family = "rust"
-        elif "go.mod" in names:
-            family = "go"
-    if family == "python":
-        return "uv run pytest -q" if "uv.lock" in names else "pytest -q"
-    if family == "node":
-        return (
-            "pnpm test"
-            if "pnpm-lock.yaml" in names
-            else "yarn test"
-            if "yarn.lock" in names
-            else "npm test"
-        )
-    return {"make": "make test", "rust": "cargo test", "go": "go test ./..."}.get(family, "")
-
-
 def _run_tests(intent: Intent, steps: list[Step]) -> Decision:
-    root = listings(steps).get(".")
-    if root is None:
-        return Call("list_dir", {"path": "."})
-    if not is_ok(root):
-        return Reply(error_text("list_dir", {"path": "."}, root))
-    command = choose_test_command(intent.command, {name for name, _ in entries_of(root)})
-    if not command:
-        return Reply(
-            "I couldn't tell how to run the tests here: I see no pyproject, package json, "
-            "Makefile, Cargo or go module. Say, for example, run pytest."
-        )
-    return _run(command, steps)
+    command = tests_command(intent, steps)
+    return _run(command, steps) if isinstance(command, str) else command
+
+
+def _changes(intent: Intent, steps: list[Step]) -> Decision:
+    done = [find_step(steps, "execute_command", {"command": c}) for c in CHANGES_COMMANDS]
+    missing = [
+        Call("execute_command", {"command": c})
+        for c, d in zip(CHANGES_COMMANDS, done, strict=True)
+        if d is None
+    ]
+    if missing:
+        return calls_or_one(missing)
+    outputs: list[str] = []
+    for command, step in zip(CHANGES_COMMANDS, done, strict=True):
+        assert step is not None
+        res = step.result.get("result") or {}
+        if not is_ok(step.result) or res.get("exit_code") != 0 or res.get("timed_out"):
+            if "bad revision" in str(res.get("stderr")) or "ambiguous argument" in str(
+                res.get("stderr")
+            ):
+                return Reply("There are no commits yet, so there is nothing to compare with.")
+            return Reply(command_summary(command, step.result))
+        outputs.append(str(res.get("stdout") or ""))
+    return Reply(changes_summary(outputs[0], outputs[1]))
 
 
 def _where_am_i(intent: Intent, steps: list[Step]) -> Decision:
@@ -239,6 +244,7 @@ _PLANNERS: dict[str, Callable[[Intent, list[Step]], Decision]] = {
     "git_status": lambda intent, steps: _run(GIT_COMMANDS["git_status"], steps),
     "git_diff": lambda intent, steps: _run(GIT_COMMANDS["git_diff"], steps),
     "git_branch": lambda intent, steps: _run(GIT_COMMANDS["git_branch"], steps),
+    "git_changes": _changes,
     "git_log": lambda intent, steps: _run(f"git log --oneline -n {intent.count or 5}", steps),
     "where_am_i": _where_am_i,
 }
@@ -251,10 +257,47 @@ def plan(intent: Intent, steps: list[Step], tools: frozenset[str], rounds: int =
         return Reply(_TEXT_REPLIES[intent.kind])
     if intent.kind == "needs_llm":
         return Reply(needs_llm_text(intent.action))
-    if rounds >= MAX_ROUNDS:
-        return Reply("I couldn't finish that in command mode; it took too many steps.")
     decision = _PLANNERS[intent.kind](intent, steps)
+    if isinstance(decision, Reply):
+        return decision
+    if rounds >= MAX_ROUNDS:
+        return Reply(TOO_MANY_STEPS_TEXT)
     wanted = decision.calls if isinstance(decision, Calls) else (decision,)
     if any(isinstance(c, Call) and c.name not in tools for c in wanted):
         return Reply(NO_RUNTIME_TEXT)
     return decision
+
+
+# Replies after which the later requests of a turn cannot fare better.
+_FINAL = frozenset({NO_RUNTIME_TEXT, RUNTIME_GONE_TEXT, TOO_MANY_STEPS_TEXT})
+
+
+def plan_request(
+    intents: tuple[Intent, ...],
+    steps: list[Step],
+    tools: frozenset[str],
+    rounds: int = 0,
+    said: str = "",
+) -> Decision:
+    """The next step for a turn of one or more requests, in order.
+
+    ``said`` is what this turn's earlier responses already said, so each
+    request's reply is said once: as :class:`Progress` before the next
+    request's calls, or in the final reply.
+    """
+    texts: list[str] = []
+    for intent in intents:
+        decision = plan(intent, steps, tools, rounds)
+        if isinstance(decision, Reply):
+            texts.append(decision.text)
+            if decision.text in _FINAL:
+                break
+            continue
+        assert isinstance(decision, Call | Calls)
+        new = _unsaid(texts, said)
+        return Progress(new, decision) if new else decision
+    return Reply(_unsaid(texts, said) or "Okay.")
+
+
+def _unsaid(texts: list[str], said: str) -> str:
+    return " ".join(t for t in dict.fromkeys(texts) if t not in said)

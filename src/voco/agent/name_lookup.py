@@ -9,96 +9,45 @@ names are equally good. Like the planner, it is a pure function of the steps
 already taken in the turn: it returns either the listings it still needs or its
 answer.
 
-Also home to the planner's small vocabulary (:class:`Step`, :class:`Call`,
-:class:`Calls`, :class:`Reply`) so both modules share it without a cycle.
+Failures come back as data (:class:`~voco.agent.command_types.NotFound`,
+``Ambiguous``, ``ToolFailed``); :mod:`voco.agent.summaries` says them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from voco.agent.command_intents import Want
+from voco.agent.command_types import (
+    Ambiguous,
+    Call,
+    Lookup,
+    NotFound,
+    Resolved,
+    Step,
+    ToolFailed,
+    Want,
+    calls_or_one,
+    entries_of,
+    is_ok,
+    join_path,
+    listings,
+)
 from voco.agent.spoken_names import (
     ACCEPT_MATCH,
     AMBIGUITY_MARGIN,
     STRONG_MATCH,
     Entry,
     rank_entries,
-    speak_name,
-    speak_path,
     split_components,
     wordlist,
 )
-from voco.agent.summaries import entries_of, error_text, join_words
+from voco.common.project_layout import WALK_SKIP_DIRS
 
 MAX_LISTINGS = 10  # list_dir calls spent looking for one spoken name
 MAX_DEPTH = 3  # so a name lookup takes at most 4 rounds (one per level)
-SKIP_DIRS = frozenset(
-    wordlist("node_modules __pycache__ venv env target dist build coverage site-packages")
-)
 # Within one depth, look where code usually lives first and in side folders last.
 _SOURCE_DIRS = frozenset(wordlist("src lib app pkg packages source internal cmd"))
 _SIDE_DIRS = frozenset(wordlist("tests test docs doc examples scripts fixtures benchmarks"))
-
-
-@dataclass(frozen=True)
-class Step:
-    """A tool call already made in this turn, with its parsed result."""
-
-    name: str
-    arguments: dict[str, Any]
-    result: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-
-
-@dataclass(frozen=True)
-class Calls:
-    """Independent calls made in one step (the engine runs them concurrently)."""
-
-    calls: tuple[Call, ...]
-
-
-Decision = Call | Calls | Reply
-
-
-@dataclass(frozen=True)
-class Resolved:
-    path: str
-    is_dir: bool
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def join_path(parent: str, name: str) -> str:
-    return name if parent in ("", ".") else f"{parent}/{name}"
-
-
-def is_ok(result: dict[str, Any]) -> bool:
-    return result.get("status") == "success"
-
-
-def find_step(steps: list[Step], name: str, arguments: dict[str, Any]) -> Step | None:
-    for step in reversed(steps):
-        if step.name == name and step.arguments == arguments:
-            return step
-    return None
-
-
-def listings(steps: list[Step]) -> dict[str, dict[str, Any]]:
-    """Every directory listed in this turn, by path."""
-    return {str(s.arguments.get("path", ".")): s.result for s in steps if s.name == "list_dir"}
 
 
 # ---------------------------------------------------------------------------- resolution
@@ -112,15 +61,11 @@ class _Candidate:
     is_dir: bool
 
 
-def _choose(spoken: str, candidates: list[_Candidate]) -> Resolved | Reply:
+def _choose(spoken: str, candidates: list[_Candidate]) -> Resolved | NotFound | Ambiguous:
     candidates.sort(key=lambda c: (-c.score, c.depth, c.path))
-    said = speak_name(spoken)
     if not candidates or candidates[0].score < ACCEPT_MATCH:
-        closest = list(dict.fromkeys(speak_path(c.path) for c in candidates[:3] if c.score >= 0.5))
-        text = f"I couldn't find anything called {said}."
-        if closest:
-            text += f" The closest {'is' if len(closest) == 1 else 'are'} {join_words(closest)}."
-        return Reply(text)
+        closest = tuple(dict.fromkeys(c.path for c in candidates[:3] if c.score >= 0.5))
+        return NotFound(spoken, closest)
     best = candidates[0]
     rivals = [
         c
@@ -128,8 +73,7 @@ def _choose(spoken: str, candidates: list[_Candidate]) -> Resolved | Reply:
         if c.depth == best.depth and c.score >= best.score - AMBIGUITY_MARGIN and best.score < 1
     ]
     if rivals:
-        options = [speak_path(c.path) for c in [best, *rivals[:2]]]
-        return Reply(f"Did you mean {', '.join(options[:-1])} or {options[-1]}?")
+        return Ambiguous(tuple(c.path for c in [best, *rivals[:2]]))
     return Resolved(best.path, best.is_dir)
 
 
@@ -137,11 +81,7 @@ def _dir_priority(name: str) -> tuple[int, str]:
     return (0 if name in _SOURCE_DIRS else 2 if name in _SIDE_DIRS else 1, name)
 
 
-def calls_or_one(calls: list[Call]) -> Decision:
-    return calls[0] if len(calls) == 1 else Calls(tuple(calls))
-
-
-def _search_tree(spoken: str, want: Want, base: str, steps: list[Step]) -> Decision | Resolved:
+def _search_tree(spoken: str, want: Want, base: str, steps: list[Step]) -> Lookup:
     """Breadth-first over real listings from ``base``, one whole level per step,
     until a strong match (or the depth or listing budget runs out)."""
     seen = listings(steps)
@@ -159,7 +99,7 @@ def _search_tree(spoken: str, want: Want, base: str, steps: list[Step]) -> Decis
                 continue  # over the listing budget
             if not is_ok(result):
                 if directory == base:
-                    return Reply(error_text("list_dir", {"path": directory}, result))
+                    return ToolFailed("list_dir", {"path": directory}, result)
                 continue
             entries = [Entry(name, is_dir) for name, is_dir in entries_of(result)]
             for m in rank_entries(spoken, entries, want):
@@ -168,7 +108,7 @@ def _search_tree(spoken: str, want: Want, base: str, steps: list[Step]) -> Decis
             next_level.extend(
                 join_path(directory, e.name)
                 for e in entries
-                if e.is_dir and e.name not in SKIP_DIRS and not e.name.startswith(".")
+                if e.is_dir and e.name not in WALK_SKIP_DIRS and not e.name.startswith(".")
             )
         if any(c.score >= STRONG_MATCH for c in candidates) or not next_level:
             break
@@ -176,7 +116,7 @@ def _search_tree(spoken: str, want: Want, base: str, steps: list[Step]) -> Decis
     return _choose(spoken, candidates)
 
 
-def resolve(spoken: str, want: Want, steps: list[Step], base: str = ".") -> Decision | Resolved:
+def resolve(spoken: str, want: Want, steps: list[Step], base: str = ".") -> Lookup:
     """A normalised spoken path → a real one, or the ``list_dir`` needed to get there.
 
     The first component is searched for anywhere (breadth-first), the following
@@ -194,7 +134,7 @@ def resolve(spoken: str, want: Want, steps: list[Step], base: str = ".") -> Deci
         if result is None:
             return Call("list_dir", {"path": found.path})
         if not is_ok(result):
-            return Reply(error_text("list_dir", {"path": found.path}, result))
+            return ToolFailed("list_dir", {"path": found.path}, result)
         entries = [Entry(name, is_dir) for name, is_dir in entries_of(result)]
         last_want: Want = want if i == len(components) else "dir"
         candidates = [

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from voco.agent.utterance import VERBS, phrases, split_clauses, strip_leading_fillers
 from voco.providers.base import ChatMessage
 
 Tier = Literal["sonnet", "haiku"]
@@ -28,40 +29,11 @@ Tier = Literal["sonnet", "haiku"]
 
 def _phrases(text: str) -> frozenset[str]:
     """ "a, b c, d" → {"a", "b c", "d"}: long vocabularies stay readable."""
-    return frozenset(p.strip() for p in text.split(",") if p.strip())
+    return frozenset(phrases(text))
 
 
-# Words a request may start with that carry no meaning for routing ("Can you
-# please open ..." is the same request as "open ..."). Longest first.
-_FILLERS: tuple[str, ...] = tuple(
-    sorted(
-        _phrases(
-            "hey voco, okay, ok, so, now, also, please, can you, could you, would you, "
-            "will you, i want you to, i'd like you to, i need you to, i want to, let's, "
-            "go ahead and, just, then"
-        ),
-        key=lambda f: (-len(f), f),
-    )
-)
-
-# Leading words (imperatives, after fillers) that say which tool a clause needs.
-_CLAUSE_VERBS: dict[str, str] = {
-    **dict.fromkeys(_phrases("open, read, show, display, view, cat, print, see"), "read"),
-    **dict.fromkeys(_phrases("list, ls"), "list"),
-    **dict.fromkeys(_phrases("search, find, grep, locate, look"), "search"),
-    **dict.fromkeys(
-        _phrases("run, execute, test, build, compile, install, lint, check, git, make"),
-        "command",
-    ),
-    **dict.fromkeys(
-        _phrases(
-            "create, write, add, delete, remove, rename, move, edit, change, modify, update, "
-            "fix, replace, insert, refactor, implement, commit, push, generate, rewrite, "
-            "append, save, bump, revert"
-        ),
-        "write",
-    ),
-}
+# Fillers, leading verbs and the clause splitter are shared with the command mode
+# (:mod:`voco.agent.utterance`): a verb means the same tool kind to both.
 
 # Question forms that imply a tool wherever they appear in a clause.
 _TOOL_PHRASES: dict[str, str] = {
@@ -69,8 +41,6 @@ _TOOL_PHRASES: dict[str, str] = {
     **dict.fromkeys(_phrases("where is, where's, where are"), "search"),
     **dict.fromkeys(_phrases("what branch, which branch, what changed, git"), "command"),
 }
-
-_CLAUSE_SPLIT = re.compile(r"\s*(?:[.;!?]+\s+|,\s*|\band then\b|\bthen\b|\band\b)\s*")
 
 _CODE_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b"),  # snake_case
@@ -189,27 +159,17 @@ def _code_tokens(text: str) -> int:
     return len(found)
 
 
-def _strip_fillers(clause: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for filler in _FILLERS:
-            if clause == filler or clause.startswith(filler + " "):
-                clause = clause[len(filler) :].strip()
-                changed = True
-    return clause
-
-
 def _tool_needs(text: str) -> tuple[frozenset[str], int]:
     """The tool kinds a request needs and how many of its clauses need one."""
     kinds: set[str] = set()
     steps = 0
     lowered = text.lower().replace("\u2019", "'")
-    for raw in _CLAUSE_SPLIT.split(lowered):
-        clause = _strip_fillers(" ".join(re.sub(r"[^a-z0-9' \-]+", " ", raw).split()))
+    for raw in split_clauses(lowered):
+        clause = strip_leading_fillers(" ".join(re.sub(r"[^a-z0-9' \-]+", " ", raw).split()))
         if not clause:
             continue
-        kind = _CLAUSE_VERBS.get(clause.split()[0])
+        verb = VERBS.get(clause.split()[0])
+        kind: str | None = verb.kind if verb else None
         if kind is None:
             padded = f" {clause} "
             kind = next((k for p, k in _TOOL_PHRASES.items() if f" {p} " in padded), None)

@@ -12,7 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from voco.agent.command_types import (
+    Ambiguous,
+    LookupFailure,
+    NotFound,
+    ToolFailed,
+    entries_of,
+)
 from voco.agent.spoken_names import speak_identifier, speak_name, speak_path, wordlist
+from voco.common.project_layout import NOT_CONTENT_DIRS, project_language
 
 LLM_SETUP = (
     "Set ANTHROPIC_API_KEY and run voco serve --llm anthropic, or use --llm openai with "
@@ -126,6 +134,21 @@ def error_text(tool: str, args: dict[str, Any], result: dict[str, Any]) -> str:
     return f"That didn't work: {detail}" if detail else "That didn't work."
 
 
+def lookup_failure_text(failure: LookupFailure) -> str:
+    """Why a spoken name did not become one real path, said."""
+    if isinstance(failure, ToolFailed):
+        return error_text(failure.tool, failure.arguments, failure.result)
+    if isinstance(failure, Ambiguous):
+        options = [speak_path(p) for p in failure.options]
+        return f"Did you mean {', '.join(options[:-1])} or {options[-1]}?"
+    assert isinstance(failure, NotFound)
+    text = f"I couldn't find anything called {speak_name(failure.spoken)}."
+    closest = list(dict.fromkeys(speak_path(p) for p in failure.closest))
+    if closest:
+        text += f" The closest {'is' if len(closest) == 1 else 'are'} {join_words(closest)}."
+    return text
+
+
 # ---------------------------------------------------------------------------- read_file
 
 _MARKUP = re.compile(r"^\s*(?:#+!?|//+|/\*+|\*+/?|\"\"\"|'''|<!--|-->|--|;+|>|[-=*_]{3,}$)\s*")
@@ -203,18 +226,16 @@ def read_summary(path: str, result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- list_dir
 
 
-def entries_of(result: dict[str, Any]) -> list[tuple[str, bool]]:
-    """(name, is_dir) pairs from a list_dir result, in the order given."""
-    out = []
-    for e in (result.get("result") or {}).get("entries") or []:
-        if isinstance(e, dict) and e.get("name"):
-            out.append((str(e["name"]), str(e.get("kind", "")).lower() in ("dir", "directory")))
-    return out
+def content_entries(result: dict[str, Any]) -> list[tuple[str, bool]]:
+    """A listing's entries without version-control and cache folders (``.git``),
+    which are nobody's idea of "the files here"."""
+    return [(n, d) for n, d in entries_of(result) if not (d and n in NOT_CONTENT_DIRS)]
 
 
 def list_summary(path: str, result: dict[str, Any], shown: int = 5) -> str:
+    """Counts, then the first names, then how many were left unsaid ("and 3 more")."""
     where = _capital(speak_folder(path))
-    entries = entries_of(result)
+    entries = content_entries(result)
     if not entries:
         return f"{where} is empty."
     dirs = sorted(n for n, d in entries if d)
@@ -224,9 +245,10 @@ def list_summary(path: str, result: dict[str, Any], shown: int = 5) -> str:
         plural(n, word) for n, word in ((len(dirs), "folder"), (len(files), "file")) if n
     )
     names = [speak_name(n) for n in visible[:shown]]
-    if len(entries) <= shown:
-        return f"{where} has {counts}: {join_words(names)}."
-    return f"{where} has {counts}. The first ones are {join_words(names)}."
+    left = len(entries) - len(names)
+    if left:
+        return f"{where} has {counts}: {', '.join(names)} and {left} more."
+    return f"{where} has {counts}: {join_words(names)}."
 
 
 # ---------------------------------------------------------------------------- search_text
@@ -279,31 +301,13 @@ def definition_summary(term: str, result: dict[str, Any], pattern: str) -> str:
 
 # ---------------------------------------------------------------------------- project
 
-_PROJECT_KINDS: tuple[tuple[str, str], ...] = (
-    ("pyproject.toml", "Python"),
-    ("setup.py", "Python"),
-    ("requirements.txt", "Python"),
-    ("package.json", "JavaScript"),
-    ("Cargo.toml", "Rust"),
-    ("go.mod", "Go"),
-    ("pom.xml", "Java"),
-    ("build.gradle", "Java or Kotlin"),
-    ("Gemfile", "Ruby"),
-    ("composer.json", "PHP"),
-    ("CMakeLists.txt", "C or C++"),
-)
-
-
-def project_kind(names: set[str]) -> str:
-    return next((kind for marker, kind in _PROJECT_KINDS if marker in names), "")
-
 
 def where_am_i_summary(root: dict[str, Any], readme: dict[str, Any] | None) -> str:
-    entries = entries_of(root)
+    entries = content_entries(root)
     names = {n for n, _ in entries}
     dirs = sum(1 for _, d in entries if d)
     counts = f"{plural(dirs, 'folder')} and {plural(len(entries) - dirs, 'file')} at the root"
-    kind = project_kind(names)
+    kind = project_language(names)
     title = ""
     if readme is not None and readme.get("status") == "success":
         title = first_meaningful(str((readme.get("result") or {}).get("content") or ""), 12)

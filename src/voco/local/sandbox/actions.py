@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from voco.common.project_layout import SEARCH_SKIP_DIRS
 from voco.local.sandbox.errors import (
     INTERNAL,
     TIMEOUT,
@@ -43,19 +44,6 @@ SEARCH_FILES_CAP = 20000
 SEARCH_BYTES_CAP = 64 << 20
 SEARCH_TIME_S = 10.0
 SEARCH_LINE_CHARS = 400
-SEARCH_SKIP_DIRS = frozenset(
-    {
-        ".git",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-        ".venv",
-    }
-)
-
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
 _GLOB_FIRST = re.compile(r"[*?\[]")
 
