@@ -80,6 +80,9 @@ class McpResponse(_Msg):
     result: Any | None = None
     error: str | None = None
     code: str | None = None
+    # SHA-256 of the local audit-log entry recording this answer, so the
+    # engine's records can anchor the local hash chain (optional; may be ignored).
+    audit_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class McpProgress(_Msg):

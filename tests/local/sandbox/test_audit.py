@@ -10,6 +10,7 @@ import pytest
 
 from voco.local.sandbox import AuditLog, audit_verify_main, verify
 from voco.local.sandbox.audit import GENESIS, head_path
+from voco.local.sandbox.errors import AuditTampered
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -33,7 +34,7 @@ def test_fresh_log_verifies(tmp_path: Path) -> None:
     assert res.ok and res.entries == 6 and res.first_bad_line is None
     first = json.loads(lines[0])
     assert first["prev"] == GENESIS and first["seq"] == 0
-    assert set(first) == {"seq", "ts", "kind", "data", "prev"}
+    assert set(first) == {"seq", "ts", "kind", "data", "prev", "mac"}
 
 
 def test_reopen_continues_chain(tmp_path: Path) -> None:
@@ -149,6 +150,107 @@ def test_missing_head_is_a_failure(tmp_path: Path) -> None:
     head_path(p).unlink()
     res = verify(p)
     assert not res.ok and "head anchor missing" in res.reason
+    assert res.anchor_missing and res.first_bad_line is None  # the chain itself is intact
+
+
+def test_verify_copy_without_head_says_anchor_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = tmp_path / "a.jsonl"
+    _log(p)
+    copy = tmp_path / "copy" / "a.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(p.read_bytes())
+    assert audit_verify_main(copy) == 3
+    out = capsys.readouterr().out
+    assert "anchor missing" in out.lower() and "TAMPERED" not in out
+    # ...but an edited copy without its head is still caught by the chain.
+    lines = copy.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"f2', b'"zz', 1)
+    _write(copy, lines)
+    assert audit_verify_main(copy) == 1
+
+
+def test_truncate_then_append_is_refused(tmp_path: Path) -> None:
+    # The attack: cut entries off the end, then let the next append "repair" the head.
+    p = tmp_path / "a.jsonl"
+    lines = _log(p)
+    _write(p, lines[:3])
+    with pytest.raises(AuditTampered, match="head anchor"):
+        AuditLog(p)
+    res = verify(p)
+    assert not res.ok and "truncated" in res.reason
+    assert p.read_bytes() == b"".join(lines[:3])  # nothing appended
+
+
+def test_truncation_by_a_running_writer_is_refused_on_append(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    log = AuditLog(p)
+    for i in range(4):
+        log.append("t", {"i": i})
+    data = p.read_bytes().splitlines(keepends=True)
+    _write(p, data[:2])
+    with pytest.raises(AuditTampered):
+        log.append("t", {"i": 99})
+    log.close()
+    assert b'"i":99' not in p.read_bytes()
+
+
+def test_rewritten_chain_and_head_without_key_is_caught(tmp_path: Path) -> None:
+    # The attacker re-chains every line *and* rewrites the head, but has no key.
+    import hashlib
+
+    p = tmp_path / "a.jsonl"
+    lines = _log(p)
+    prev, new = GENESIS, []
+    for i, raw in enumerate(lines):
+        obj = json.loads(raw)
+        obj["prev"] = prev
+        if i == 1:
+            obj["data"] = {"id": "forged"}
+        line = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+        prev = hashlib.sha256(line).hexdigest()
+        new.append(line + b"\n")
+    _write(p, new)
+    head_path(p).write_text(json.dumps({"seq": 5, "hash": prev}) + "\n")
+    res = verify(p)
+    assert not res.ok and res.first_bad_line == 2 and "MAC" in res.reason
+    with pytest.raises(AuditTampered):
+        AuditLog(p)
+
+
+def test_append_returns_the_line_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    p = tmp_path / "a.jsonl"
+    log = AuditLog(p)
+    entry = log.append("t", {"x": 1})
+    log.close()
+    assert entry["hash"] == hashlib.sha256(p.read_bytes().rstrip(b"\n")).hexdigest()
+    assert verify(p).head == entry["hash"]
+
+
+def test_key_lives_outside_the_log_folder_with_mode_0600(tmp_path: Path) -> None:
+    p = tmp_path / "logs" / "a.jsonl"
+    log = AuditLog(p)
+    log.append("t", {})
+    log.close()
+    assert log.key_path.parent != p.parent
+    assert log.key_path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(AuditTampered, match="own folder"):
+        AuditLog(p, key_path=p.parent / "k")
+
+
+def test_crash_between_line_and_head_is_repaired(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    _log(p, 3)
+    head = head_path(p).read_bytes()
+    _log(p, 1)
+    head_path(p).write_bytes(head)  # as if we died before the head was replaced
+    log = AuditLog(p)
+    log.append("t", {})
+    log.close()
+    assert verify(p).ok
 
 
 def test_appended_without_head(tmp_path: Path) -> None:
@@ -220,7 +322,7 @@ def test_bulk_content_is_not_logged(tmp_path: Path) -> None:
     root = tmp_path / "r"
     root.mkdir()
     (root / "big.txt").write_text("A" * 10000)
-    log = AuditLog(tmp_path / "l.jsonl")
+    log = AuditLog(tmp_path / "log" / "l.jsonl")
     sb = Sandbox([root], lambda _r, _w: True, audit=log)
     sb.handle(McpRequest(id="1", action="read_file", payload={"path": "big.txt"}))
     sb.handle(
@@ -228,6 +330,31 @@ def test_bulk_content_is_not_logged(tmp_path: Path) -> None:
     )
     sb.close()
     log.close()
-    text = (tmp_path / "l.jsonl").read_text()
+    text = (tmp_path / "log" / "l.jsonl").read_text()
     assert "A" * 300 not in text and "B" * 300 not in text and "sha256" in text
-    assert verify(tmp_path / "l.jsonl").ok
+    assert verify(tmp_path / "log" / "l.jsonl").ok
+
+
+def test_small_secrets_and_output_are_not_logged_but_long_commands_are(tmp_path: Path) -> None:
+    from voco.local.sandbox import Sandbox
+    from voco.protocol.messages import McpRequest
+
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "notes.txt").write_text("API_KEY=sk-live-1234\n")
+    log = AuditLog(tmp_path / "log" / "l.jsonl")
+    sb = Sandbox([root], None, audit=log)
+    sb.handle(McpRequest(id="1", action="read_file", payload={"path": "notes.txt"}))
+    sb.handle(McpRequest(id="2", action="search_text", payload={"pattern": "API_KEY"}))
+    sb.handle(
+        McpRequest(id="3", action="write_file", payload={"path": "w", "content": "tok=abc123"})
+    )
+    padded = "rm -rf ~ ; " + "#" * 5000  # padding used to hide the command behind a hash
+    resp = sb.handle(McpRequest(id="4", action="execute_command", payload={"command": padded}))
+    sb.close()
+    log.close()
+    text = (tmp_path / "log" / "l.jsonl").read_text()
+    assert "sk-live-1234" not in text and "abc123" not in text
+    assert json.dumps(padded)[1:-1] in text
+    assert resp.audit_hash is not None and len(resp.audit_hash) == 64
+    assert verify(tmp_path / "log" / "l.jsonl").head == resp.audit_hash

@@ -32,6 +32,9 @@ from voco.local.sandbox.execute import MAX_TIMEOUT_S, Mount, run_sandboxed, sand
 from voco.local.sandbox.operands import operand_reasons
 from voco.local.sandbox.paths import Location, Resolver, fd_path, map_oserror
 from voco.local.sandbox.risk import Assessment, classify_argv, classify_command
+from voco.local.sandbox.sensitive import first_secret, secret_reason
+from voco.local.sandbox.sizing import CONTENT_BUDGET, cut_text, fitting_prefix, json_cost
+from voco.local.sandbox.toolpath import ToolEnv
 
 READ_CAP = 1 << 20  # bytes returned by one read_file
 WRITE_CAP = 8 << 20  # bytes accepted by one write_file
@@ -58,6 +61,7 @@ class ActionContext:
     gate: Callable[[str | None], None]
     running: Callable[[], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    tools: ToolEnv | None = None
 
 
 # ------------------------------------------------------------------ payload helpers
@@ -131,18 +135,39 @@ def read_file(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     try:
         st = os.fstat(fd)
         _require_regular(st, path)
-        ctx.gate(None)
+        secret = first_secret(path, fd_path(fd))
+        ctx.gate(f"`read_file` {path!r}: {secret}" if secret else None)
         data = _pread(fd, want, offset)
     finally:
         os.close(fd)
     size = st.st_size
-    truncated = offset + len(data) < size
-    result: dict[str, Any] = {"size": size, "truncated": truncated}
+    result: dict[str, Any] = {"size": size}
+    # Cut to what fits in one message *once JSON-escaped* (sizing.py).
     try:
-        result["content"] = data.decode("utf-8")
+        text: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
+        # A cut may have split the last character: text if only that is wrong.
+        cut = len(data) - next((i for i in range(1, 4) if _utf8_ok(data[:-i])), 0)
+        text = data[:cut].decode("utf-8") if cut < len(data) and _utf8_ok(data[:cut]) else None
+        if text is not None:
+            data = data[:cut]
+    if text is not None:
+        n = fitting_prefix(data, CONTENT_BUDGET)
+        data = data[:n]
+        result["content"] = data.decode("utf-8")
+    else:
+        data = data[: CONTENT_BUDGET // 4 * 3]
         result["content_b64"] = base64.b64encode(data).decode("ascii")
+    result["truncated"] = offset + len(data) < size
     return result
+
+
+def _utf8_ok(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(data)
 
 
 # ------------------------------------------------------------------ list_dir
@@ -180,13 +205,14 @@ def list_dir(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     try:
         if not stat.S_ISDIR(os.fstat(pfd).st_mode):
             raise invalid(f"{path!r} is not a directory")
+        secret = first_secret(path, fd_path(pfd))
         # Re-open the very inode we checked ("." of the O_PATH fd), not the name.
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
     finally:
         os.close(pfd)
     entries: list[dict[str, Any]] = []
     try:
-        ctx.gate(None)
+        ctx.gate(f"`list_dir` {path!r}: {secret}" if secret else None)
         names, truncated = _names(fd, LIST_CAP)
         for name in names:
             try:
@@ -217,6 +243,7 @@ class _Search:
     bytes_read: int = 0
     truncated: bool = False
     deadline: float = 0.0
+    skipped_secrets: int = 0
 
     def full(self) -> bool:
         if (
@@ -243,7 +270,8 @@ def search_text(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any
     s = _Search(pattern, [], deadline=time.monotonic() + SEARCH_TIME_S)
     try:
         st = os.fstat(fd)
-        ctx.gate(None)
+        secret = first_secret(path, fd_path(fd))
+        ctx.gate(f"`search_text` in {path!r}: {secret}" if secret else None)
         if stat.S_ISDIR(st.st_mode):
             _search_dir(ctx.resolver, s, fd, loc, depth=0)
         else:
@@ -251,7 +279,11 @@ def search_text(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any
             _search_fd(ctx.resolver, s, fd, st, loc)
     finally:
         os.close(fd)
-    return {"matches": s.matches, "truncated": s.truncated}
+    out: dict[str, Any] = {"matches": s.matches, "truncated": s.truncated}
+    if s.skipped_secrets:
+        # Walking a folder never reads secret-looking files; name one to search it.
+        out["skipped_secret_files"] = s.skipped_secrets
+    return out
 
 
 def _search_dir(resolver: Resolver, s: _Search, dfd: int, loc: Location, depth: int) -> None:
@@ -272,6 +304,9 @@ def _search_dir(resolver: Resolver, s: _Search, dfd: int, loc: Location, depth: 
             continue
         # Symlinks are never followed: a link can only point somewhere we
         # would have to re-check, and the target, if inside, is searched anyway.
+        if secret_reason(name) is not None:
+            s.skipped_secrets += 1
+            continue
         if stat.S_ISDIR(st.st_mode):
             if name in SEARCH_SKIP_DIRS:
                 continue
@@ -467,16 +502,20 @@ def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str,
             writable=assessment.risky,
             timeout_s=timeout_s,
             cancel=ctx.cancelled,
+            tools=ctx.tools,
         )
     finally:
         os.close(cwd_fd)
+    stdout, stderr, cut = _fit_output(res.stdout, res.stderr)
     result: dict[str, Any] = {
         "exit_code": res.exit_code,
-        "stdout": res.stdout,
-        "stderr": res.stderr,
+        "stdout": stdout,
+        "stderr": stderr,
         "timed_out": res.timed_out,
         "duration_ms": res.duration_ms,
     }
+    if cut:
+        result["truncated"] = True
     if res.cancelled:
         raise ActionError(
             INTERNAL, "cancelled: the session ended; its processes were killed", result=result
@@ -488,6 +527,25 @@ def execute_command(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str,
             result=result,
         )
     return result
+
+
+_CUT_MARK = "\n[voco: output truncated to fit one message]"
+
+
+def _fit_output(stdout: str, stderr: str) -> tuple[str, str, bool]:
+    """Both streams within one message's JSON budget; the smaller keeps up to half."""
+    costs = [json_cost(x.encode("utf-8", "surrogatepass")) for x in (stdout, stderr)]
+    if sum(costs) <= CONTENT_BUDGET:
+        return stdout, stderr, False
+    half = CONTENT_BUDGET // 2
+    small = min(costs)
+    budgets = [half, half] if small > half else [CONTENT_BUDGET - small] * 2
+    budgets = [min(c, b) for c, b in zip(costs, budgets, strict=True)]
+    outs = []
+    for text, budget in zip((stdout, stderr), budgets, strict=True):
+        cut, was_cut = cut_text(text, budget - len(_CUT_MARK) - 8)
+        outs.append(cut + _CUT_MARK if was_cut else text)
+    return outs[0], outs[1], True
 
 
 ACTIONS: dict[str, Callable[[ActionContext, Mapping[str, Any]], dict[str, Any]]] = {

@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from voco.local.sandbox.actions import ACTIONS, ActionContext
-from voco.local.sandbox.audit import AuditLog
+from voco.local.sandbox.actions import ACTIONS, COMMAND_CAP, ActionContext
+from voco.local.sandbox.audit import AuditLog, default_audit_path, voco_home
 from voco.local.sandbox.errors import (
     DENIED_BY_POLICY,
     DENIED_BY_USER,
     INTERNAL,
     UNKNOWN_ACTION,
     ActionError,
+    RootRefused,
 )
 from voco.local.sandbox.execute import MAX_TIMEOUT_S
 from voco.local.sandbox.paths import Resolver
+from voco.local.sandbox.sizing import fit_response
+from voco.local.sandbox.toolpath import ToolEnv, tools_from_environment
 from voco.protocol.messages import McpRequest, McpResponse
 
 log = logging.getLogger(__name__)
@@ -35,29 +39,95 @@ log = logging.getLogger(__name__)
 Approver = Callable[[McpRequest, str], bool]
 Progress = Callable[[str, str, str | None], None]
 
-_REQUEST_STR = 4096  # commands and paths are worth keeping verbatim
-_RESULT_STR = 256  # file contents and command output are not
+# Request strings (commands, paths, patterns) are what was *asked*: kept whole up
+# to the command cap — a longer one is refused anyway. What was *read or
+# produced* (file contents, command output, matching lines) is never logged:
+# only its size and SHA-256, whatever its length (a 40-byte .env is a secret).
+_REQUEST_STR = COMMAND_CAP
+_REQUEST_ITEMS = 4096  # argv may have up to 4096 words
+_CONTENT_KEYS = frozenset({"content", "content_b64", "stdout", "stderr", "text"})
+_META_STR = 4096
+LIST_LOGGED = 64  # longer result lists (entries, matches) are logged as a count
 
 
-def _summarise(value: Any, limit: int, depth: int = 0) -> Any:
-    """Keep the audit log small and free of bulk content: long strings become
-    their hash and length, long lists their length."""
+def _digest(value: str) -> dict[str, Any]:
+    raw = value.encode("utf-8", "surrogatepass")
+    return {"sha256": hashlib.sha256(raw).hexdigest(), "len": len(raw)}
+
+
+def _summarise(value: Any, limit: int, items: int = 64, depth: int = 0) -> Any:
+    """Keep the audit log free of bulk content: strings under content keys become
+    their hash and length; other strings over ``limit``, too; long lists their length."""
     if isinstance(value, str):
-        if len(value) <= limit:
-            return value
-        raw = value.encode("utf-8", "surrogatepass")
-        return {"sha256": hashlib.sha256(raw).hexdigest(), "len": len(raw)}
+        return value if len(value) <= limit else _digest(value)
     if isinstance(value, Mapping):
         if depth > 3:
             return "…"
-        return {str(k): _summarise(v, limit, depth + 1) for k, v in value.items()}
+        return {
+            str(k): _digest(v)
+            if k in _CONTENT_KEYS and isinstance(v, str)
+            else _summarise(v, limit, items, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        if len(value) > 64 or depth > 3:
+        if len(value) > items or depth > 3:
             return {"items": len(value)}
-        return [_summarise(v, limit, depth + 1) for v in value]
+        return [_summarise(v, limit, items, depth + 1) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
     return repr(value)[:limit]
+
+
+def _within(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def validate_roots(
+    roots: Sequence[Path], *, home: str | None = None, state: Iterable[Path] = ()
+) -> list[Path]:
+    """Refuse roots that do not exist or that would put secrets in scope.
+
+    ``$HOME`` and its ancestors (``/`` included) cover ``~/.ssh``, cloud keys
+    and Voco's own secrets; a folder holding Voco's state (``$VOCO_HOME``, the
+    audit log's folder, the audit key's) would let the engine read the tokens
+    or the log that is meant to catch it. Raises :class:`RootRefused` with
+    one line the CLI prints as is.
+    """
+    if not roots:
+        raise RootRefused("at least one root is required")
+    home_real = os.path.realpath(home if home is not None else os.path.expanduser("~"))
+    state_real = [os.path.realpath(s) for s in state]
+    out = []
+    for r in roots:
+        shown = os.fspath(r)
+        real = os.path.realpath(os.path.abspath(shown))
+        if not os.path.exists(real):
+            raise RootRefused(f"root {shown!r} does not exist")
+        if not os.path.isdir(real):
+            raise RootRefused(f"root {shown!r} is not a directory")
+        if real == "/" or _within(home_real, real):
+            what = "/" if real == "/" else "your home folder" if real == home_real else None
+            what = what or f"an ancestor of your home folder ({home_real})"
+            raise RootRefused(
+                f"refusing root {shown!r}: it is {what}, which holds your keys and "
+                "Voco's own secrets; pass a project folder with --root"
+            )
+        for s in state_real:
+            if _within(s, real) or _within(real, s):
+                raise RootRefused(
+                    f"refusing root {shown!r}: it overlaps Voco's own state ({s}); "
+                    "pass a project folder with --root"
+                )
+        out.append(Path(real))
+    return out
+
+
+def state_dirs(audit: AuditLog | None = None) -> list[Path]:
+    """Folders holding Voco's own state, which no root may cover."""
+    dirs = [voco_home(), default_audit_path().parent]
+    if audit is not None:
+        dirs += [audit.path.parent, audit.key_path.parent]
+    return dirs
 
 
 class Sandbox:
@@ -79,8 +149,22 @@ class Sandbox:
         progress: Progress | None = None,
         *,
         force_fallback_resolver: bool = False,
+        home: str | None = None,
+        tools: ToolEnv | None = None,
     ) -> None:
-        self._resolver = Resolver(roots, force_fallback=force_fallback_resolver)
+        checked = validate_roots(roots, home=home, state=state_dirs(audit))
+        # The configured spellings go to the resolver (absolute request paths may use them).
+        self._resolver = Resolver(
+            [Path(os.path.abspath(os.fspath(r))) for r in roots],
+            force_fallback=force_fallback_resolver,
+        )
+        self._tools = (
+            tools
+            if tools is not None
+            else tools_from_environment(
+                [str(r) for r in checked], [str(d) for d in state_dirs(audit)]
+            )
+        )
         self._approver = approver
         self._timeout_s = max(0.1, min(MAX_TIMEOUT_S, float(timeout_s)))
         self._audit = audit
@@ -91,6 +175,10 @@ class Sandbox:
     @property
     def resolver(self) -> Resolver:
         return self._resolver
+
+    @property
+    def tools(self) -> ToolEnv:
+        return self._tools
 
     def close(self) -> None:
         self.cancel_all()
@@ -126,19 +214,23 @@ class Sandbox:
             response = McpResponse(
                 id=request.id, status="error", code=INTERNAL, error="internal sandbox error"
             )
+        response = fit_response(response)
         try:
-            self._record(
+            entry = self._record(
                 "result",
                 {
                     "id": request.id,
                     "status": response.status,
                     "code": response.code,
                     "error": response.error,
-                    "result": _summarise(response.result, _RESULT_STR),
+                    "result": _summarise(response.result, _META_STR, items=LIST_LOGGED),
                 },
             )
         except ActionError:
             log.error("audit log unavailable while recording result of %s", request.id)
+            entry = None
+        if entry is not None:
+            response = response.model_copy(update={"audit_hash": entry["hash"]})
         return response
 
     # ------------------------------------------------------------------ internals
@@ -150,7 +242,7 @@ class Sandbox:
                 {
                     "id": request.id,
                     "action": request.action,
-                    "payload": _summarise(request.payload, _REQUEST_STR),
+                    "payload": _summarise(request.payload, _REQUEST_STR, items=_REQUEST_ITEMS),
                 },
             )
             action = ACTIONS.get(request.action)
@@ -159,6 +251,7 @@ class Sandbox:
             ctx = ActionContext(
                 resolver=self._resolver,
                 timeout_s=self._timeout_s,
+                tools=self._tools,
                 gate=lambda reason: self._gate(request, reason),
                 running=lambda: self._emit(request.id, "running", None),
             )
@@ -179,11 +272,11 @@ class Sandbox:
             )
         return McpResponse(id=request.id, status="success", result=result)
 
-    def _record(self, kind: str, data: dict[str, Any]) -> None:
+    def _record(self, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
         if self._audit is None:
-            return
+            return None
         try:
-            self._audit.append(kind, data)
+            return self._audit.append(kind, data)
         except Exception as exc:
             # Fail closed: an action we cannot record is an action we do not take.
             raise ActionError(INTERNAL, f"audit log unavailable: {exc}") from None

@@ -55,3 +55,19 @@ def scope(message: str) -> ActionError:
 def invalid(message: str) -> ActionError:
     """Shorthand for a malformed payload."""
     return ActionError(INVALID_REQUEST, message)
+
+
+class SetupError(ValueError):
+    """The sandbox cannot start as configured; the message is one line for the user.
+
+    Raised at construction (never from ``handle``), so ``voco talk/local/up/mcp``
+    can print it and exit instead of running with an unsafe setup.
+    """
+
+
+class RootRefused(SetupError):
+    """A root that does not exist, or that would expose secrets ($HOME, Voco's state)."""
+
+
+class AuditTampered(SetupError):
+    """The audit log does not match its head anchor or key: refuse to append to it."""

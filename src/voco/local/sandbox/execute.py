@@ -7,8 +7,15 @@ read-only system directories, a small tmpfs ``/tmp`` and the allowed roots —
 bound from the root fds opened at start-up, not re-resolved by name. Roots are
 read-only unless the user approved the command.
 
-Why ``prlimit`` (the util-linux binary) rather than ``preexec_fn``: the sandbox
-runs in worker threads, and ``preexec_fn`` is not safe in a threaded process.
+Limits (``limits.py``): rlimits via ``prlimit`` on bwrap, a per-run process
+cap set *inside* the fresh user namespace, and a cgroup where one may be
+created. Every writable filesystem is capped: ``/tmp`` and ``/dev/shm`` are
+size-limited tmpfs, ``/dev`` and bwrap's own root tmpfs are remounted
+read-only, so nothing else in the sandbox can take host memory.
+
+The user's tools (``toolpath.py``): the project's ``.venv/bin`` and
+``node_modules/.bin`` and the tool folders resolved from the user's PATH are
+bound read-only and put on the sandbox PATH; nothing else of ``$HOME`` is.
 
 Timeout: the bwrap process is the leader of its own process group; on timeout
 we ``killpg`` it with SIGKILL. Its children die with it (``--die-with-parent``
@@ -19,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -29,12 +35,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from voco.local.sandbox.limits import (
+    Cgroups,
+    inner_nproc_prefix,
+    preexec_limits,
+    prlimit_prefix,
+)
+from voco.local.sandbox.toolpath import ToolEnv
+
 MAX_TIMEOUT_S = 30.0
 OUTPUT_CAP = 1 << 20  # bytes kept per stream
 TMPFS_BYTES = 64 << 20
-RLIMIT_FSIZE = 256 << 20
-RLIMIT_AS = 4 << 30
-RLIMIT_NOFILE = 1024
+SHM_BYTES = 16 << 20
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Enough of /etc for the dynamic linker, alternatives and libmagic; nothing
@@ -135,6 +147,7 @@ def build_bwrap_argv(
     cwd: str,
     argv: Sequence[str],
     extra: Sequence[str] = (),
+    tools: ToolEnv | None = None,
 ) -> list[str]:
     """The full bwrap command line (pure apart from looking at /bin & co)."""
     args = [
@@ -149,17 +162,28 @@ def build_bwrap_argv(
         *_system_binds(),
         "--proc",
         "/proc",
+        # bwrap's /dev is a tmpfs holding a few device nodes: read-only, so only
+        # the capped /dev/shm below is writable (an uncapped one took 600 MB).
         "--dev",
         "/dev",
+        "--remount-ro",
+        "/dev",
+        "--size",
+        str(SHM_BYTES),
+        "--tmpfs",
+        "/dev/shm",  # noqa: S108 - a private capped tmpfs inside the sandbox
         "--size",
         str(TMPFS_BYTES),
         "--tmpfs",
         SANDBOX_TMP,
     ]
     bind = "--bind-fd" if writable else "--ro-bind-fd"
-    for m in sorted(mounts, key=lambda m: len(m.dest)):
-        args += [bind, str(m.fd), m.dest]
-    dests = [m.dest for m in mounts]
+    tool_dirs = tools.mounts if tools is not None else ()
+    binds = [(m.dest, [bind, str(m.fd), m.dest]) for m in mounts]
+    binds += [(d, ["--ro-bind", d, d]) for d in tool_dirs]
+    for _dest, op in sorted(binds, key=lambda b: len(b[0])):
+        args += op
+    dests = [m.dest for m in mounts] + list(tool_dirs)
     for m in mounts:
         # The configured spelling of a symlinked root, as a symlink — unless it
         # would have to be created inside a (read-only) bound root or system dir.
@@ -168,9 +192,15 @@ def build_bwrap_argv(
             continue
         if not any(alias.startswith(d + "/") for d in dests):
             args += ["--symlink", m.dest, alias]
-    for key, value in SANDBOX_ENV.items():
+    # Last: bwrap's root tmpfs (where mount points were made) becomes read-only.
+    args += ["--remount-ro", "/"]
+    env = dict(SANDBOX_ENV)
+    if tools is not None:
+        env.update(tools.env)
+        env["PATH"] = tools.path
+    for key, value in env.items():
         args += ["--setenv", key, value]
-    args += ["--chdir", cwd, "--", *argv]
+    args += ["--chdir", cwd, "--", *inner_nproc_prefix(), *argv]
     return args
 
 
@@ -178,65 +208,61 @@ def _is_system_path(path: str) -> bool:
     return any(path == d or path.startswith(d + "/") for d in ("/usr", "/proc", "/dev", "/etc"))
 
 
-def _rlimits(timeout_s: float) -> dict[int, int]:
-    return {
-        resource.RLIMIT_CPU: int(timeout_s) + 2,
-        resource.RLIMIT_FSIZE: RLIMIT_FSIZE,
-        resource.RLIMIT_AS: RLIMIT_AS,
-        resource.RLIMIT_NOFILE: RLIMIT_NOFILE,
-        resource.RLIMIT_CORE: 0,
-    }
-
-
-def _prlimit_prefix(timeout_s: float) -> list[str] | None:
-    prlimit = (
-        "/usr/bin/prlimit" if os.access("/usr/bin/prlimit", os.X_OK) else shutil.which("prlimit")
-    )
-    if prlimit is None:
-        return None
-    names = {
-        resource.RLIMIT_CPU: "cpu",
-        resource.RLIMIT_FSIZE: "fsize",
-        resource.RLIMIT_AS: "as",
-        resource.RLIMIT_NOFILE: "nofile",
-        resource.RLIMIT_CORE: "core",
-    }
-    return [prlimit, *(f"--{names[k]}={v}" for k, v in _rlimits(timeout_s).items()), "--"]
-
-
-def _preexec_limits(timeout_s: float) -> Callable[[], None]:
-    """Fallback when the prlimit binary is missing: set limits in the child.
-
-    ``preexec_fn`` is documented as unsafe with threads because the child may
-    need a lock another thread held at fork; ``setrlimit`` takes none, so this
-    is the narrow, accepted use.
-    """
-    limits = _rlimits(timeout_s)
-
-    def apply() -> None:
-        for key, value in limits.items():
-            resource.setrlimit(key, (value, value))
-
-    return apply
-
-
 # ------------------------------------------------------------------ availability
 
-_probe_lock = threading.Lock()
-_probe_result: tuple[bool, str, tuple[str, ...]] | None = None
+Status = tuple[bool, str, tuple[str, ...]]
+PROBE_BACKOFF_S = (5.0, 15.0, 60.0, 300.0)
 
 
-def sandbox_status() -> tuple[bool, str, tuple[str, ...]]:
+class Prober:
+    """Caches whether bwrap works; a failure is re-probed with backoff.
+
+    A probe can fail for a passing reason (a slow start under load hit the
+    timeout), and a long-running ``voco local`` must not stay unable to run
+    commands until restarted. Success is kept; failure is kept only until
+    ``retry_at`` (5 s, 15 s, 60 s, then every 300 s), and the reason says
+    when the next try is. ``clock`` is injected so tests need not sleep.
+    """
+
+    def __init__(
+        self,
+        probe: Callable[[], Status],
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Sequence[float] = PROBE_BACKOFF_S,
+    ) -> None:
+        self._probe = probe
+        self._clock = clock
+        self._backoff = tuple(backoff)
+        self._lock = threading.Lock()
+        self._result: Status | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def status(self) -> Status:
+        with self._lock:
+            now = self._clock()
+            if self._result is None or (not self._result[0] and now >= self._retry_at):
+                self._result = self._probe()
+                if self._result[0]:
+                    self._failures = 0
+                else:
+                    wait = self._backoff[min(self._failures, len(self._backoff) - 1)]
+                    self._failures += 1
+                    self._retry_at = now + wait
+            ok, why, extra = self._result
+            if ok:
+                return self._result
+            left = max(0.0, self._retry_at - now)
+            return False, f"{why} (will try again in {left:.0f} s)", extra
+
+
+def sandbox_status() -> Status:
     """Whether bwrap can create a sandbox here: (usable, why not, extra flags).
 
-    Probed once per process by actually running ``true`` inside a sandbox:
-    bwrap being installed is not enough (user namespaces may be disabled).
+    Probed by actually running ``true`` inside a sandbox: bwrap being
+    installed is not enough (user namespaces may be disabled).
     """
-    global _probe_result
-    with _probe_lock:
-        if _probe_result is None:
-            _probe_result = _probe()
-        return _probe_result
+    return _PROBER.status()
 
 
 def _probe() -> tuple[bool, str, tuple[str, ...]]:
@@ -254,6 +280,20 @@ def _probe() -> tuple[bool, str, tuple[str, ...]]:
             return True, "", extra
         last = proc.stderr.decode("utf-8", "replace").strip()
     return False, f"bubblewrap cannot create a sandbox here: {last}", ()
+
+
+_PROBER = Prober(_probe)
+_CGROUPS: Cgroups | None = None
+_cgroups_lock = threading.Lock()
+
+
+def cgroups() -> Cgroups:
+    """The process-wide per-run cgroup factory, found on first use."""
+    global _CGROUPS
+    with _cgroups_lock:
+        if _CGROUPS is None:
+            _CGROUPS = Cgroups()
+        return _CGROUPS
 
 
 # ------------------------------------------------------------------ running
@@ -287,6 +327,7 @@ def run_sandboxed(
     writable: bool,
     timeout_s: float,
     cancel: threading.Event | None = None,
+    tools: ToolEnv | None = None,
 ) -> ExecResult:
     """Run ``argv`` in a fresh bwrap sandbox. The caller has checked ``sandbox_status``."""
     ok, why, extra = sandbox_status()
@@ -294,11 +335,29 @@ def run_sandboxed(
     if not ok or bwrap is None:
         raise RuntimeError(why or "no OS sandbox available")
     timeout_s = max(0.1, min(MAX_TIMEOUT_S, timeout_s))
-    prefix = _prlimit_prefix(timeout_s)
+    prefix = prlimit_prefix(timeout_s)
+    group = cgroups().create()
     full = [
+        *(group.join_prefix() if group is not None else []),
         *(prefix or []),
-        *build_bwrap_argv(bwrap, mounts, writable=writable, cwd=cwd, argv=argv, extra=extra),
+        *build_bwrap_argv(
+            bwrap, mounts, writable=writable, cwd=cwd, argv=argv, extra=extra, tools=tools
+        ),
     ]
+    try:
+        return _run(full, mounts, timeout_s, prefix is not None, cancel)
+    finally:
+        if group is not None:
+            cgroups().release(group)
+
+
+def _run(
+    full: list[str],
+    mounts: Sequence[Mount],
+    timeout_s: float,
+    have_prlimit: bool,
+    cancel: threading.Event | None,
+) -> ExecResult:
     start = time.monotonic()
     deadline = start + timeout_s
     proc = subprocess.Popen(
@@ -310,7 +369,7 @@ def run_sandboxed(
         start_new_session=True,
         close_fds=True,
         env={"PATH": SANDBOX_PATH, "LANG": "C.UTF-8"},
-        preexec_fn=None if prefix is not None else _preexec_limits(timeout_s),
+        preexec_fn=None if have_prlimit else preexec_limits(timeout_s),
     )
     out, err = _Capture(), _Capture()
     timed_out = False
