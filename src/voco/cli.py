@@ -104,8 +104,14 @@ def _talk(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     encoding = "pcm_s16le" if out and out.suffix.lower() == ".wav" else "mp3"
     roots = _roots(args)
+    if roots is None:
+        return 2
     try:
         bridge = McpBridge(roots, args.approve)
+    except ValueError as exc:  # SetupError: unsafe root, tampered audit log
+        print(f"voco: {exc}", file=sys.stderr)
+        return 2
+    try:
         result = asyncio.run(
             talk(
                 args.engine,
@@ -141,8 +147,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _mcp(args: argparse.Namespace) -> int:
     from voco.local.mcp_server import run_mcp_server
+    from voco.local.sandbox.errors import SetupError
 
-    run_mcp_server([Path(r) for r in args.root], args.approve)
+    roots = _roots(args)
+    if roots is None:
+        return 2
+    try:
+        run_mcp_server(roots, args.approve)
+    except SetupError as exc:
+        print(f"voco: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -152,22 +166,40 @@ def _audit(args: argparse.Namespace) -> int:
     return audit_verify_main(Path(args.log))
 
 
-def _roots(args: argparse.Namespace) -> list[Path]:
-    return [Path(r) for r in (args.root or [os.getcwd()])]
+def _roots(args: argparse.Namespace) -> list[Path] | None:
+    """The roots, checked before anything starts; None after printing why not.
+
+    A missing folder, ``$HOME`` or ``/``, or one holding Voco's own state is
+    refused with one line (no traceback, no engine connection first).
+    """
+    from voco.local.sandbox.core import state_dirs, validate_roots
+    from voco.local.sandbox.errors import RootRefused
+
+    try:
+        return validate_roots([Path(r) for r in (args.root or [os.getcwd()])], state=state_dirs())
+    except RootRefused as exc:
+        print(f"voco: {exc}", file=sys.stderr)
+        return None
 
 
 def _local(args: argparse.Namespace) -> int:
     from voco.auth.tokens import TokenAuthority
     from voco.local.launch import run_local
 
+    roots = _roots(args)
+    if roots is None:
+        return 2
     token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
-    return run_local(args.engine, token, _roots(args), args.approve, args.port)
+    return run_local(args.engine, token, roots, args.approve, args.port)
 
 
 def _up(args: argparse.Namespace) -> int:
     from voco.local.launch import run_up
 
-    return run_up(_roots(args), args.approve, args.port, args.engine_port)
+    roots = _roots(args)
+    if roots is None:
+        return 2
+    return run_up(roots, args.approve, args.port, args.engine_port)
 
 
 def build_parser() -> argparse.ArgumentParser:

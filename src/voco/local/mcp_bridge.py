@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
+from voco.local.sandbox.core import state_dirs, validate_roots
 from voco.local.sandbox.display import describe_action, escape
 from voco.protocol import messages as m
 
@@ -66,6 +67,18 @@ def make_approver(mode: str) -> Approver | None:
     raise ValueError(f"--approve must be ask, deny or all, not {mode!r}")
 
 
+def activity_status(response: m.McpResponse) -> tuple[str, str | None]:
+    """(status, code) for an activity row: a command that exited non-zero or was
+    killed is a failure, never "done" — `pytest` exiting 127 is not a success."""
+    r = response.result if isinstance(response.result, dict) else {}
+    if response.status == "success" and "exit_code" in r:
+        if r.get("timed_out"):
+            return "error", "timeout"
+        if r.get("exit_code") != 0:
+            return "error", "exit_status"
+    return response.status, response.code
+
+
 def summarize(response: m.McpResponse) -> str:
     """One short line for an activity list."""
     if response.status != "success":
@@ -94,10 +107,15 @@ class McpBridge:
         audit_path: Path | None = None,
         observer: Observer | None = None,
     ) -> None:
-        self.roots = [Path(r).resolve() for r in roots]
         self.approve_mode = approve
         self._approver = approver if approver is not None else make_approver(approve)
         self._audit = AuditLog(audit_path or default_audit_path())
+        try:
+            # Refuse unsafe or missing roots now, not at the engine's first request.
+            self.roots = validate_roots(list(roots), state=state_dirs(self._audit))
+        except BaseException:
+            self._audit.close()
+            raise
         self._observer = observer
         self._sandbox: Sandbox | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -176,6 +194,7 @@ class McpBridge:
         finally:
             self._senders.pop(internal, None)
         response = response.model_copy(update={"id": request.id})
+        status, code = activity_status(response)
         await self._observe(
             {
                 "id": internal,
@@ -183,8 +202,8 @@ class McpBridge:
                 "payload": request.payload,
                 "display": describe_action(request.action, request.payload),
                 "stage": "done",
-                "status": response.status,
-                "code": response.code,
+                "status": status,
+                "code": code,
                 "summary": escape(summarize(response)),
             }
         )

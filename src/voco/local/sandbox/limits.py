@@ -30,6 +30,7 @@ import resource
 import shlex
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,7 @@ class Cgroups:
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._stale: list[Path] = []
+        self._reap_dead()
 
     @property
     def available(self) -> bool:
@@ -183,16 +185,41 @@ class Cgroups:
             return None
         return CgroupRun(tuple(made))
 
-    def release(self, run: CgroupRun) -> None:
-        """Remove the run's cgroups; ones still draining are retried next time."""
+    def release(self, run: CgroupRun, *, drain_s: float = 1.0) -> None:
+        """Remove the run's cgroups. The PID namespace is gone by now, but its
+        processes may take a moment to be reaped, so wait briefly for the
+        cgroup to empty; one still busy is retried on the next run (and a dead
+        process's leftovers when the next :class:`Cgroups` starts)."""
+        deadline = time.monotonic() + drain_s
         for d in run.dirs:
             with contextlib.suppress(OSError):
                 _write(d / "cgroup.kill", "1")  # v2: anything left, gone
+            while True:
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline or not _has_procs(d):
+                        with self._lock:
+                            self._stale.append(d)
+                        break
+                    time.sleep(0.005)
+
+    def _reap_dead(self) -> None:
+        """Leftovers of runs whose Voco process died (named after its pid)."""
+        for parent in self._parents.values():
             try:
-                d.rmdir()
+                names = os.listdir(parent)
             except OSError:
-                with self._lock:
-                    self._stale.append(d)
+                continue
+            for name in names:
+                parts = name.split("-")
+                if len(parts) == 4 and name.startswith("voco-run-") and parts[2].isdigit():
+                    if not _alive(int(parts[2])):
+                        with self._lock:
+                            self._stale.append(parent / name)
 
     def _reap(self) -> None:
         with self._lock:
@@ -205,6 +232,23 @@ class Cgroups:
             except OSError:
                 with self._lock:
                     self._stale.append(d)
+
+
+def _has_procs(d: Path) -> bool:
+    try:
+        return bool((d / "cgroup.procs").read_text().strip())
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write(path: Path, value: str) -> None:
