@@ -216,10 +216,10 @@ class Cgroups:
                 continue
             for name in names:
                 parts = name.split("-")
-                if len(parts) == 4 and name.startswith("voco-run-") and parts[2].isdigit():
-                    if not _alive(int(parts[2])):
-                        with self._lock:
-                            self._stale.append(parent / name)
+                ours = len(parts) == 4 and name.startswith("voco-run-") and parts[2].isdigit()
+                if ours and not _alive(int(parts[2])):
+                    with self._lock:
+                        self._stale.append(parent / name)
 
     def _reap(self) -> None:
         with self._lock:
