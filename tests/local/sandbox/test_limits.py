@@ -30,7 +30,7 @@ FORK_300 = (
     "        time.sleep(20)\n"
     "        os._exit(0)\n"
     "    n += 1\n"
-    "print(\"forked\", n)\n"
+    'print("forked", n)\n'
     "'"
 )
 
