@@ -57,3 +57,39 @@ def test_terminal_prompt_cannot_be_repainted_by_the_engine(monkeypatch, capsys):
     assert "\x1b" not in err and "\u202e" not in err
     assert "rm -rf src ; '\\x1b[2J\\x1b[Hls -la'" in err
     assert "`\\x1b[2J\\x1b[Hrm\\u202e` modifies files" in err
+
+
+def test_activity_status_of_a_failed_command():
+    from voco.local.mcp_bridge import activity_status
+
+    def resp(**result):
+        return m.McpResponse(id="x", status="success", result=result)
+
+    assert activity_status(resp(exit_code=0, timed_out=False)) == ("success", None)
+    assert activity_status(resp(exit_code=127, timed_out=False)) == ("error", "exit_status")
+    assert activity_status(resp(exit_code=None, timed_out=True)) == ("error", "timeout")
+    assert activity_status(resp(size=3)) == ("success", None)
+
+
+async def test_nonzero_exit_is_shown_as_failed_not_done(tmp_path: Path):
+    import pytest
+
+    from voco.local.sandbox import sandbox_status
+
+    if not sandbox_status()[0]:
+        pytest.skip("no OS sandbox: commands are never run unconfined")
+    events: list[dict] = []
+
+    async def observe(ev: dict) -> None:
+        events.append(ev)
+
+    bridge = McpBridge([tmp_path], "deny", observer=observe)
+    s = Session()
+    req = m.McpRequest(id="c1", action="execute_command", payload={"command": "ls missing-file"})
+    bridge.submit(req, s)
+    (answer,) = await answers(s, 1)
+    await bridge.aclose()
+    assert answer.status == "success" and answer.result["exit_code"] != 0
+    assert answer.audit_hash is not None  # anchors the local audit log
+    done = [e for e in events if e.get("stage") == "done"]
+    assert done and done[0]["status"] == "error" and done[0]["code"] == "exit_status"
