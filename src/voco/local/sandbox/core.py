@@ -90,8 +90,9 @@ def validate_roots(
     ``$HOME`` and its ancestors (``/`` included) cover ``~/.ssh``, cloud keys
     and Voco's own secrets; a folder holding Voco's state (``$VOCO_HOME``, the
     audit log's folder, the audit key's) would let the engine read the tokens
-    or the log that is meant to catch it. Raises :class:`RootRefused` with
-    one line the CLI prints as is.
+    or the log that is meant to catch it. ``state[0]`` is Voco's home, which a
+    root may not lie inside either. Raises :class:`RootRefused` with one line
+    the CLI prints as is.
     """
     if not roots:
         raise RootRefused("at least one root is required")
@@ -112,8 +113,10 @@ def validate_roots(
                 f"refusing root {shown!r}: it is {what}, which holds your keys and "
                 "Voco's own secrets; pass a project folder with --root"
             )
-        for s in state_real:
-            if _within(s, real) or _within(real, s):
+        # A root may not cover a state folder, nor lie inside Voco's home (the
+        # first state folder: tokens, keys, pgdata). Inside a log's folder is fine.
+        for i, s in enumerate(state_real):
+            if _within(s, real) or (i == 0 and _within(real, s)):
                 raise RootRefused(
                     f"refusing root {shown!r}: it overlaps Voco's own state ({s}); "
                     "pass a project folder with --root"
@@ -123,7 +126,8 @@ def validate_roots(
 
 
 def state_dirs(audit: AuditLog | None = None) -> list[Path]:
-    """Folders holding Voco's own state, which no root may cover."""
+    """Folders holding Voco's own state, which no root may cover; Voco's home
+    first (no root may lie inside it either)."""
     dirs = [voco_home(), default_audit_path().parent]
     if audit is not None:
         dirs += [audit.path.parent, audit.key_path.parent]
