@@ -105,6 +105,8 @@ def inner_nproc_prefix(cap: int = NPROC_CAP) -> list[str]:
     ``prlimit`` lives in ``/usr/bin`` (visible inside); without it, bash's
     ``ulimit -u`` does the same before exec'ing the command.
     """
+    if os.geteuid() == 0:
+        return []  # the kernel ignores RLIMIT_NPROC for root: save the exec (cgroup only)
     prlimit = _binary("prlimit")
     if prlimit is not None and prlimit.startswith(("/usr/", "/bin/")):
         return [prlimit, f"--nproc={cap}", "--"]
