@@ -358,3 +358,35 @@ def test_small_secrets_and_output_are_not_logged_but_long_commands_are(tmp_path:
     assert json.dumps(padded)[1:-1] in text
     assert resp.audit_hash is not None and len(resp.audit_hash) == 64
     assert verify(tmp_path / "log" / "l.jsonl").head == resp.audit_hash
+
+
+def test_log_of_an_older_version_continues_and_verifies(tmp_path: Path) -> None:
+    import hashlib
+
+    p = tmp_path / "a.jsonl"
+    prev, raw = GENESIS, b""
+    for i in range(3):  # entries as the previous version wrote them: no MAC
+        obj = {"seq": i, "ts": 1.0, "kind": "t", "data": {"i": i}, "prev": prev}
+        line = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+        prev = hashlib.sha256(line).hexdigest()
+        raw += line + b"\n"
+    p.write_bytes(raw)
+    head_path(p).write_text(json.dumps({"seq": 2, "hash": prev}) + "\n")
+    log = AuditLog(p)
+    log.append("t", {"i": 3})
+    log.close()
+    assert verify(p).ok and verify(p).entries == 4
+    # ...but a MAC-less entry after keyed ones is a forgery.
+    lines = p.read_bytes().splitlines(keepends=True)
+    obj = json.loads(lines[1])
+    lines.append(
+        json.dumps(
+            {**obj, "seq": 4, "prev": hashlib.sha256(lines[3].rstrip()).hexdigest()},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+    _write(p, lines)
+    res = verify(p)
+    assert not res.ok and res.first_bad_line == 5 and "MAC" in res.reason
