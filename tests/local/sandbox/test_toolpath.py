@@ -111,7 +111,8 @@ def test_fake_tool_runs_and_ssh_stays_invisible(
     assert resp.status == "success", resp
     lines = resp.result["stdout"].splitlines()
     assert [line.endswith("False") for line in lines] == [True] * len(hidden) + [False], lines
-    assert call(sb, "execute_command", argv=["sshtool"]).result["exit_code"] == 127
+    missing = call(sb, "execute_command", command="sshtool")
+    assert missing.result["exit_code"] == 127, missing.result
 
 
 @needs_bwrap
