@@ -54,3 +54,23 @@ def test_server_messages_round_trip():
 def test_unknown_mcp_action_still_parses_so_it_can_be_answered():
     req = m.parse_server('{"type":"mcp.request","id":"9","action":"format_disk","payload":{}}')
     assert isinstance(req, m.McpRequest) and req.action == "format_disk"
+
+
+def test_mcp_response_carries_an_optional_audit_hash() -> None:
+    import json as _json
+
+    from voco.protocol.messages import McpResponse, ProtocolError, parse_client
+
+    h = "ab" * 32
+    raw = _json.dumps({"type": "mcp.response", "id": "c1", "status": "success", "audit_hash": h})
+    msg = parse_client(raw)
+    assert isinstance(msg, McpResponse) and msg.audit_hash == h
+    plain = parse_client(_json.dumps({"type": "mcp.response", "id": "c1", "status": "success"}))
+    assert isinstance(plain, McpResponse) and plain.audit_hash is None
+    bad = {"type": "mcp.response", "id": "c1", "status": "success", "audit_hash": "x"}
+    try:
+        parse_client(_json.dumps(bad))
+    except ProtocolError:
+        pass
+    else:
+        raise AssertionError("a malformed audit_hash must be refused")
