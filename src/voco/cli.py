@@ -142,6 +142,9 @@ def _talk(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from voco.demo import run_demo
 
+    # The demo's sandbox root is the current folder: check it before loading models.
+    if _roots(argparse.Namespace(root=None)) is None:
+        return 2
     return run_demo(Path(args.out), wav=Path(args.wav) if args.wav else None)
 
 
