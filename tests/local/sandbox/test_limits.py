@@ -7,6 +7,10 @@ probe clock) run everywhere.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -158,3 +162,63 @@ def test_failed_probe_is_retried_with_backoff_and_says_when() -> None:
     assert p.status() == (True, "", ("--x",)) and len(calls) == 3
     clock.now += 10_000
     assert p.status()[0] and len(calls) == 3  # success is kept
+
+
+_UNPRIVILEGED_RUN = """
+import sys
+sys.path[:0] = {paths!r}
+from voco.local.sandbox.execute import run_sandboxed
+code = {code!r}
+r = run_sandboxed(["python3", "-c", code], mounts=[], cwd="/", writable=False, timeout_s=20)
+print(r.stdout.strip())
+"""
+
+
+def _unprivileged_python() -> str | None:
+    """A system interpreter matching ours, to run the sandbox as ``nobody``."""
+    exe = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    ok = os.geteuid() == 0 and shutil.which("setpriv") and os.access(exe, os.X_OK)
+    return exe if ok else None
+
+
+@needs_bwrap
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(_unprivileged_python() is None, reason="needs root, setpriv, system python")
+def test_300_processes_are_stopped_for_an_ordinary_user() -> None:
+    """The common case: Voco runs as a normal user, the inner RLIMIT_NPROC counts
+    only the run's own user namespace (no cgroup needed)."""
+    src = str(Path(__file__).resolve().parents[3] / "src")
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    code = FORK_300.split("'", 1)[1].rsplit("'", 1)[0]
+    work = tempfile.mkdtemp(prefix="voco-nproc-")
+    try:
+        os.chmod(work, 0o755)
+        script = Path(work) / "run.py"
+        script.write_text(_UNPRIVILEGED_RUN.format(paths=[src, *site], code=code))
+        script.chmod(0o644)
+        proc = subprocess.run(
+            [
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+                str(_unprivileged_python()),
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=False,
+            cwd=work,
+            env={"PATH": "/usr/bin:/bin", "HOME": work, "VOCO_HOME": f"{work}/vh"},
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if proc.returncode != 0 and "Permission denied" in proc.stderr:
+        pytest.skip(f"this checkout is not readable by nobody: {proc.stderr[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    forked = int(proc.stdout.split()[-1])
+    assert forked < 300, proc.stdout
