@@ -205,6 +205,12 @@ def _up(args: argparse.Namespace) -> int:
     return run_up(roots, args.approve, args.port, args.engine_port)
 
 
+_TOOL_PATH_HELP = (
+    "colon-separated folders of your tools to make visible (read-only) to sandboxed "
+    "commands, instead of those found on PATH; '' for none (default: $VOCO_TOOL_PATH)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voco", description="Voco, the voice coding assistant")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -257,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text")
     k.add_argument("--engine", default=f"ws://127.0.0.1:{DEFAULT_PORT}/v1/session")
     k.add_argument("--token")
+    k.add_argument("--tool-path", help=_TOOL_PATH_HELP)
     k.add_argument("--root", action="append")
     k.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
     k.add_argument("--out")
@@ -268,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=_demo)
 
     mc = sub.add_parser("mcp", help="serve the sandboxed tools over MCP stdio")
+    mc.add_argument("--tool-path", help=_TOOL_PATH_HELP)
     mc.add_argument("--root", action="append", required=True)
     mc.add_argument("--approve", choices=["deny", "all"], default="deny")
     mc.set_defaults(fn=_mcp)
@@ -281,12 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("local", help="the local runtime with the web UI")
     lo.add_argument("--engine", required=True)
     lo.add_argument("--token")
+    lo.add_argument("--tool-path", help=_TOOL_PATH_HELP)
     lo.add_argument("--root", action="append")
     lo.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
     lo.add_argument("--port", type=int, default=8766)
     lo.set_defaults(fn=_local)
 
     up = sub.add_parser("up", help="engine + local runtime + web UI on this machine")
+    up.add_argument("--tool-path", help=_TOOL_PATH_HELP)
     up.add_argument("--root", action="append")
     up.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
     up.add_argument("--port", type=int, default=8766)
@@ -297,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "tool_path", None) is not None:
+        os.environ["VOCO_TOOL_PATH"] = args.tool_path  # read by every Sandbox we start
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
