@@ -123,3 +123,5 @@ def test_listing_a_credentials_folder_needs_approval(
     listing = call(make_sandbox(approve_all), "list_dir", path=".ssh")
     assert [e["name"] for e in listing.result["entries"]] == ["config"]
     assert call(make_sandbox(None), "list_dir", path=".").status == "success"
+    (secrets_tree.root / "credentials-service").mkdir()  # a project folder, not a secret
+    assert call(make_sandbox(None), "list_dir", path="credentials-service").status == "success"

@@ -32,7 +32,7 @@ from voco.local.sandbox.execute import MAX_TIMEOUT_S, Mount, run_sandboxed, sand
 from voco.local.sandbox.operands import operand_reasons
 from voco.local.sandbox.paths import Location, Resolver, fd_path, map_oserror
 from voco.local.sandbox.risk import Assessment, classify_argv, classify_command
-from voco.local.sandbox.sensitive import first_secret, secret_reason
+from voco.local.sandbox.sensitive import first_secret, secret_dir_reason, secret_reason
 from voco.local.sandbox.sizing import CONTENT_BUDGET, cut_text, fitting_prefix, json_cost
 from voco.local.sandbox.toolpath import ToolEnv
 
@@ -205,7 +205,7 @@ def list_dir(ctx: ActionContext, payload: Mapping[str, Any]) -> dict[str, Any]:
     try:
         if not stat.S_ISDIR(os.fstat(pfd).st_mode):
             raise invalid(f"{path!r} is not a directory")
-        secret = first_secret(path, fd_path(pfd))
+        secret = secret_dir_reason(path) or secret_dir_reason(fd_path(pfd))
         # Re-open the very inode we checked ("." of the O_PATH fd), not the name.
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
     finally:

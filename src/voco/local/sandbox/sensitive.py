@@ -69,6 +69,19 @@ def secret_reason(path: str) -> str | None:
     return None
 
 
+def secret_dir_reason(path: str) -> str | None:
+    """Why listing folder ``path`` would reveal credentials (``.ssh/`` & co), or None.
+
+    Only the credential folders count here: a project folder that happens to
+    be called ``credentials-service`` is listed without asking (its secret
+    files still ask when read).
+    """
+    for d in (p for p in path.split("/") if p):
+        if d.lower() in _DIRS:
+            return f"{d}/ holds credentials"
+    return None
+
+
 def first_secret(*paths: str) -> str | None:
     for p in paths:
         reason = secret_reason(p)
