@@ -119,12 +119,16 @@ def test_cgroup_layout_v1(tmp_path: Path) -> None:
     script = run.join_prefix()[2]
     assert f"{d_pids}/cgroup.procs" in script and f"{d_mem}/cgroup.procs" in script
     assert script.endswith('exec "$@"')
-    # The fake directories hold files, so rmdir fails: kept and retried later.
+    cg.release(run)  # empty (no cgroup.procs entries): pooled for the next run
+    assert cg.create() == run
     cg.release(run)
+    # The fake directories hold files, so rmdir fails: kept and retried later.
+    cg.close()
+    assert d_pids.exists()
     for d in run.dirs:
         for f in d.iterdir():
             f.unlink()
-    cg.create()  # reaps the stale ones first
+    cg.close()  # retries the stale ones
     assert not d_pids.exists() and not d_mem.exists()
 
 
