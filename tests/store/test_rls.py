@@ -1,3 +1,4 @@
+# ruff: noqa: E501, SIM117 (SQL reads best on one line; connect, then each transaction)
 """Tenant isolation enforced by Postgres: two tenants, every table, as the API
 role a Supabase REST client (or a buggy engine) would use."""
 
