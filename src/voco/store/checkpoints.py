@@ -19,6 +19,7 @@ reach of the API roles; see ``supabase/migrations``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,9 +36,11 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._pool = pool
         self.in_flight = 0
         self.max_in_flight = 0
+        self.db_s = 0.0  # wall time spent inside operations (bench instrumentation)
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        t0 = time.perf_counter()
         async with self._pool.connection() as conn:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -55,6 +58,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
                         yield cur
             finally:
                 self.in_flight -= 1
+        self.db_s += time.perf_counter() - t0
 
 
 async def make_checkpointer(pool: Pool, *, setup: bool = True) -> PooledPostgresSaver:

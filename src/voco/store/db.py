@@ -31,8 +31,11 @@ Conn = AsyncConnection[DictRow]
 @asynccontextmanager
 async def _as_role(pool: Pool, role: str, claims: dict[str, Any]) -> AsyncIterator[Conn]:
     async with pool.connection() as conn, conn.transaction():
+        # synchronous_commit back on: a turn, its tool actions and audit rows
+        # are durable once committed (the pool's default is off, for checkpoints)
         await conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+            " set_config('synchronous_commit', 'on', true)",
             (role, json.dumps(claims, separators=(",", ":"))),
         )
         yield conn

@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -105,8 +107,10 @@ async def open_store(
             # schema setup holds one connection (the lock) while using another
             max_size=max(2, max_connections),
             # a connection the server dropped while idle (restart, pooler
-            # timeout) is replaced instead of failing the next checkpoint write
-            check=AsyncConnectionPool.check_connection,
+            # timeout) is replaced instead of failing the next checkpoint write;
+            # only connections idle a while are checked (a round trip each)
+            check=_check_if_idle,
+            reset=_mark_returned,
             name="voco",
             configure=_configure,
             open=False,
@@ -130,10 +134,40 @@ async def open_store(
 
 
 async def _configure(conn: AsyncConnection[DictRow]) -> None:
-    """Every pooled connection resolves unqualified names in ``engine`` only:
-    LangGraph's checkpoint SQL is unqualified, and Voco's own SQL names its
-    schemas (``public.``, ``auth.``, ``engine.``) explicitly."""
+    """Session settings of every pooled connection.
+
+    ``search_path`` is ``engine`` only: LangGraph's checkpoint SQL is
+    unqualified, and Voco's own SQL names its schemas (``public.``, ``auth.``,
+    ``engine.``) explicitly.
+
+    ``synchronous_commit = off`` for what runs in autocommit here —
+    checkpoints and leases: a commit no longer waits for its WAL fsync (that
+    wait was most of the per-turn database cost). An engine crash loses
+    nothing (the server still flushes within ``wal_writer_delay``); only a
+    crash of the database server itself can lose the last fraction of a
+    second of checkpoints. Tenant transactions (:mod:`voco.store.db`: turns,
+    tool actions, audit rows, sessions) switch it back on for themselves.
+    """
     await conn.execute("set search_path to engine")
+    await conn.execute("set synchronous_commit to off")
+
+
+_CHECK_AFTER_IDLE_S = 30.0
+
+
+_returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _mark_returned(conn: AsyncConnection[DictRow]) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+async def _check_if_idle(conn: AsyncConnection[DictRow]) -> None:
+    last = _returned_at.get(conn)
+    if last is None or time.monotonic() - last > _CHECK_AFTER_IDLE_S:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 async def _setup_schema(pool: Pool) -> PooledPostgresSaver:
