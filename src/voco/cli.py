@@ -7,8 +7,9 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PORT = 8765
 
@@ -158,7 +159,7 @@ def _audit(args: argparse.Namespace) -> int:
     return audit_verify_main(Path(args.log))
 
 
-def _with_database(url: str, job: Callable[[str], Awaitable[int]]) -> int:
+def _with_database(url: str, job: Callable[[str], Coroutine[Any, Any, int]]) -> int:
     """Run ``job(url)``: the given URL, else VOCO_DATABASE_URL, else the
     embedded server in $VOCO_HOME/pgdata (started for the job, then released)."""
     from voco.store import ENV_URL, default_pgdata

@@ -107,3 +107,39 @@ async def test_40_simultaneous_turns_overlap_in_the_database(store: Any) -> None
     )
     # LangGraph's saver held one lock around every operation: at most 1 in flight
     assert store.checkpointer.max_in_flight > 1
+
+
+async def test_turn_with_tool_actions_is_one_transaction_with_its_audit_rows(store: Any) -> None:
+    from voco.store.audit_db import verify_database
+    from voco.store.tenancy import ToolActionRecord, TurnRecord
+
+    u = str(uuid.uuid4())
+    g = await start(store.tenants, principal(u))
+    action = ToolActionRecord(
+        "c1", "read_file", "auto", "success", None, 10, "a" * 64, 20, "b" * 64
+    )
+    g.record_turn(TurnRecord("t1", "r1", "read it", "done", False, "m", tool_actions=(action,)))
+    await g.release()
+    await store.tenants.flush()
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "select action, decision, payload_sha256, result_bytes from public.tool_actions"
+            " where thread_id = %s",
+            (g.thread_id,),
+        )
+        assert await cur.fetchall() == [
+            {
+                "action": "read_file",
+                "decision": "auto",
+                "payload_sha256": "a" * 64,
+                "result_bytes": 20,
+            }
+        ]
+        cur = await conn.execute(
+            "select kind from public.audit_events where org_id = %s order by seq", (g.org_id,)
+        )
+        kinds = [r["kind"] for r in await cur.fetchall()]
+    assert kinds == [
+        "org.created", "project.created", "session.start", "tool.action", "turn", "session.end",
+    ]  # fmt: skip
+    assert (await verify_database(store.url)).ok

@@ -90,7 +90,10 @@ class Handler:
             if self.session is not None:
                 await self.session.close()
             if self.grant is not None:
-                await self.grant.release()
+                try:
+                    await self.grant.release()
+                except Exception:  # the database is gone; its lease lapses by itself
+                    log.exception("could not release the session's slot")
 
     async def _frames(self) -> AsyncIterator[MutableMapping[str, Any]]:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -193,7 +193,8 @@ class ThreadQueue:
 class StoredThread:
     owner: str
     project_id: str
-    turns: list[TurnRecord] = field(default_factory=list)
+    # the recent turns only: this store is for tests and demos, not for keeping
+    turns: deque[TurnRecord] = field(default_factory=lambda: deque(maxlen=100))
 
 
 class MemoryTenantStore(TenantStore):
