@@ -83,10 +83,6 @@ async def test_another_users_thread_is_4403_and_unknown_is_a_new_one(
         again = await connect(eng.url, eng.token(alice), thread_id=thread)
         assert again.ready.thread_id == thread
         await again.close()
-        with pytest.raises(SessionRefused) as e:
-            await connect(eng.url, eng.token("alice"))
-        assert e.value.code == 4401 and e.value.error is not None
-        assert e.value.error.message == "token sub must be a UUID"
 
 
 @pytest.mark.parametrize("backend", ["memory", "postgres"])

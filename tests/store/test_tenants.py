@@ -143,3 +143,10 @@ async def test_turn_with_tool_actions_is_one_transaction_with_its_audit_rows(sto
         "org.created", "project.created", "session.start", "tool.action", "turn", "session.end",
     ]  # fmt: skip
     assert (await verify_database(store.url)).ok
+
+
+async def test_a_sub_that_is_not_a_uuid_is_refused(store: Any) -> None:
+    """The verifier already guarantees UUIDs; the store does not rely on it."""
+    with pytest.raises(SessionRefused) as e:
+        await start(store.tenants, principal("alice"))
+    assert (e.value.code, e.value.message) == (4401, "token sub must be a UUID")
