@@ -69,7 +69,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
     from voco.auth.tokens import TokenAuthority
     from voco.demo import running_engine
     from voco.engine.runtime import EngineRuntime
-    from voco.engine.threads import InMemoryThreadStore
+    from voco.store.tenancy import MemoryTenantStore
 
     @contextlib.asynccontextmanager
     async def factory(
@@ -77,7 +77,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
         *,
         turn: TurnConfig | None = None,
         checkpointer: Any = None,
-        threads: Any = None,
+        tenants: Any = None,
         stt: Any = None,
         tts: Any = None,
         auth: Any = None,
@@ -93,7 +93,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
             llm=llm,
             graph=build_graph(checkpointer or InMemorySaver()),
             auth=auth or TokenAuthority(),  # the embedded ES256 issuer in the test's VOCO_HOME
-            threads=threads or InMemoryThreadStore(),
+            tenants=tenants or MemoryTenantStore(),
             turn_config=turn or TurnConfig(),
         )
         try:

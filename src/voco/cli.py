@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PORT = 8765
 
@@ -164,6 +166,11 @@ def _mcp(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    if args.database is not None:
+        return _with_database(args.database, _verify_database)
+    if not args.log:
+        print("voco audit verify: give a log FILE or --database", file=sys.stderr)
+        return 2
     from voco.local.sandbox.audit import audit_verify_main
 
     return audit_verify_main(Path(args.log))
@@ -183,6 +190,59 @@ def _roots(args: argparse.Namespace) -> list[Path] | None:
     except RootRefused as exc:
         print(f"voco: {exc}", file=sys.stderr)
         return None
+
+
+def _with_database(url: str, job: Callable[[str], Coroutine[Any, Any, int]]) -> int:
+    """Run ``job(url)``: the given URL, else VOCO_DATABASE_URL, else the
+    embedded server in $VOCO_HOME/pgdata (started for the job, then released)."""
+    from voco.store import ENV_URL, default_pgdata
+
+    target = url or os.environ.get(ENV_URL) or ""
+    if target:
+        return asyncio.run(job(target))
+    from voco.store.embedded import start_embedded
+
+    server = start_embedded(default_pgdata())
+    try:
+        return asyncio.run(job(server.url))
+    finally:
+        server.stop()
+
+
+async def _verify_database(url: str) -> int:
+    from voco.store.audit_db import verify_database
+
+    try:
+        result = await verify_database(url)
+    except Exception as exc:
+        print(f"voco audit verify: cannot read the audit trail: {exc}", file=sys.stderr)
+        return 2
+    if result.ok:
+        print(f"audit chain intact: {result.rows} rows in {result.orgs} organisations")
+        return 0
+    for problem in result.problems:
+        print(problem)
+    print(f"audit chain BROKEN: {len(result.problems)} problems in {result.rows} rows")
+    return 1
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    return _with_database(args.database or "", _migrate)
+
+
+async def _migrate(url: str) -> int:
+    from voco.store.migrate import MigrationError, migrate_url
+
+    try:
+        result = await migrate_url(url)
+    except MigrationError as exc:
+        print(f"voco db migrate: {exc}", file=sys.stderr)
+        return 1
+    if result.applied:
+        print(f"applied {', '.join(result.applied)}; database at {result.current}")
+    else:
+        print(f"database already at {result.current}")
+    return 0
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -283,8 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("audit", help="audit log tools")
     asub = a.add_subparsers(dest="audit_cmd", required=True)
     av = asub.add_parser("verify", help="check the hash chain of an audit log")
-    av.add_argument("log")
+    av.add_argument("log", nargs="?", help="the local runtime's audit log file")
+    av.add_argument(
+        "--database",
+        nargs="?",
+        const="",
+        help="verify the engine database's audit trail instead (URL; default "
+        "VOCO_DATABASE_URL, else the embedded database)",
+    )
     av.set_defaults(fn=_audit)
+
+    db = sub.add_parser("db", help="engine database tools")
+    dbsub = db.add_subparsers(dest="db_cmd", required=True)
+    dm = dbsub.add_parser("migrate", help="apply supabase/migrations to the database")
+    dm.add_argument("--database", help="Postgres URL (default VOCO_DATABASE_URL, else embedded)")
+    dm.set_defaults(fn=_db_migrate)
 
     lo = sub.add_parser("local", help="the local runtime with the web UI")
     lo.add_argument("--engine", required=True)

@@ -16,6 +16,10 @@ from voco.store import open_store
 
 pytestmark = pytest.mark.timeout(120)
 
+# the Postgres store keys users by UUID (Supabase `sub`)
+ALICE = "0a11ce00-0000-4000-8000-000000000001"
+MALLORY = "3a11047e-0000-4000-8000-000000000002"
+
 
 @pytest.fixture
 def pgdata():
@@ -42,23 +46,23 @@ async def test_thread_survives_an_engine_restart(engine_factory, pgdata):
     async with open_store(pgdata=pgdata) as store:
         llm1 = ScriptedLLM()
         async with engine_factory(
-            llm1, checkpointer=store.checkpointer, threads=store.threads
+            llm1, checkpointer=store.checkpointer, tenants=store.tenants
         ) as eng:
-            token = eng.token("alice")
+            token = eng.token(ALICE)
             ready, _ = await one_turn(eng.url, token, "remember the word pelican")
             thread = ready.thread_id
     # a new store and a new engine: nothing survives but the database files
     async with open_store(pgdata=pgdata) as store:
         llm2 = ScriptedLLM()
         async with engine_factory(
-            llm2, checkpointer=store.checkpointer, threads=store.threads
+            llm2, checkpointer=store.checkpointer, tenants=store.tenants
         ) as eng:
-            ready, notices = await one_turn(eng.url, eng.token("alice"), "what word?", thread)
+            ready, notices = await one_turn(eng.url, eng.token(ALICE), "what word?", thread)
             assert ready.thread_id == thread and not notices
             seen = [x.content for x in llm2.calls[-1]]
             assert seen[0] == "remember the word pelican"
             assert seen[1] == "You said: remember the word pelican"
             assert seen[-1] == "what word?"
             with pytest.raises(SessionRefused) as e:
-                await one_turn(eng.url, eng.token("mallory"), "hi", thread)
+                await one_turn(eng.url, eng.token(MALLORY), "hi", thread)
             assert e.value.code == 4403

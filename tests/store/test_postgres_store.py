@@ -8,12 +8,9 @@ temp directory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -27,41 +24,15 @@ from pgserver.postgres_server import PostgresServer
 from psycopg import conninfo
 
 from tests.fakes import ScriptedLLM
+from tests.store.pgtools import server_dir
 from voco.agent.context import AgentContext, Emitter, McpOutcome, McpPort
 from voco.agent.graph import build_graph
 from voco.providers.base import ChatMessage, ToolCall
 from voco.store import ENV_URL, Store, open_store
 from voco.store.checkpoints import make_checkpointer
-from voco.store.embedded import EmbeddedPostgres, start_embedded
+from voco.store.embedded import EmbeddedPostgres
 
 # ------------------------------------------------------------------ fixtures
-
-
-@contextlib.contextmanager
-def server_dir() -> Iterator[Path]:
-    """A directory for a data dir, outside pytest's ``tmp_path``.
-
-    As root, pgserver runs postgres as the user ``pgserver``, which must be
-    able to traverse every ancestor of the data dir; pgserver opens them up at
-    start, but every pytest run (a teammate's, or an xdist worker) resets
-    ``/tmp/pytest-of-root`` to 0700 and prunes old run directories, which
-    would lock the server out of its own data.
-    """
-    path = Path(tempfile.mkdtemp(prefix="voco-pg-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[EmbeddedPostgres]:
-    with server_dir() as d:
-        server = start_embedded(d / "pgdata")
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture
@@ -149,53 +120,19 @@ def postmaster_running(pgdata: Path) -> bool:
     return True
 
 
-# ------------------------------------------------------------- thread store
-
-
-async def test_thread_owner_and_create(pg: EmbeddedPostgres) -> None:
-    async with open_store(pg.url) as store:
-        t = uid()
-        assert await store.threads.owner(t) is None
-        await store.threads.create(t, "alice", "proj")
-        assert await store.threads.owner(t) == "alice"
-
-
-async def test_thread_is_never_reassigned(pg: EmbeddedPostgres) -> None:
-    async with open_store(pg.url) as store:
-        t = uid()
-        await store.threads.create(t, "alice", "proj")
-        await store.threads.create(t, "mallory", "other")
-        assert await store.threads.owner(t) == "alice"
-        async with store.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT user_id, project_id, created_at FROM voco_threads WHERE thread_id = %s",
-                (t,),
-            )
-            row = await cur.fetchone()
-        assert row is not None
-        assert (row["user_id"], row["project_id"]) == ("alice", "proj")
-        assert row["created_at"] is not None
-
-
-async def test_concurrent_creates_of_one_thread_have_one_owner(pg: EmbeddedPostgres) -> None:
-    async with open_store(pg.url) as store:
-        t = uid()
-        users = [f"user{i}" for i in range(8)]
-        await asyncio.gather(*(store.threads.create(t, u, "p") for u in users))
-        assert await store.threads.owner(t) in users
-
-
 # ------------------------------------------------------------------- schema
 
 
 async def test_schema_setup_is_idempotent(pg: EmbeddedPostgres) -> None:
-    t = uid()
+    thread = uid()
     async with open_store(pg.url) as store:
-        await store.threads.create(t, "alice", "p")
-        await store.threads.setup()
+        await turn(store, ScriptedLLM(), "hi", thread=thread, msg_id="u1")
         await make_checkpointer(store.pool, setup=True)
     async with open_store(pg.url) as store:
-        assert await store.threads.owner(t) == "alice"
+        state = await build_graph(store.checkpointer).aget_state(
+            {"configurable": {"thread_id": thread}}
+        )
+        assert state.values["messages"][0]["content"] == "hi"
 
 
 async def test_concurrent_first_setup_on_empty_database(pg: EmbeddedPostgres) -> None:
@@ -208,15 +145,17 @@ async def test_concurrent_first_setup_on_empty_database(pg: EmbeddedPostgres) ->
         stores = await asyncio.gather(
             *(stack.enter_async_context(open_store(url)) for _ in range(4))
         )
-        t = uid()
-        await stores[0].threads.create(t, "alice", "p")
-        assert [await s.threads.owner(t) for s in stores] == ["alice"] * 4
         async with stores[0].pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT count(*) AS n, count(DISTINCT v) AS d FROM checkpoint_migrations"
+                "SELECT count(*) AS n, count(DISTINCT v) AS d FROM engine.checkpoint_migrations"
             )
             row = await cur.fetchone()
-        assert row is not None and row["n"] == row["d"] > 0
+            assert row is not None and row["n"] == row["d"] > 0
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM supabase_migrations.schema_migrations"
+            )
+            row = await cur.fetchone()
+            assert row is not None and row["n"] == 3
 
 
 # ------------------------------------------------------------- checkpoints
@@ -249,7 +188,6 @@ async def test_conversation_survives_engine_restart(home: Path, no_env_url: None
     port = AnsweringPort({"content": "# Voco"})
     async with open_store(pgdata=pgdata) as store:
         assert store.embedded is not None
-        await store.threads.create(thread, "alice", "p")
         await turn(store, llm1, "what is this project?", thread=thread, msg_id="u1", port=port)
     assert port.calls == [("c1", "read_file", {"path": "README.md"})]
     assert not postmaster_running(pgdata), "closing the store must stop the server"
@@ -257,7 +195,6 @@ async def test_conversation_survives_engine_restart(home: Path, no_env_url: None
     llm2 = ScriptedLLM(script)
     async with open_store(pgdata=pgdata) as store:
         assert postmaster_running(pgdata)
-        assert await store.threads.owner(thread) == "alice"
         graph = build_graph(store.checkpointer)
         before = await graph.aget_state({"configurable": {"thread_id": thread}})
         roles = [m["role"] for m in before.values["messages"]]
@@ -321,12 +258,14 @@ async def test_database_url_env_skips_embedded_server(
         assert store.url == pg.url
         assert dict(PostgresServer._instances) == servers_before
         thread = uid()
-        await store.threads.create(thread, "alice", "p")
         await turn(store, ScriptedLLM(), "hi", thread=thread, msg_id="u1")
     assert not (tmp_path / "pgdata").exists()
     assert postmaster_running(pg.pgdata), "an external server is never stopped by the store"
     async with open_store(pg.url) as store:
-        assert await store.threads.owner(thread) == "alice"
+        state = await build_graph(store.checkpointer).aget_state(
+            {"configurable": {"thread_id": thread}}
+        )
+        assert state.values["messages"]
 
 
 async def test_embedded_default_lives_under_voco_home(
@@ -346,7 +285,8 @@ async def test_two_stores_on_one_data_dir_share_the_server(home: Path, no_env_ur
         async with open_store(pgdata=pgdata) as b:
             assert a.url == b.url
         assert postmaster_running(pgdata), "the first store still needs it"
-        assert await a.threads.owner("nobody") is None
+        async with a.pool.connection() as conn:
+            await conn.execute("select 1")
     assert not postmaster_running(pgdata)
 
 
@@ -365,7 +305,9 @@ async def test_server_left_by_a_killed_engine_is_reused_then_stopped(
 
         async def main():
             async with open_store(pgdata=Path({str(pgdata)!r})) as store:
-                await store.threads.create({thread!r}, "alice", "p")
+                async with store.pool.connection() as conn:
+                    await conn.execute("create table public.crash_marker (t text)")
+                    await conn.execute("insert into public.crash_marker values (%s)", ({thread!r},))
                 os._exit(9)  # no cleanup, no atexit: like SIGKILL
 
         asyncio.run(main())
@@ -379,5 +321,7 @@ async def test_server_left_by_a_killed_engine_is_reused_then_stopped(
     assert postmaster_running(pgdata)
     async with open_store(pgdata=pgdata) as store:
         assert store.embedded is not None
-        assert await store.threads.owner(thread) == "alice"
+        async with store.pool.connection() as conn:
+            cur = await conn.execute("select t from public.crash_marker")
+            assert await cur.fetchall() == [{"t": thread}]
     assert not postmaster_running(pgdata)

@@ -18,9 +18,9 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
-from voco.engine.threads import InMemoryThreadStore, ThreadStore
 from voco.providers.base import LLM, STT, TTS
 from voco.providers.registry import make_llm, make_stt, make_tts
+from voco.store.tenancy import MemoryTenantStore, TenantStore
 
 log = logging.getLogger("voco.engine")
 
@@ -47,7 +47,7 @@ class EngineRuntime:
     llm: LLM
     graph: Any
     auth: Verifier
-    threads: ThreadStore
+    tenants: TenantStore
     turn_config: TurnConfig
     version: str = __version__
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -61,7 +61,7 @@ class EngineRuntime:
         tts: TTS | None = None,
         llm: LLM | None = None,
         checkpointer: Any = None,
-        threads: ThreadStore | None = None,
+        tenants: TenantStore | None = None,
     ) -> EngineRuntime:
         cfg = config or EngineConfig()
         stack = contextlib.AsyncExitStack()
@@ -75,7 +75,7 @@ class EngineRuntime:
                     from voco.store import open_store
 
                     store = await stack.enter_async_context(open_store(cfg.database))
-                    checkpointer, threads = store.checkpointer, threads or store.threads
+                    checkpointer, tenants = store.checkpointer, tenants or store.tenants
             rt = cls(
                 vad=BatchedVAD(SileroVAD()),
                 stt=stt or make_stt(cfg.stt),
@@ -83,7 +83,7 @@ class EngineRuntime:
                 llm=llm or make_llm(cfg.llm),
                 graph=build_graph(checkpointer),
                 auth=make_verifier(cfg.supabase_url, cfg.supabase_jwt_secret),
-                threads=threads or InMemoryThreadStore(),
+                tenants=tenants or MemoryTenantStore(),
                 turn_config=cfg.turn,
             )
             rt._stack = stack

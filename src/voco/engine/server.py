@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
@@ -38,11 +37,11 @@ from voco.protocol.connection import (
     ServerConnection,
     StartRequested,
 )
+from voco.store.tenancy import SessionGrant, SessionRefused
 
 log = logging.getLogger("voco.server")
 
 SEND_TIMEOUT_S = 10.0  # a client that stops reading is dropped, not buffered for
-MAX_SESSIONS_PER_USER = 16
 
 
 class _Closed(Exception):
@@ -53,13 +52,12 @@ class _Closed(Exception):
 class Handler:
     """One WebSocket from upgrade to close."""
 
-    def __init__(self, ws: WebSocket, rt: EngineRuntime, active: Counter[str]) -> None:
+    def __init__(self, ws: WebSocket, rt: EngineRuntime) -> None:
         self.ws = ws
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
-        self._active = active
-        self._counted_user: str | None = None
+        self.grant: SessionGrant | None = None  # the tenant store's admission
 
     async def send_text(self, data: str) -> None:
         try:
@@ -91,8 +89,11 @@ class Handler:
         finally:
             if self.session is not None:
                 await self.session.close()
-            if self._counted_user is not None:
-                self._active[self._counted_user] -= 1
+            if self.grant is not None:
+                try:
+                    await self.grant.release()
+                except Exception:  # the database is gone; its lease lapses by itself
+                    log.exception("could not release the session's slot")
 
     async def _frames(self) -> AsyncIterator[MutableMapping[str, Any]]:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -150,6 +151,7 @@ class Handler:
         try:
             principal = await self.rt.auth.verify(token)
         except AuthError as exc:
+            await self._audit_auth_failure(str(exc))
             await self._refuse(CloseCode.UNAUTHENTICATED, "unauthenticated", str(exc))
             return
         user = principal.user_id
@@ -158,41 +160,34 @@ class Handler:
                 CloseCode.FORBIDDEN, "forbidden", "token is not valid for this project"
             )
             return
-        if self._active[user] >= MAX_SESSIONS_PER_USER:
-            await self._refuse(
-                CloseCode.RATE_LIMITED,
-                "rate_limited",
-                f"at most {MAX_SESSIONS_PER_USER} concurrent sessions per user",
+        session_id = uuid.uuid4().hex
+        # tenant store: session cap (reserved first), organisation, project,
+        # thread ownership (RLS on Postgres) — each refusal with its close code
+        try:
+            self.grant = await self.rt.tenants.open_session(
+                principal,
+                project_id=start.project_id,
+                thread_id=start.thread_id,
+                session_id=session_id,
             )
+        except SessionRefused as r:
+            await self._refuse(r.code, r.error, r.message)
             return
-        notice: m.Error | None = None
-        thread_id = start.thread_id
-        if thread_id:
-            owner = await self.rt.threads.owner(thread_id)
-            if owner is None:
-                notice = m.Error(
-                    code="thread_not_found",
-                    message=f"thread {thread_id!r} does not exist; started a new one",
-                )
-                thread_id = None
-            elif owner != user:
-                await self._refuse(CloseCode.FORBIDDEN, "forbidden", "not your thread")
-                return
-        if not thread_id:
-            thread_id = uuid.uuid4().hex
-            await self.rt.threads.create(thread_id, user, start.project_id)
-        self._active[user] += 1
-        self._counted_user = user
+        notice = None
+        if self.grant.notice is not None:
+            notice = m.Error(code="thread_not_found", message=self.grant.notice)
+        thread_id = self.grant.thread_id
         self.session = Session(
             self.rt,
             send_text=self.send_text,
             send_bytes=self.send_bytes,
-            session_id=uuid.uuid4().hex,
+            session_id=session_id,
             thread_id=thread_id,
             user_id=user,
             project_id=start.project_id,
             domain=start.domain,
             encoding=start.audio.output.encoding,
+            grant=self.grant,
         )
         self.conn.start_accepted()
         await self.send_text(
@@ -206,6 +201,12 @@ class Handler:
         if notice is not None:
             await self.send_text(notice.to_json())
         await self.session.set_state("listening")
+
+    async def _audit_auth_failure(self, reason: str) -> None:
+        try:
+            await self.rt.tenants.record_auth_failure(reason)
+        except Exception:  # the refusal matters more than its record
+            log.exception("could not audit an auth failure")
 
     async def _dispatch(self, msg: m.ClientMessage) -> None:
         s = self.session
@@ -243,10 +244,9 @@ def create_app(
     providers: dict[str, Any] | None = None,
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
-    active: Counter[str] = Counter()
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime, active).run()
+        await Handler(ws, app.state.runtime).run()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})

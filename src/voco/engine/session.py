@@ -41,8 +41,10 @@ from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
+from voco.engine.tool_log import RecordingPort
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, ProviderError, SpeechStream
+from voco.store.tenancy import SessionGrant, TurnRecord
 
 log = logging.getLogger("voco.session")
 
@@ -81,6 +83,7 @@ class Response:
     done_sent: bool = False
     interrupted: bool = False
     emitter: Emitter | None = None
+    tools: RecordingPort | None = None
 
 
 class Session:
@@ -96,6 +99,7 @@ class Session:
         project_id: str,
         domain: str | None,
         encoding: m.Encoding,
+        grant: SessionGrant,
     ) -> None:
         self.rt = runtime
         self._send_text_raw = send_text
@@ -107,6 +111,7 @@ class Session:
         self.project_id = project_id
         self.domain = domain
         self.encoding = encoding
+        self.grant = grant  # the tenant store: one run per thread, turn records
         self.vad_stream = VadStream()
         self.turns = TurnDetector(runtime.turn_config)
         self._preroll: deque[bytes] = deque(
@@ -271,22 +276,25 @@ class Session:
         speaker = self._speaker(resp)
         emitter = _SessionEmitter(self, resp, speaker)
         resp.emitter = emitter
-        ctx = AgentContext(self.rt.llm, emitter, self.mcp, SYSTEM_PROMPT)
+        resp.tools = RecordingPort(self.mcp)
+        ctx = AgentContext(self.rt.llm, emitter, resp.tools, SYSTEM_PROMPT)
         speaking = asyncio.create_task(speaker.run())
         user = message(ChatMessage("user", resp.turn.text), resp.turn.user_msg_id)
         try:
             try:
-                await self.rt.graph.ainvoke(
-                    {
-                        "messages": [user],
-                        "thread_id": self.thread_id,
-                        "user_id": self.user_id,
-                        "project_id": self.project_id,
-                        "domain": self.domain,
-                    },
-                    self._graph_config(),
-                    context=ctx,
-                )
+                # one run per thread: another session's run on it finishes first
+                async with self.grant.run_lock():
+                    await self.rt.graph.ainvoke(
+                        {
+                            "messages": [user],
+                            "thread_id": self.thread_id,
+                            "user_id": self.user_id,
+                            "project_id": self.project_id,
+                            "domain": self.domain,
+                        },
+                        self._graph_config(),
+                        context=ctx,
+                    )
             except ProviderError as exc:
                 await self.send(m.Error(code="provider_failed", message=str(exc)))
                 speaker.say("Sorry, something went wrong on my side.")
@@ -305,6 +313,7 @@ class Session:
                     interrupted=False,
                 )
             )
+            self._record_turn(resp, interrupted=False, heard_text=None)
             speaker.finish()
             try:
                 await speaking
@@ -429,7 +438,31 @@ class Session:
                 interrupted=True,
             )
         )
+        self._record_turn(resp, interrupted=True, heard_text=heard_text)
         await self._record_interrupted(resp, heard_text)  # 5. orchestrator sees the flag
+
+    def _record_turn(self, resp: Response, *, interrupted: bool, heard_text: str | None) -> None:
+        """Hand the turn to the tenant store (it writes in the background; an
+        interrupted record supersedes a finished one of the same response)."""
+        t = resp.turn
+        timings = {"total_ms": int((time.monotonic() - resp.started_at) * 1000)}
+        if t.stt_ms is not None:
+            timings["stt_ms"] = t.stt_ms
+        if resp.first_delta_at is not None:
+            timings["llm_ttft_ms"] = int((resp.first_delta_at - resp.started_at) * 1000)
+        self.grant.record_turn(
+            TurnRecord(
+                turn_id=t.turn_id,
+                response_id=resp.response_id,
+                transcript=t.text,
+                reply="".join(resp.text),
+                interrupted=interrupted,
+                model=resp.model or self.rt.llm.model_id("haiku"),
+                heard_text=heard_text,
+                timings=timings,
+                tool_actions=resp.tools.take() if resp.tools is not None else (),
+            )
+        )
 
     async def _record_interrupted(self, resp: Response, heard_text: str) -> None:
         config = self._graph_config()
@@ -455,6 +488,8 @@ class Session:
         if msg.stage == "awaiting_approval":
             await self.set_state("awaiting_approval")
             resp = self.response
+            if resp is not None and resp.tools is not None:
+                resp.tools.asked(msg.id)
             if resp is not None and resp.task is not None and not resp.task.done():
                 why = f" It needs your approval because {msg.reason}." if msg.reason else ""
                 # a sentence of its own between the model's words, spaced both sides

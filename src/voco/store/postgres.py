@@ -1,16 +1,19 @@
-"""Open Voco's durable store: one Postgres for checkpoints and thread owners.
+"""Open Voco's durable store: one Postgres for checkpoints and tenant data.
 
-``async with open_store() as store:`` gives the engine a LangGraph
-checkpointer and a :class:`~voco.engine.threads.ThreadStore` that share one
-connection pool, so a conversation and the record of who may resume it live
-and die together. Where the database is:
+``async with open_store() as store:`` migrates the database
+(``supabase/migrations``, :mod:`voco.store.migrate`), then gives the engine a
+LangGraph checkpointer (``engine`` schema) and a
+:class:`~voco.store.pg_tenants.PostgresTenantStore` (``public``, under RLS)
+that share one connection pool, so a conversation and the record of who may
+resume it live and die together. Where the database is:
 
 * ``database_url`` if given, else ``VOCO_DATABASE_URL`` (Supabase in
   production; any PostgreSQL ≥ 13 works);
 * otherwise the embedded server (:mod:`voco.store.embedded`) in
   ``$VOCO_HOME/pgdata``, started here and stopped on exit.
 
-Schema creation is idempotent and serialised with a Postgres advisory lock:
+Migrations and the checkpointer's own setup are idempotent and serialised
+with Postgres advisory locks:
 several engine replicas starting at once against one database would otherwise
 race in ``CREATE TABLE IF NOT EXISTS`` (a known Postgres race) and in the
 checkpointer's migration bookkeeping (duplicate version rows).
@@ -21,20 +24,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncConnection, conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from voco.auth.tokens import state_dir
-from voco.store.checkpoints import make_checkpointer
-from voco.store.threads import Pool, PostgresThreadStore
+from voco.store.checkpoints import PooledPostgresSaver, make_checkpointer
+from voco.store.db import Pool
+from voco.store.migrate import migrate
+from voco.store.pg_tenants import PostgresTenantStore
 
 if TYPE_CHECKING:  # the embedded module imports pgserver, needed only without a URL
     from voco.store.embedded import EmbeddedPostgres
@@ -51,8 +57,8 @@ class Store:
     """What the engine needs from the database; valid inside ``open_store``."""
 
     url: str
-    checkpointer: AsyncPostgresSaver
-    threads: PostgresThreadStore
+    checkpointer: PooledPostgresSaver
+    tenants: PostgresTenantStore
     pool: Pool
     embedded: EmbeddedPostgres | None = None  # set when the store runs its own server
 
@@ -66,7 +72,7 @@ async def open_store(
     database_url: str | None = None,
     *,
     pgdata: Path | None = None,
-    max_connections: int = 8,
+    max_connections: int = 16,
     prepare_threshold: int | None = 0,
 ) -> AsyncIterator[Store]:
     """Connect (starting the embedded server if no URL is configured), create
@@ -101,24 +107,70 @@ async def open_store(
             # schema setup holds one connection (the lock) while using another
             max_size=max(2, max_connections),
             # a connection the server dropped while idle (restart, pooler
-            # timeout) is replaced instead of failing the next checkpoint write
-            check=AsyncConnectionPool.check_connection,
+            # timeout) is replaced instead of failing the next checkpoint write;
+            # only connections idle a while are checked (a round trip each)
+            check=_check_if_idle,
+            reset=_mark_returned,
             name="voco",
+            configure=_configure,
             open=False,
         )
         # wait=True: a wrong URL or dead server fails here, at start-up, and
         # not in the middle of a user's first turn
         await pool.open(wait=True, timeout=30.0)
         stack.push_async_callback(pool.close)
-        threads = PostgresThreadStore(pool)
-        checkpointer = await _setup_schema(pool, threads)
+        async with pool.connection() as conn:
+            result = await migrate(conn)
+        if result.applied:
+            log.info("database migrated to %s (applied %s)", result.current, result.applied)
+        checkpointer = await _setup_schema(pool)
+        tenants = PostgresTenantStore(pool)
+        await tenants.start()
+        stack.push_async_callback(tenants.aclose)
         log.info("store ready: %s", _redact(url))
         yield Store(
-            url=url, checkpointer=checkpointer, threads=threads, pool=pool, embedded=embedded
+            url=url, checkpointer=checkpointer, tenants=tenants, pool=pool, embedded=embedded
         )
 
 
-async def _setup_schema(pool: Pool, threads: PostgresThreadStore) -> AsyncPostgresSaver:
+async def _configure(conn: AsyncConnection[DictRow]) -> None:
+    """Session settings of every pooled connection.
+
+    ``search_path`` is ``engine`` only: LangGraph's checkpoint SQL is
+    unqualified, and Voco's own SQL names its schemas (``public.``, ``auth.``,
+    ``engine.``) explicitly.
+
+    ``synchronous_commit = off`` for what runs in autocommit here —
+    checkpoints and leases: a commit no longer waits for its WAL fsync (that
+    wait was most of the per-turn database cost). An engine crash loses
+    nothing (the server still flushes within ``wal_writer_delay``); only a
+    crash of the database server itself can lose the last fraction of a
+    second of checkpoints. Tenant transactions (:mod:`voco.store.db`: turns,
+    tool actions, audit rows, sessions) switch it back on for themselves.
+    """
+    await conn.execute("set search_path to engine")
+    await conn.execute("set synchronous_commit to off")
+
+
+_CHECK_AFTER_IDLE_S = 30.0
+
+
+_returned_at: weakref.WeakKeyDictionary[AsyncConnection[DictRow], float] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _mark_returned(conn: AsyncConnection[DictRow]) -> None:
+    _returned_at[conn] = time.monotonic()
+
+
+async def _check_if_idle(conn: AsyncConnection[DictRow]) -> None:
+    last = _returned_at.get(conn)
+    if last is None or time.monotonic() - last > _CHECK_AFTER_IDLE_S:
+        await AsyncConnectionPool.check_connection(conn)
+
+
+async def _setup_schema(pool: Pool) -> PooledPostgresSaver:
     # The checkpointer's migrations run CREATE INDEX CONCURRENTLY, which waits
     # for every transaction in the database that is open or has a statement
     # running. Hence a *session* lock held by an idle autocommit connection
@@ -138,7 +190,6 @@ async def _setup_schema(pool: Pool, threads: PostgresThreadStore) -> AsyncPostgr
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
         try:
-            await threads.setup()
             return await make_checkpointer(pool, setup=True)
         finally:
             await lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK_KEY,))

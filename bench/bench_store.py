@@ -1,0 +1,169 @@
+"""Database cost of the store, short runs on the embedded Postgres.
+
+Prints (never asserts):
+* per text turn, the database time the engine spends: thread run lease,
+  checkpoint reads/writes, and the RLS transaction that writes the turn, its
+  tool actions and audit rows — p50/p95 over N sequential turns;
+* 40 simultaneous turns: graph-run completion p50 on memory vs Postgres
+  (the ``agent.done`` point of a text turn, without TTS);
+* audit append throughput for one organisation (serialised per org) and for
+  4 organisations in parallel.
+
+Run: ``uv run python bench/bench_store.py`` (seconds). Figures from a shared,
+loaded machine are indicative only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from tests.fakes import ScriptedLLM
+from voco.agent.context import AgentContext, Emitter, McpOutcome, McpPort
+from voco.agent.graph import build_graph
+from voco.auth.tokens import Principal
+from voco.providers.base import ChatMessage
+from voco.store import open_store
+from voco.store.db import as_user
+from voco.store.embedded import start_embedded
+from voco.store.pg_tenants import audit
+from voco.store.tenancy import TurnRecord
+
+
+class _Quiet(Emitter):
+    async def text(self, text: str) -> None:
+        pass
+
+
+class _NoTools(McpPort):
+    async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
+        return McpOutcome("success")
+
+
+async def run_turn(graph: Any, thread: str, text: str) -> None:
+    ctx = AgentContext(ScriptedLLM(), _Quiet(), _NoTools(), "system")
+    await graph.ainvoke(
+        {
+            "messages": [{"id": uuid.uuid4().hex, **ChatMessage("user", text).to_dict()}],
+            "thread_id": thread,
+            "user_id": "u",
+            "project_id": "p",
+            "domain": None,
+        },
+        {"configurable": {"thread_id": thread}},
+        context=ctx,
+    )
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def per_turn_cost(store: Any, n: int = 60) -> None:
+    """Time inside the database per turn: lease claim + release, every
+    checkpoint operation of the graph run (measured inside the saver), and
+    the RLS transaction recording the turn with its audit row."""
+    user = str(uuid.uuid4())
+    p = Principal(user, None, {"sub": user})
+    grant = await store.tenants.open_session(p, project_id="bench", thread_id=None, session_id="s")
+    graph = build_graph(store.checkpointer)
+    saver = store.checkpointer
+    totals, ckpt, lease, record = [], [], [], []
+    for i in range(n):
+        db0 = saver.db_s
+        t0 = time.perf_counter()
+        lock = grant.run_lock()
+        await lock.__aenter__()
+        t1 = time.perf_counter()
+        await run_turn(graph, grant.thread_id, f"turn {i}")
+        t2 = time.perf_counter()
+        await lock.__aexit__(None, None, None)
+        t3 = time.perf_counter()
+        grant.record_turn(TurnRecord(f"t{i}", f"r{i}", f"turn {i}", "reply", False, "m"))
+        await store.tenants.flush()
+        t4 = time.perf_counter()
+        c = saver.db_s - db0
+        ckpt.append(c)
+        lease.append((t1 - t0) + (t3 - t2))
+        record.append(t4 - t3)
+        totals.append(c + lease[-1] + record[-1])
+    await grant.release()
+    ms = 1000.0
+    print(
+        f"per-turn DB cost, {n} turns: p50 {pct(totals, 0.5) * ms:.1f} ms  "
+        f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: checkpoints "
+        f"{pct(ckpt, 0.5) * ms:.1f}, run lease {pct(lease, 0.5) * ms:.1f}, "
+        f"turn+audit tx {pct(record, 0.5) * ms:.1f})"
+    )
+
+
+async def simultaneous(graph: Any, n: int = 40) -> list[float]:
+    t0 = time.perf_counter()
+    done: list[float] = []
+
+    async def one(i: int) -> None:
+        await run_turn(graph, uuid.uuid4().hex, f"hi {i}")
+        done.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return done
+
+
+async def audit_throughput(store: Any, n: int = 300) -> None:
+    async def org_writer(count: int) -> None:
+        user = str(uuid.uuid4())
+        p = Principal(user, None, {"sub": user})
+        g = await store.tenants.open_session(p, project_id="b", thread_id=None, session_id="s")
+        await g.release()
+        await store.tenants.flush()
+        claims = {"sub": user}
+
+        async def write(k: int) -> None:
+            for _ in range(k):
+                async with as_user(store.pool, claims) as conn:
+                    assert g.org_id is not None
+                    await audit(conn, g.org_id, "bench", None, {})
+
+        await asyncio.gather(*(write(count // 8) for _ in range(8)))
+
+    t0 = time.perf_counter()
+    await org_writer(n)
+    one = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(org_writer(n) for _ in range(4)))
+    four = 4 * n / (time.perf_counter() - t0)
+    print(f"audit append: one org {one:.0f}/s (8 writers); 4 orgs in parallel {four:.0f}/s total")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="voco-bench-") as d:
+        server = await asyncio.to_thread(start_embedded, Path(d) / "pgdata")
+        try:
+            async with open_store(server.url, max_connections=16) as store:
+                await per_turn_cost(store)
+                mem = await simultaneous(build_graph(InMemorySaver()))
+                pg = await simultaneous(build_graph(store.checkpointer))
+                print(
+                    f"40 simultaneous turns, run done p50: memory "
+                    f"{statistics.median(mem) * 1000:.0f} ms, postgres "
+                    f"{statistics.median(pg) * 1000:.0f} ms "
+                    f"(max checkpoint ops in flight {store.checkpointer.max_in_flight})"
+                )
+                await audit_throughput(store)
+        finally:
+            await asyncio.to_thread(server.stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

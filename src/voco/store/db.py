@@ -1,0 +1,54 @@
+"""The connection pool type and the one way tenant work reaches Postgres.
+
+:func:`as_user` opens a transaction in which the connection *is* the caller
+as far as Postgres is concerned: ``role`` is set to ``authenticated`` and
+``request.jwt.claims`` to the caller's verified claims, both transaction-local
+(``set_config(..., true)``), exactly as PostgREST does on Supabase. Row-level
+security then decides what the engine's queries can see or change, so a bug in
+engine code cannot cross tenants. Both settings go in one round trip and end
+with the transaction, so a pooled connection never carries them to the next
+user.
+
+:func:`as_service` is the same with ``service_role`` (which bypasses RLS). It
+exists for work that belongs to no single tenant; every caller says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+from psycopg_pool import AsyncConnectionPool
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+Conn = AsyncConnection[DictRow]
+
+
+@asynccontextmanager
+async def _as_role(pool: Pool, role: str, claims: dict[str, Any]) -> AsyncIterator[Conn]:
+    async with pool.connection() as conn, conn.transaction():
+        # synchronous_commit back on: a turn, its tool actions and audit rows
+        # are durable once committed (the pool's default is off, for checkpoints)
+        await conn.execute(
+            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+            " set_config('synchronous_commit', 'on', true)",
+            (role, json.dumps(claims, separators=(",", ":"))),
+        )
+        yield conn
+
+
+def as_user(pool: Pool, claims: dict[str, Any]) -> Any:
+    """A transaction as ``authenticated`` with ``claims`` (must hold ``sub``)."""
+    return _as_role(pool, "authenticated", {**claims, "role": "authenticated"})
+
+
+def as_service(pool: Pool, why: str) -> Any:
+    """A transaction as ``service_role`` (RLS bypassed). ``why`` is required
+    so each cross-tenant use states its reason where it is made."""
+    if not why:
+        raise ValueError("say why this work must cross tenants")
+    return _as_role(pool, "service_role", {"role": "service_role"})

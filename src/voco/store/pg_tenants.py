@@ -1,0 +1,371 @@
+"""Tenant data in Postgres, every query under the caller's row-level security.
+
+Each unit of work is one transaction :func:`~voco.store.db.as_user` — the
+caller's verified claims, role ``authenticated`` — so ownership is decided
+by the policies in ``supabase/migrations``, not here:
+
+* an unknown ``thread_id`` and someone else's look alike to a SELECT (RLS
+  hides both); which one it is comes from trying to *insert* that id inside a
+  savepoint: the primary key sees every row, so a unique violation means the
+  thread exists and is not the caller's (4403), success means it does not
+  exist (the probe is rolled back; a new thread is made, ``thread_not_found``).
+  A project-scoped token sees only its project's threads, so another
+  project's thread takes the 4403 path too.
+* first contact: no membership → a personal organisation (policies allow a
+  user exactly that); a project the organisation lacks is created when the
+  member's role may (owners/admins), else 4403.
+* every change writes its ``audit_events`` row through ``audit_append`` in
+  the same transaction; refusals are committed with their audit row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import errors
+
+from voco.auth.tokens import Principal
+from voco.store.db import Conn, Pool, as_service, as_user
+from voco.store.leases import Leases
+from voco.store.tenancy import (
+    SYSTEM_ORG,
+    SessionGrant,
+    SessionRefused,
+    TenantStore,
+    ThreadQueue,
+    TurnRecord,
+    Writer,
+    as_uuid,
+)
+
+log = logging.getLogger("voco.store")
+
+
+class _Refusal(Exception):
+    """Raised inside the transaction after the refusal's audit row is written,
+    caught outside it once that row has committed."""
+
+    def __init__(self, refused: SessionRefused) -> None:
+        self.refused = refused
+
+
+async def audit(
+    conn: Conn, org: str, kind: str, subject: str | None, detail: dict[str, Any]
+) -> None:
+    await conn.execute(
+        "select public.audit_append(%s, %s, %s, %s::jsonb)",
+        (org, kind, subject, json.dumps(detail)),
+    )
+
+
+class PostgresTenantStore(TenantStore):
+    def __init__(self, pool: Pool, *, leases: Leases | None = None, max_sessions: int = 16):
+        self._pool = pool
+        self.leases = leases or Leases(pool)
+        self.max_sessions = max_sessions
+        self.queue = ThreadQueue()
+        self.writer = Writer()
+
+    async def start(self) -> None:
+        self.leases.start()
+
+    def _claims(self, principal: Principal, user: str) -> dict[str, Any]:
+        return {**principal.claims, "sub": user}
+
+    async def open_session(
+        self, principal: Principal, *, project_id: str, thread_id: str | None, session_id: str
+    ) -> SessionGrant:
+        user = as_uuid(principal.user_id)
+        if user is None:
+            raise SessionRefused(4401, "unauthenticated", "token sub must be a UUID")
+        claims = self._claims(principal, user)
+        lease = await self.leases.reserve_session(user, self.max_sessions)
+        try:
+            if lease is None:
+                await self._refused(claims, principal, "rate_limited", session_id)
+                raise SessionRefused(
+                    4429,
+                    "rate_limited",
+                    f"at most {self.max_sessions} concurrent sessions per user",
+                )
+            try:
+                async with as_user(self._pool, claims) as conn:
+                    org, thread, notice = await self._admit(
+                        conn, principal, project_id, thread_id, session_id
+                    )
+            except _Refusal as r:
+                raise r.refused from None
+        except BaseException:
+            if lease is not None:
+                await self.leases.release_session(lease)
+            raise
+        return _PgGrant(
+            self, claims, lease, session_id, thread_id=thread, user_id=user, org_id=org,
+            notice=notice,
+        )  # fmt: skip
+
+    async def _admit(
+        self,
+        conn: Conn,
+        principal: Principal,
+        project_id: str,
+        thread_id: str | None,
+        session_id: str,
+    ) -> tuple[str, str, str | None]:
+        org = await self._home_org(conn, principal)
+        await self._ensure_project(conn, org, project_id, session_id)
+        notice = None
+        resumed = False
+        if thread_id:
+            cur = await conn.execute(
+                "select project_id from public.threads where id = %s", (thread_id,)
+            )
+            row = await cur.fetchone()
+            if row is not None and row["project_id"] != project_id:
+                await self._refuse(conn, org, "other_project", session_id, thread_id)
+            if row is not None:
+                resumed = True
+            elif await self._exists_for_someone_else(conn, org, project_id, thread_id):
+                await self._refuse(conn, org, "not_owner", session_id, thread_id)
+            else:
+                notice = f"thread {thread_id!r} does not exist; started a new one"
+        if not resumed:
+            thread_id = uuid.uuid4().hex
+            await conn.execute(
+                "insert into public.threads (id, org_id, project_id, owner_id)"
+                " values (%s, %s, %s, auth.uid())",
+                (thread_id, org, project_id),
+            )
+        assert thread_id is not None
+        detail = {"thread": thread_id, "project": project_id, "resumed": resumed}
+        await audit(conn, org, "session.start", session_id, detail)
+        return org, thread_id, notice
+
+    async def _home_org(self, conn: Conn, principal: Principal) -> str:
+        """The token's organisation if it names one (the caller must be a
+        member), else the caller's first; first contact makes a personal one."""
+        cur = await conn.execute(
+            "select org_id from public.org_members where user_id = auth.uid()"
+            " and removed_at is null and seat_active order by joined_at, org_id"
+        )
+        orgs = [str(r["org_id"]) for r in await cur.fetchall()]
+        if principal.org_id is not None:
+            if principal.org_id not in orgs:
+                raise _Refusal(
+                    SessionRefused(4403, "forbidden", "you are not a member of this organisation")
+                )
+            return principal.org_id
+        if orgs:
+            return orgs[0]
+        cur = await conn.execute(
+            "insert into public.organizations (name, personal_for) values ('Personal', auth.uid())"
+            " on conflict (personal_for) do nothing returning id"
+        )
+        row = await cur.fetchone()
+        if row is None:  # a concurrent first contact made it (with its owner row)
+            cur = await conn.execute(
+                "select id from public.organizations where personal_for = auth.uid()"
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise _Refusal(SessionRefused(4403, "forbidden", "no organisation to join"))
+            return str(row["id"])
+        org = str(row["id"])
+        await conn.execute(
+            "insert into public.org_members (org_id, user_id, role)"
+            " values (%s, auth.uid(), 'owner')",
+            (org,),
+        )
+        await audit(conn, org, "org.created", org, {"personal": True})
+        return org
+
+    async def _ensure_project(self, conn: Conn, org: str, project_id: str, session_id: str) -> None:
+        cur = await conn.execute(
+            "select 1 from public.projects where org_id = %s and id = %s", (org, project_id)
+        )
+        if await cur.fetchone() is not None:
+            return
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "insert into public.projects (org_id, id, created_by)"
+                    " values (%s, %s, auth.uid()) on conflict do nothing",
+                    (org, project_id),
+                )
+        except errors.InsufficientPrivilege:  # RLS: this role may not create projects
+            await audit(
+                conn, org, "session.refused", session_id,
+                {"reason": "project_not_allowed", "project": project_id},
+            )  # fmt: skip
+            raise _Refusal(
+                SessionRefused(
+                    4403,
+                    "forbidden",
+                    f"project {project_id!r} does not exist in your organisation and your "
+                    "role may not create projects",
+                )
+            ) from None
+        await audit(conn, org, "project.created", project_id, {})
+
+    async def _exists_for_someone_else(
+        self, conn: Conn, org: str, project_id: str, thread_id: str
+    ) -> bool:
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "insert into public.threads (id, org_id, project_id, owner_id)"
+                    " values (%s, %s, %s, auth.uid())",
+                    (thread_id, org, project_id),
+                )
+                raise _ProbeDone
+        except errors.UniqueViolation:
+            return True
+        except _ProbeDone:
+            return False
+
+    async def _refuse(
+        self, conn: Conn, org: str, reason: str, session_id: str, thread_id: str
+    ) -> None:
+        await audit(
+            conn, org, "session.refused", session_id, {"reason": reason, "thread": thread_id}
+        )
+        message = (
+            "not your thread" if reason == "not_owner" else "this thread belongs to another project"
+        )
+        raise _Refusal(SessionRefused(4403, "forbidden", message))
+
+    async def _refused(
+        self, claims: dict[str, Any], principal: Principal, reason: str, session_id: str
+    ) -> None:
+        """Audit a refusal that happened before any tenant work (the cap)."""
+        try:
+            async with as_user(self._pool, claims) as conn:
+                org = await self._home_org(conn, principal)
+                await audit(conn, org, "session.refused", session_id, {"reason": reason})
+        except _Refusal:
+            pass
+
+    async def record_auth_failure(self, reason: str) -> None:
+        # service_role: a token that did not verify names no tenant we can
+        # trust, so the event goes to the system chain, which no member reads
+        async with as_service(self._pool, "an auth failure belongs to no tenant") as conn:
+            await audit(conn, SYSTEM_ORG, "auth.failed", None, {"reason": reason[:200]})
+
+    async def flush(self) -> None:
+        await self.writer.drain()
+
+    async def aclose(self) -> None:
+        await self.flush()
+        await self.leases.aclose()
+
+
+class _ProbeDone(Exception):
+    pass
+
+
+class _PgGrant(SessionGrant):
+    def __init__(
+        self,
+        store: PostgresTenantStore,
+        claims: dict[str, Any],
+        lease: str,
+        session_id: str,
+        **kw: Any,
+    ) -> None:
+        super().__init__(**kw)
+        self._store = store
+        self._claims = claims
+        self._lease = lease
+        self._session_id = session_id
+        self._released = False
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        # in-process queue first (FIFO, no polling), then the cross-process lease
+        async with (
+            self._store.queue.hold(self.thread_id),
+            self._store.leases.thread_run(self.thread_id),
+        ):
+            yield
+
+    def run_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locked()
+
+    def record_turn(self, record: TurnRecord) -> None:
+        self._store.writer.schedule(self._session_id, self._write_turn(record))
+
+    async def _write_turn(self, r: TurnRecord) -> None:
+        org = self.org_id
+        assert org is not None
+        try:
+            async with as_user(self._store._pool, self._claims) as conn, conn.pipeline():
+                await conn.execute(
+                    "insert into public.turns (org_id, thread_id, user_id, session_id, turn_id,"
+                    " response_id, transcript, reply, interrupted, heard_text, model, timings)"
+                    " values (%s, %s, auth.uid(), %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+                    (
+                        org, self.thread_id, self._session_id, r.turn_id, r.response_id,
+                        r.transcript, r.reply, r.interrupted, r.heard_text, r.model,
+                        json.dumps(r.timings),
+                    ),
+                )  # fmt: skip
+                if r.tool_actions:
+                    async with conn.cursor() as cur:
+                        await cur.executemany(
+                            "insert into public.tool_actions (org_id, thread_id, user_id, turn_id,"
+                            " request_id, action, decision, status, error_code, payload_bytes,"
+                            " payload_sha256, result_bytes, result_sha256) values"
+                            " (%s, %s, auth.uid(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            [
+                                (
+                                    org, self.thread_id, r.turn_id, a.request_id, a.action,
+                                    a.decision, a.status, a.error_code, a.payload_bytes,
+                                    a.payload_sha256, a.result_bytes, a.result_sha256,
+                                )
+                                for a in r.tool_actions
+                            ],
+                        )  # fmt: skip
+                for a in r.tool_actions:
+                    await audit(
+                        conn, org, "tool.action", a.request_id,
+                        {
+                            "turn": r.turn_id, "action": a.action, "decision": a.decision,
+                            "status": a.status, "code": a.error_code,
+                            "payload_sha256": a.payload_sha256, "result_sha256": a.result_sha256,
+                        },
+                    )  # fmt: skip
+                await audit(
+                    conn, org, "turn", r.turn_id,
+                    {
+                        "thread": self.thread_id, "session": self._session_id,
+                        "interrupted": r.interrupted, "model": r.model,
+                        "tools": len(r.tool_actions),
+                    },
+                )  # fmt: skip
+        except Exception:
+            # the conversation itself is in the checkpoint; say loudly that its record is not
+            log.exception("could not store turn %s of thread %s", r.turn_id, self.thread_id)
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        # queued behind this session's turn writes, so the trail reads in order
+        await self._store.writer.schedule(self._session_id, self._end())
+
+    async def _end(self) -> None:
+        store = self._store
+        try:
+            org = self.org_id
+            assert org is not None
+            async with as_user(store._pool, self._claims) as conn:
+                await audit(conn, org, "session.end", self._session_id, {"thread": self.thread_id})
+        except Exception:
+            log.exception("could not record the end of session %s", self._session_id)
+        finally:
+            await store.leases.release_session(self._lease)
