@@ -141,8 +141,13 @@ async def test_speech_while_thinking_joins_the_turn_without_halt(engine_factory)
         assert second.message.turn_id == first.message.turn_id
         assert second.message.text.startswith(first.message.text)
         assert "test" in second.message.text.lower()
-        done = await conv.until(lambda x: isinstance(x, m.AgentDone), timeout=20)
-        assert not done.message.interrupted
+        done = await conv.until(
+            lambda x: isinstance(x, m.AgentDone) and not x.interrupted, timeout=20
+        )
         assert "test" in done.message.text.lower()
+        # the response the new words cut still got its agent.done, with nothing heard
+        cut = [x for x in conv.messages(m.AgentDone) if x.interrupted]
+        assert [(x.turn_id, x.text) for x in cut] == [(first.message.turn_id, "")]
+        assert cut[0].response_id != done.message.response_id
         assert not conv.messages(m.HaltAudio)
         assert llm.cancelled == 1

@@ -18,8 +18,10 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
+from voco.engine.lifecycle import TurnDeadlines
 from voco.engine.threads import InMemoryThreadStore, ThreadStore
 from voco.providers.base import LLM, STT, TTS
+from voco.providers.deadline import with_deadlines
 from voco.providers.registry import make_llm, make_stt, make_tts
 
 log = logging.getLogger("voco.engine")
@@ -37,6 +39,7 @@ class EngineConfig:
     supabase_jwt_secret: str | None = None  # legacy HS256, Supabase mode only
     # None: VOCO_DATABASE_URL, else embedded Postgres; "memory": no durability
     database: str | None = None
+    deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class EngineRuntime:
     auth: Verifier
     threads: ThreadStore
     turn_config: TurnConfig
+    deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
     version: str = __version__
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -80,11 +84,16 @@ class EngineRuntime:
                 vad=BatchedVAD(SileroVAD()),
                 stt=stt or make_stt(cfg.stt),
                 tts=tts or make_tts(cfg.tts),
-                llm=llm or make_llm(cfg.llm),
+                llm=with_deadlines(
+                    llm or make_llm(cfg.llm),
+                    first_token_s=cfg.deadlines.first_token_s,
+                    total_s=cfg.deadlines.total_s,
+                ),
                 graph=build_graph(checkpointer),
                 auth=make_verifier(cfg.supabase_url, cfg.supabase_jwt_secret),
                 threads=threads or InMemoryThreadStore(),
                 turn_config=cfg.turn,
+                deadlines=cfg.deadlines,
             )
             rt._stack = stack
             await rt.stt.warmup()
