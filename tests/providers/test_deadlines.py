@@ -47,7 +47,7 @@ async def test_a_server_that_never_answers_fails_at_the_first_token_deadline(
 ) -> None:
     anthropic_double.replies.append(Reply(hang=True))
     llm = DeadlineLLM(anthropic(anthropic_double.url), first_token_s=0.3, total_s=30)
-    with pytest.raises(ProviderError, match="no reply within 0.3 s") as info:
+    with pytest.raises(ProviderError, match=r"no reply within 0\.3 s") as info:
         await collect(llm)
     assert info.value.retryable  # a fallback may answer
     await wait_for_disconnect(anthropic_double)

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.auth.tokens import JWKS_PATH, AuthError
 from voco.engine.runtime import EngineConfig, EngineRuntime
@@ -79,20 +79,32 @@ class Handler:
             await self._loop()
         except _Closed as c:
             await self._close(c.code, c.reason)
-        except (WebSocketDisconnect, ConnectionError, RuntimeError) as exc:
+        except (WebSocketDisconnect, ConnectionError) as exc:
             log.info("session ended: %s", exc)
-        except Exception:
-            log.exception("session crashed")
-            with contextlib.suppress(Exception):
-                await self.send_text(
-                    m.Error(code="internal", message="internal error", fatal=True).to_json()
-                )
-            await self._close(CloseCode.INTERNAL, "internal error")
+        except Exception as exc:
+            if self._socket_gone(exc):
+                log.info("session ended: %s", exc)
+            else:  # a bug: said as one, to the log and to the client (§7: 1011)
+                log.exception("session crashed")
+                with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError):
+                    await self.send_text(
+                        m.Error(code="internal", message="internal error", fatal=True).to_json()
+                    )
+                await self._close(CloseCode.INTERNAL, "internal error")
         finally:
             if self.session is not None:
                 await self.session.close()
             if self._counted_user is not None:
                 self._active[self._counted_user] -= 1
+
+    def _socket_gone(self, exc: Exception) -> bool:
+        """Starlette reports use of a closed socket as a plain ``RuntimeError``;
+        only that one counts as a disconnect, never a RuntimeError of our own
+        (a RecursionError is a RuntimeError too)."""
+        if type(exc) is not RuntimeError:
+            return False
+        gone = WebSocketState.DISCONNECTED
+        return self.ws.client_state is gone or self.ws.application_state is gone
 
     async def _frames(self) -> AsyncIterator[MutableMapping[str, Any]]:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -233,7 +245,8 @@ class Handler:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
+        # the peer may be gone already; closing twice is Starlette's RuntimeError
+        with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
             await self.ws.close(code, reason.encode()[:120].decode(errors="ignore"))
 
 
