@@ -40,6 +40,8 @@ class EngineConfig:
     # None: VOCO_DATABASE_URL, else embedded Postgres; "memory": no durability
     database: str | None = None
     deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
+    # SIGTERM → exit bound: drain ≤ 1/2, cancel ≤ 1/4, close models/store ≤ 1/4
+    shutdown_s: float = 12.0
 
 
 @dataclass
@@ -53,6 +55,7 @@ class EngineRuntime:
     threads: ThreadStore
     turn_config: TurnConfig
     deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
+    shutdown_s: float = 12.0
     version: str = __version__
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -94,6 +97,7 @@ class EngineRuntime:
                 threads=threads or InMemoryThreadStore(),
                 turn_config=cfg.turn,
                 deadlines=cfg.deadlines,
+                shutdown_s=cfg.shutdown_s,
             )
             rt._stack = stack
             await rt.stt.warmup()

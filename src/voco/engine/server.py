@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,6 +30,7 @@ from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
 from voco.protocol.connection import (
+    MAX_WS_FRAME,
     START_TIMEOUT_S,
     AudioReceived,
     Close,
@@ -42,6 +45,11 @@ from voco.protocol.connection import (
 log = logging.getLogger("voco.server")
 
 SEND_TIMEOUT_S = 10.0  # a client that stops reading is dropped, not buffered for
+# Keepalive agrees with the send timeout: a client that stops reading also stops
+# answering pings, and is dropped within KEEPALIVE_INTERVAL_S + KEEPALIVE_TIMEOUT_S
+# = SEND_TIMEOUT_S, not uvicorn's default 20 + 20 s.
+KEEPALIVE_INTERVAL_S = 5.0
+KEEPALIVE_TIMEOUT_S = SEND_TIMEOUT_S - KEEPALIVE_INTERVAL_S
 MAX_SESSIONS_PER_USER = 16
 
 
@@ -53,13 +61,20 @@ class _Closed(Exception):
 class Handler:
     """One WebSocket from upgrade to close."""
 
-    def __init__(self, ws: WebSocket, rt: EngineRuntime, active: Counter[str]) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        rt: EngineRuntime,
+        active: Counter[str],
+        live: set[Handler] | None = None,
+    ) -> None:
         self.ws = ws
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
         self._active = active
         self._counted_user: str | None = None
+        self._live = live if live is not None else set()
 
     async def send_text(self, data: str) -> None:
         try:
@@ -75,6 +90,7 @@ class Handler:
 
     async def run(self) -> None:
         await self.ws.accept()
+        self._live.add(self)
         try:
             await self._loop()
         except _Closed as c:
@@ -91,7 +107,12 @@ class Handler:
                         m.Error(code="internal", message="internal error", fatal=True).to_json()
                     )
                 await self._close(CloseCode.INTERNAL, "internal error")
+        except asyncio.CancelledError:  # only shutdown cancels a handler
+            if self.session is not None:
+                log.warning("shutdown: cut %s", self.session.describe())
+            raise
         finally:
+            self._live.discard(self)
             if self.session is not None:
                 await self.session.close()
             if self._counted_user is not None:
@@ -257,9 +278,10 @@ def create_app(
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
     active: Counter[str] = Counter()
+    live: set[Handler] = set()
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime, active).run()
+        await Handler(ws, app.state.runtime, active, live).run()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
@@ -278,8 +300,21 @@ def create_app(
         try:
             yield
         finally:
+            for h in list(live):  # uvicorn's cancel bound passed and they linger
+                if h.session is not None:
+                    log.warning("shutdown: closing %s", h.session.describe())
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(1.0):
+                            await h.session.close()
             if owned:
-                await app.state.runtime.aclose()
+                close_s = app.state.runtime.shutdown_s / 4
+                try:
+                    async with asyncio.timeout(close_s):
+                        await app.state.runtime.aclose()
+                except TimeoutError:
+                    log.error(
+                        "shutdown: models and store did not close in %.1f s; exiting", close_s
+                    )
 
     app = Starlette(
         routes=[
@@ -289,4 +324,59 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.live = live
     return app
+
+
+async def drain(live: set[Handler], timeout_s: float) -> list[str]:
+    """Wait up to ``timeout_s`` for every live response to finish; return what
+    is still running (the caller cuts it). Sessions stay open meanwhile, so a
+    reply in progress is heard to its end when it can be."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+
+    def busy() -> list[str]:
+        return [h.session.describe() for h in live if h.session is not None and h.session.busy()]
+
+    if pending := busy():
+        log.warning(
+            "shutdown: draining %d live response(s) for up to %.1f s", len(pending), timeout_s
+        )
+    # a response ends on many paths (played out is a clock deadline): poll coarsely
+    while (pending := busy()) and loop.time() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return pending
+
+
+class EngineServer(uvicorn.Server):
+    """uvicorn with a bounded shutdown: stop accepting, drain live responses,
+    then close every socket (1012) and cancel what does not end, then exit.
+
+    Bounds (``EngineConfig.shutdown_s`` = T): drain ≤ T/2, cancel ≤ T/4 (uvicorn's
+    ``timeout_graceful_shutdown``), models and store ≤ T/4.
+    """
+
+    def __init__(self, config: uvicorn.Config, live: set[Handler], shutdown_s: float) -> None:
+        config.timeout_graceful_shutdown = max(1, math.ceil(shutdown_s / 4))  # uvicorn: int
+        super().__init__(config)
+        self._live_handlers = live
+        self._drain_s = shutdown_s / 2
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        for server in self.servers:  # no new sessions while draining
+            server.close()
+        log.warning("shutdown: %d open session(s)", len(self._live_handlers))
+        for cut in await drain(self._live_handlers, self._drain_s):
+            log.warning("shutdown: cut %s", cut)
+        await super().shutdown(sockets)
+        log.warning("shutdown: done")
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """WebSocket settings every engine server uses (the CLI and the in-loop one)."""
+    return {
+        "ws": "websockets-sansio",
+        "ws_max_size": MAX_WS_FRAME,
+        "ws_ping_interval": KEEPALIVE_INTERVAL_S,
+        "ws_ping_timeout": KEEPALIVE_TIMEOUT_S,
+    }

@@ -485,10 +485,24 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def busy(self) -> bool:
+        """A response is thinking or still audible (shutdown drains these)."""
+        return self.response is not None and self.response.life.is_live(self.clock())
+
+    def describe(self) -> str:
+        """One log line's worth: which session, and what a cut would lose."""
+        r = self.response
+        what = "idle"
+        if r is not None and r.life.is_live(self.clock()):
+            what = f"response {r.response_id} {r.life.phase.value} (turn {r.turn.turn_id})"
+        return f"session {self.session_id} thread {self.thread_id}: {what}"
+
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.busy():
+            log.warning("closing %s", self.describe())
         self.mcp.close()
         await self._cut_current(Cut.CLOSE, self._stream_ms())
         for task in list(self._tasks):
