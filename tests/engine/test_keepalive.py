@@ -22,5 +22,3 @@ def test_keepalive_drops_a_silent_client_within_the_send_timeout() -> None:
         SEND_TIMEOUT_S
     )  # why this exists: uvicorn's own keepalive would take 40 s
     uvicorn.Config(object(), **opts)  # every option is one uvicorn knows
-
-

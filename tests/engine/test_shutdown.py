@@ -61,6 +61,24 @@ async def close_code(ws: websockets.ClientConnection) -> int | None:
         return exc.rcvd.code if exc.rcvd else None
 
 
+def start_engine(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    args = ["serve", "--port", str(port), "--database", "memory", "--llm", "command"]
+    return subprocess.Popen(
+        [*VOCO, *args, "--shutdown-timeout", "4"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def issue_token(env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [*VOCO, "token", "--user", "alice"], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
 async def test_sigterm_with_open_sessions_exits_and_says_what_it_cut(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -69,19 +87,10 @@ async def test_sigterm_with_open_sessions_exits_and_says_what_it_cut(tmp_path: P
         "VOCO_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
     }
     port = free_port()
-    proc = subprocess.Popen(
-        [*VOCO, "serve", "--port", str(port), "--database", "memory", "--llm", "command"]
-        + ["--shutdown-timeout", "4"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = await asyncio.to_thread(start_engine, env, port)
     try:
         await asyncio.to_thread(wait_healthy, proc, port)
-        token = subprocess.run(
-            [*VOCO, "token", "--user", "alice"], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
+        token = await asyncio.to_thread(issue_token, env)
         url = f"ws://127.0.0.1:{port}/v1/session"
         sessions = [await open_session(url, token) for _ in range(3)]
         await sessions[0].send(json.dumps({"type": "text.input", "text": "list the files"}))

@@ -19,6 +19,7 @@ from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
 from voco.engine.lifecycle import TurnDeadlines
+from voco.engine.memory_store import BoundedMemorySaver
 from voco.engine.threads import InMemoryThreadStore, ThreadStore
 from voco.providers.base import LLM, STT, TTS
 from voco.providers.deadline import with_deadlines
@@ -42,6 +43,7 @@ class EngineConfig:
     deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
     # SIGTERM → exit bound: drain ≤ 1/2, cancel ≤ 1/4, close models/store ≤ 1/4
     shutdown_s: float = 12.0
+    memory_threads: int = 1000  # --database memory keeps at most this many idle threads
 
 
 @dataclass
@@ -56,6 +58,8 @@ class EngineRuntime:
     turn_config: TurnConfig
     deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
     shutdown_s: float = 12.0
+    # memory mode's bounded saver: sessions pin their thread so it is not evicted
+    retention: BoundedMemorySaver | None = None
     version: str = __version__
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -72,12 +76,15 @@ class EngineRuntime:
     ) -> EngineRuntime:
         cfg = config or EngineConfig()
         stack = contextlib.AsyncExitStack()
+        retention: BoundedMemorySaver | None = None
         try:
             if checkpointer is None:
-                if cfg.database == "memory":
-                    from langgraph.checkpoint.memory import InMemorySaver
-
-                    checkpointer = InMemorySaver()
+                if cfg.database == "memory":  # bounded: idle threads are evicted
+                    memory_threads = InMemoryThreadStore()
+                    retention = BoundedMemorySaver(
+                        cfg.memory_threads, on_evict=memory_threads.forget
+                    )
+                    checkpointer, threads = retention, threads or memory_threads
                 else:  # VOCO_DATABASE_URL, else Postgres embedded in $VOCO_HOME/pgdata
                     from voco.store import open_store
 
@@ -98,6 +105,7 @@ class EngineRuntime:
                 turn_config=cfg.turn,
                 deadlines=cfg.deadlines,
                 shutdown_s=cfg.shutdown_s,
+                retention=retention,
             )
             rt._stack = stack
             await rt.stt.warmup()

@@ -109,6 +109,8 @@ class Session:
         self._state: str | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        if runtime.retention is not None:  # memory mode: not evicted while held
+            runtime.retention.pin(thread_id)
 
     # ------------------------------------------------------------------ sending
 
@@ -501,6 +503,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self.rt.retention is not None:
+            self.rt.retention.unpin(self.thread_id)
         if self.busy():
             log.warning("closing %s", self.describe())
         self.mcp.close()

@@ -32,3 +32,7 @@ class InMemoryThreadStore(ThreadStore):
     async def create(self, thread_id: str, user_id: str, project_id: str) -> None:
         async with self._lock:
             self._owners.setdefault(thread_id, user_id)
+
+    def forget(self, thread_id: str) -> None:
+        """The thread's checkpoints were evicted (memory mode): it no longer exists."""
+        self._owners.pop(thread_id, None)
