@@ -59,7 +59,9 @@ async def start(engine, **kw) -> Conversation:
 
 @pytest.mark.parametrize("slow_llm", [False, True], ids=["during-tts", "during-llm-stream"])
 async def test_barge_in_halts_cuts_and_takes_the_next_turn(engine_factory, slow_llm):
-    llm = ScriptedLLM(reply_script, delay_s=0.06 if slow_llm else 0.0)
+    # slow enough that the model is surely still streaming at the barge-in, even
+    # on a loaded machine where the first clause takes seconds to synthesize
+    llm = ScriptedLLM(reply_script, delay_s=0.15 if slow_llm else 0.0)
     async with engine_factory(llm) as eng, await start(eng) as conv:
         conv.up.say(np.concatenate([espeak_speech("Tell me about this project."), silence(100)]))
         first_start = await conv.until(lambda x: isinstance(x, m.AudioStart))

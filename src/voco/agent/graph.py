@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any, Literal
@@ -147,23 +148,27 @@ async def model(state: VocoState, runtime: Runtime[AgentContext]) -> dict[str, A
         return {"messages": [message(ChatMessage("assistant", text), _new_id())], "steps": steps}
     text_parts: list[str] = []
     calls: list[ToolCall] = []
+    events = ctx.llm.stream(
+        system=ctx.system_prompt, messages=chat_messages(state), tools=MCP_TOOLS, tier=tier
+    )
     try:
-        async for ev in ctx.llm.stream(
-            system=ctx.system_prompt, messages=chat_messages(state), tools=MCP_TOOLS, tier=tier
-        ):
-            if isinstance(ev, TextDelta) and ev.text:
-                text_parts.append(ev.text)
-                await ctx.emitter.text(ev.text)
-            elif isinstance(ev, ToolCallEvent):
-                calls.append(ev.call)
-            elif isinstance(ev, FallbackUsed):
-                await ctx.emitter.error(
-                    "provider_fallback",
-                    f"{ev.primary} failed ({ev.reason}); {ev.fallback} answered instead",
-                )
-            elif isinstance(ev, Finished):
-                await ctx.emitter.model_answered(ev.model)
-                break
+        # aclosing: a cut (barge-in) that lands while this node awaits the
+        # emitter must still close the vendor stream now, not when GC runs
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for ev in events:
+                if isinstance(ev, TextDelta) and ev.text:
+                    text_parts.append(ev.text)
+                    await ctx.emitter.text(ev.text)
+                elif isinstance(ev, ToolCallEvent):
+                    calls.append(ev.call)
+                elif isinstance(ev, FallbackUsed):
+                    await ctx.emitter.error(
+                        "provider_fallback",
+                        f"{ev.primary} failed ({ev.reason}); {ev.fallback} answered instead",
+                    )
+                elif isinstance(ev, Finished):
+                    await ctx.emitter.model_answered(ev.model)
+                    break
     except ProviderError as exc:
         log.warning("model failed: %s", exc)
         await ctx.emitter.error("provider_failed", str(exc))

@@ -23,24 +23,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from voco.agent.context import AgentContext, Emitter
+from voco.agent.context import AgentContext
 from voco.agent.state import Message, message
-from voco.audio.pcm import FRAME_MS, pcm16_to_float
-from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
-from voco.audio.vad import VadStream
 from voco.engine.lifecycle import STILL_WORKING, Cut, Done, ResponseLifecycle
+from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
 from voco.engine.record import Turn, interruption_updates, metrics_fields, new_id
+from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
 from voco.protocol import messages as m
-from voco.providers.base import ChatMessage, ProviderError, SpeechStream
+from voco.providers.base import ChatMessage, ProviderError
 
 __all__ = ["Session", "Turn", "interruption_updates"]
 
@@ -56,21 +53,7 @@ ENGINE_MODEL = "engine"  # agent.done.model of a fixed sentence no model wrote
 Clock = Callable[[], float]
 
 
-@dataclass
-class Response:
-    turn: Turn
-    response_id: str
-    life: ResponseLifecycle
-    reply_msg_id: str
-    task: asyncio.Task[None] | None = None
-    emitter: _SessionEmitter | None = None
-
-    @property
-    def audio(self) -> ResponseAudio:
-        return self.life.audio
-
-
-class Session:
+class Session(ListenerHost):
     def __init__(
         self,
         runtime: EngineRuntime,
@@ -96,14 +79,7 @@ class Session:
         self.project_id = project_id
         self.domain = domain
         self.encoding = encoding
-        self.vad_stream = VadStream()
-        self.turns = TurnDetector(runtime.turn_config)
-        self._preroll: deque[bytes] = deque(
-            maxlen=max(1, runtime.turn_config.preroll_ms // FRAME_MS)
-        )
-        self._utterance: SpeechStream | None = None
-        self._preview: asyncio.Future[str | None] | None = None
-        self._joined: Turn | None = None  # thinking turn the new speech joins
+        self.listener = Listener(runtime, self, clock=clock, spawn=self._spawn)
         self.response: Response | None = None
         self.mcp = SessionMcpPort(self._send_mcp_request)
         self._state: str | None = None
@@ -137,98 +113,28 @@ class Session:
     # ------------------------------------------------------------------- audio
 
     async def on_audio(self, frames: list[bytes], first_index: int) -> None:
-        for k, frame in enumerate(frames):
-            prob = await self.rt.vad.probability(self.vad_stream, pcm16_to_float(frame))
-            event = self.turns.push(prob)
-            if isinstance(event, SpeechStarted):
-                await self._speech_started(event, first_index + k)
-            if self._utterance is not None and (
-                self.turns.in_speech or isinstance(event, SpeechEnded)
-            ):
-                await self._utterance.push(frame)
-            if isinstance(event, SpeechPaused):
-                self._start_preview()
-            elif isinstance(event, SpeechResumed):
-                self._cancel_preview()
-            elif isinstance(event, SpeechEnded):
-                await self._speech_ended(event)
-            self._preroll.append(frame)
+        await self.listener.on_audio(frames, first_index)
 
-    def _start_preview(self) -> None:
-        """The user paused: transcribe now, while the end-of-turn silence runs."""
-        self._cancel_preview()
-        if self._utterance is not None:
-            self._preview = asyncio.ensure_future(self._utterance.preview())
-
-    def _cancel_preview(self) -> None:
-        if self._preview is not None and not self._preview.done():
-            self._preview.cancel()
-        self._preview = None
-
-    async def _speech_started(self, ev: SpeechStarted, frame_index: int) -> None:
-        await self._cut_current(Cut.SPEECH, ev.confirmed_ms)
-        await self.send(m.VadSpeechStart(t_ms=ev.onset_ms))
+    async def user_started_speaking(self, confirmed_ms: int, onset_ms: int) -> None:
+        await self._cut_current(Cut.SPEECH, confirmed_ms)
+        await self.send(m.VadSpeechStart(t_ms=onset_ms))
         await self.set_state("listening")
-        if self._utterance is not None:
-            await self._utterance.aclose()
-        self._cancel_preview()
-        self._utterance = await self.rt.stt.open_stream(self._on_partial)
-        # the onset frames and a little audio before them (the preroll ring
-        # holds every frame up to the current one, which is pushed next)
-        for f in self._preroll:
-            await self._utterance.push(f)
 
-    async def _on_partial(self, text: str) -> None:
-        await self.send(m.TranscriptPartial(turn_id="pending", text=text))
-
-    async def _speech_ended(self, ev: SpeechEnded) -> None:
-        await self.send(m.VadSpeechEnd(t_ms=ev.end_ms))
-        utterance, self._utterance = self._utterance, None
-        if utterance is None:
-            return
-        joined, self._joined = self._joined, None
-        preview, self._preview = self._preview, None
-        self._spawn(self._finish_utterance(utterance, self.clock(), joined, preview))
-
-    async def _finish_utterance(
-        self,
-        utterance: SpeechStream,
-        decided: float,
-        joined: Turn | None,
-        preview: asyncio.Future[str | None] | None,
-    ) -> None:
-        t0 = self.clock()
-        try:
-            text: str | None = None
-            if preview is not None:  # speculative transcript of the same speech
-                with contextlib.suppress(ProviderError):
-                    text = await preview
-            if text is None:
-                text = await utterance.finish()
-            text = text.strip()
-        except ProviderError as exc:
-            await self.send(m.Error(code="stt_failed", message=str(exc)))
-            turn = joined or Turn(new_id(), new_id())
-            await self._apologise(turn, "Sorry, I couldn't make out what you said.")
-            return
-        finally:
-            await utterance.aclose()
-        stt_ms = int((self.clock() - t0) * 1000)
-        if not text:
-            if self.response is None or not self.response.life.running:
-                await self.set_state("listening")
-            return
-        if joined is not None:
-            turn = Turn(joined.turn_id, joined.user_msg_id, f"{joined.text} {text}")
-        else:
-            turn = Turn(new_id(), new_id(), text)
-        turn.speech_end_at, turn.stt_ms = decided, stt_ms
+    async def user_turn(self, turn: Turn) -> None:
         await self.start_turn(turn)
+
+    async def nothing_heard(self) -> None:
+        if self.response is None or not self.response.life.running:
+            await self.set_state("listening")
+
+    async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
+        await self.send(m.Error(code="stt_failed", message=str(exc)))
+        await self._apologise(turn, "Sorry, I couldn't make out what you said.")
 
     # -------------------------------------------------------------------- turns
 
     def _stream_ms(self) -> int:
-        return self.turns.frame_index * FRAME_MS + FRAME_MS
+        return self.listener.stream_ms()
 
     async def on_text_input(self, text: str) -> None:
         await self._cut_current(Cut.INTERRUPT, self._stream_ms())
@@ -263,7 +169,7 @@ class Session:
     async def _respond(self, resp: Response) -> None:
         await self.set_state("thinking")
         speaker = self._speaker(resp)
-        emitter = _SessionEmitter(self, resp, speaker)
+        emitter = ResponseEmitter(resp, speaker, send=self.send, clock=self.clock)
         resp.emitter = emitter
         ctx = AgentContext(self.rt.llm, emitter, self.mcp, SYSTEM_PROMPT)
         speaking = asyncio.create_task(speaker.run())
@@ -431,7 +337,7 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if plan.join_turn:
-            self._joined = resp.turn
+            self.listener.join(resp.turn)
         await self._finish_response(resp, plan.done)
         if plan.record_heard is not None:  # 5. the orchestrator sees the flag
             await self._record_interrupted(resp, plan.record_heard)
@@ -511,40 +417,4 @@ class Session:
         await self._cut_current(Cut.CLOSE, self._stream_ms())
         for task in list(self._tasks):
             task.cancel()
-        self._cancel_preview()
-        if self._utterance is not None:
-            await self._utterance.aclose()
-
-
-class _SessionEmitter(Emitter):
-    """The graph's port to this response: text is shown, spoken and timed."""
-
-    def __init__(self, session: Session, resp: Response, speaker: Speaker) -> None:
-        self._s = session
-        self._r = resp
-        self._speaker = speaker
-
-    async def _out(self, text: str, *, from_model: bool) -> None:
-        r = self._r
-        r.life.on_text(text, self._s.clock(), from_model=from_model)
-        await self._s.send(
-            m.AgentDelta(turn_id=r.turn.turn_id, response_id=r.response_id, text=text)
-        )
-
-    async def text(self, text: str) -> None:
-        await self._out(text, from_model=True)
-        self._speaker.feed(text)
-
-    async def say(self, sentence: str) -> None:
-        """A sentence of the engine's own (not the model's): shown and spoken now."""
-        await self._out(sentence, from_model=False)
-        self._speaker.say(sentence)
-
-    async def model_selected(self, model: str, reasons: tuple[str, ...]) -> None:
-        self._r.life.on_model(model)
-
-    async def model_answered(self, model: str) -> None:
-        self._r.life.on_model(model)
-
-    async def error(self, code: str, message: str) -> None:
-        await self._s.send(m.Error(code=code, message=message))
+        await self.listener.aclose()

@@ -74,6 +74,7 @@ class Reply:
     retry_after_ms: int | None = None
     hang: bool = False
     drip_after: int | None = None
+    garbage: bool = False  # a 200 whose body is not SSE at all
 
 
 def message_events(model: str, reply: Reply) -> list[Event]:
@@ -308,6 +309,10 @@ class AnthropicDouble:
             if reply.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(reply.retry_after_ms)
             return _error(reply.status, kind, message, headers)
+        if reply.garbage:
+            return Response(
+                b"\x00\x01 <html>not an event stream</html>\n", media_type="text/event-stream"
+            )
         events = message_events(body["model"], reply)
         return StreamingResponse(
             self._sse(events, reply),
