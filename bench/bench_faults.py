@@ -98,7 +98,7 @@ async def engine(models: Models, llm: LLM, checkpointer: Any = None) -> AsyncIte
         tts=models.tts,
         llm=llm,
         graph=build_graph(checkpointer or InMemorySaver()),
-        auth=TokenAuthority("bench-secret-" + "x" * 32),
+        auth=TokenAuthority(),  # the embedded issuer in $VOCO_HOME
         threads=InMemoryThreadStore(),
         turn_config=TurnConfig(),
     )
