@@ -68,9 +68,14 @@ class ScriptedLLM(LLM):
                     if self._delay:
                         await asyncio.sleep(self._delay)
                     yield TextDelta(w + (" " if i < len(words) - 1 else ""))
+            steps = []  # all said: closing the stream from here on is not a cut
             yield Finished("tool_use" if used_tools else "end_turn", self.model_id(tier))
         except asyncio.CancelledError:
             self.cancelled += 1
+            raise
+        except GeneratorExit:  # closed by its consumer before the end: abandoned too
+            if steps:
+                self.cancelled += 1
             raise
 
 

@@ -18,9 +18,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from voco.audio.turns import TurnConfig
+    from voco.engine.lifecycle import TurnDeadlines
     from voco.engine.runtime import EngineConfig
-    from voco.engine.server import create_app
-    from voco.protocol.connection import MAX_WS_FRAME
+    from voco.engine.server import EngineServer, create_app, uvicorn_options
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_llm, make_stt, make_tts
 
@@ -52,6 +52,15 @@ def _serve(args: argparse.Namespace) -> int:
         except (AuthError, OSError) as exc:
             print(f"voco serve: {exc}", file=sys.stderr)
             return 2
+    try:
+        deadlines = TurnDeadlines(
+            first_token_s=args.first_token_timeout,
+            total_s=args.reply_timeout,
+            still_working_s=args.still_working_after,
+        )
+    except ValueError as exc:
+        print(f"voco serve: {exc}", file=sys.stderr)
+        return 2
     config = EngineConfig(
         llm=args.llm,
         stt=args.stt,
@@ -60,6 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
         turn=turn,
         supabase_url=args.supabase_url or None,
         supabase_jwt_secret=args.supabase_jwt_secret or None,
+        deadlines=deadlines,
+        shutdown_s=args.shutdown_timeout,
     )
     try:  # fail before binding the port, with the missing key named
         providers = {
@@ -70,14 +81,19 @@ def _serve(args: argparse.Namespace) -> int:
     except ProviderError as exc:
         print(f"voco serve: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        create_app(config=config, providers=providers),
-        host=args.host,
-        port=args.port,
-        ws="websockets-sansio",
-        ws_max_size=MAX_WS_FRAME,
-        log_level="info" if args.verbose else "warning",
+    app = create_app(config=config, providers=providers)
+    server = EngineServer(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info" if args.verbose else "warning",
+            **uvicorn_options(),
+        ),
+        app.state.live,
+        config.shutdown_s,
     )
+    server.run()
     return 0
 
 
@@ -307,6 +323,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--supabase-jwt-secret",
         default=os.environ.get("SUPABASE_JWT_SECRET"),
         help="also accept the project's legacy HS256 tokens (default: SUPABASE_JWT_SECRET)",
+    )
+    s.add_argument(
+        "--first-token-timeout",
+        type=float,
+        default=15.0,
+        help="seconds a model call may stay silent before it fails (or falls back)",
+    )
+    s.add_argument(
+        "--reply-timeout", type=float, default=90.0, help="longest one model call may run"
+    )
+    s.add_argument(
+        "--still-working-after",
+        type=float,
+        default=2.0,
+        help="silence after which the user hears 'still working on it' (once)",
+    )
+    s.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=12.0,
+        help="SIGTERM to exit: drain live replies (1/2), cut the rest (1/4), close (1/4)",
     )
     s.set_defaults(fn=_serve)
 

@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from voco.engine.runtime import EngineRuntime
-from voco.engine.server import create_app
+from voco.engine.server import create_app, uvicorn_options
 from voco.local.mcp_bridge import McpBridge
 from voco.local.talk import talk, write_audio
 from voco.serving import serving
@@ -29,7 +29,7 @@ def bundled_question() -> Path:
 @contextlib.asynccontextmanager
 async def running_engine(runtime: EngineRuntime, port: int = 0) -> AsyncIterator[str]:
     """Serve ``runtime`` on 127.0.0.1 for the duration of the block; yields the URL."""
-    async with serving(create_app(runtime), port) as bound:
+    async with serving(create_app(runtime), port, **uvicorn_options()) as bound:
         yield f"ws://127.0.0.1:{bound}/v1/session"
 
 

@@ -25,18 +25,17 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Any, port: int = 0) -> AsyncIterator[int]:
-    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields the port."""
+async def serving(app: Any, port: int = 0, **options: Any) -> AsyncIterator[int]:
+    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields the port.
+
+    ``options`` are further ``uvicorn.Config`` settings (the engine passes its
+    keepalive, see :func:`voco.engine.server.uvicorn_options`)."""
     port = port or free_port()
+    settings: dict[str, Any] = {"ws": "websockets-sansio", "ws_max_size": MAX_WS_FRAME}
+    settings.update(options)
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            ws="websockets-sansio",
-            ws_max_size=MAX_WS_FRAME,
-            log_level="warning",
-            lifespan="on",
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **settings
         )
     )
     task = asyncio.create_task(server.serve())

@@ -59,7 +59,9 @@ async def start(engine, **kw) -> Conversation:
 
 @pytest.mark.parametrize("slow_llm", [False, True], ids=["during-tts", "during-llm-stream"])
 async def test_barge_in_halts_cuts_and_takes_the_next_turn(engine_factory, slow_llm):
-    llm = ScriptedLLM(reply_script, delay_s=0.06 if slow_llm else 0.0)
+    # slow enough that the model is surely still streaming at the barge-in, even
+    # on a loaded machine where the first clause takes seconds to synthesize
+    llm = ScriptedLLM(reply_script, delay_s=0.15 if slow_llm else 0.0)
     async with engine_factory(llm) as eng, await start(eng) as conv:
         conv.up.say(np.concatenate([espeak_speech("Tell me about this project."), silence(100)]))
         first_start = await conv.until(lambda x: isinstance(x, m.AudioStart))
@@ -141,8 +143,13 @@ async def test_speech_while_thinking_joins_the_turn_without_halt(engine_factory)
         assert second.message.turn_id == first.message.turn_id
         assert second.message.text.startswith(first.message.text)
         assert "test" in second.message.text.lower()
-        done = await conv.until(lambda x: isinstance(x, m.AgentDone), timeout=20)
-        assert not done.message.interrupted
+        done = await conv.until(
+            lambda x: isinstance(x, m.AgentDone) and not x.interrupted, timeout=20
+        )
         assert "test" in done.message.text.lower()
+        # the response the new words cut still got its agent.done, with nothing heard
+        cut = [x for x in conv.messages(m.AgentDone) if x.interrupted]
+        assert [(x.turn_id, x.text) for x in cut] == [(first.message.turn_id, "")]
+        assert cut[0].response_id != done.message.response_id
         assert not conv.messages(m.HaltAudio)
         assert llm.cancelled == 1

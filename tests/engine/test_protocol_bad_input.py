@@ -289,3 +289,66 @@ async def test_text_input_of_10000_chars_is_accepted(engine_factory: Any) -> Non
         done = await peer.until_type("agent.done", timeout=15)
         assert done[-1]["text"] == SHORT
         await peer.close()
+
+
+HOSTILE_TEXT = {
+    # nesting that exhausts a recursive parser / validator / echo
+    "arrays_100k": ("[" * 100_000 + "]" * 100_000, "invalid_json"),
+    "objects_50k": ('{"a":' * 50_000 + "1" + "}" * 50_000, "invalid_json"),
+    "nested_in_valid_text_input": (
+        '{"type":"text.input","text":"hi","x":' + "[" * 100_000 + "]" * 100_000 + "}",
+        "invalid_json",
+    ),
+    "nested_in_valid_ping": (
+        '{"type":"ping","id":"p","x":' + '{"a":' * 50_000 + "1" + "}" * 50_000 + "}",
+        "invalid_json",
+    ),
+    "moderately_deep_mcp_result": (
+        '{"type":"mcp.response","id":"x","status":"success","result":'
+        + "[" * 200
+        + "]" * 200
+        + "}",
+        "invalid_json",
+    ),
+    # a lone surrogate: valid JSON escape, not encodable back to UTF-8
+    "lone_surrogate_in_text_input": ('{"type":"text.input","text":"a\\ud800b"}', "invalid_message"),
+    "lone_surrogate_in_ping_id": ('{"type":"ping","id":"\\ud800"}', "invalid_message"),
+    "lone_low_surrogate_in_key": ('{"type":"ping","\\udfff":1}', "invalid_message"),
+}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE_TEXT))
+async def test_hostile_text_frame_is_answered_and_survived(engine_factory: Any, kind: str) -> None:
+    frame, code = HOSTILE_TEXT[kind]
+    async with engine_factory(ScriptedLLM()) as eng:
+        peer = await _session(eng)
+        await _expect_nonfatal(peer, frame, code=code)
+        await _expect_nonfatal(peer, frame, code=code)  # and again
+        await peer.close()
+
+
+async def test_a_surrogate_pair_is_fine(engine_factory: Any) -> None:
+    async with engine_factory(ScriptedLLM()) as eng:
+        peer = await _session(eng)
+        await peer.send('{"type":"ping","id":"\\ud83d\\ude00"}')
+        msgs = await peer.until_type("pong")
+        assert msgs[-1]["id"] == "\U0001f600"
+        await peer.close()
+
+
+class BuggyLLM(ScriptedLLM):
+    """A bug in code the reader runs (not a disconnect): here, a RuntimeError."""
+
+    def model_id(self, tier: str) -> str:
+        raise RuntimeError("bug: no such tier table")
+
+
+async def test_a_bug_is_an_internal_error_not_a_quiet_disconnect(engine_factory: Any) -> None:
+    async with engine_factory(BuggyLLM()) as eng:
+        peer = await _session(eng)
+        await peer.send({"type": "text.input", "text": "hello"})
+        closed = await peer.closed()
+        assert closed.code == 1011
+        errors = [m for m in closed.messages if m["type"] == "error"]
+        assert errors, closed.messages
+        assert_error(errors[-1], fatal=True, code="internal")

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from voco.protocol import messages as m
+from voco.protocol.messages import MAX_DEPTH, ProtocolError, parse_client
 
 
 def test_session_start_defaults_and_encodings():
@@ -74,3 +75,46 @@ def test_mcp_response_carries_an_optional_audit_hash() -> None:
         pass
     else:
         raise AssertionError("a malformed audit_hash must be refused")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        '{"type":"text.input","text":"hi","x":' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"type":"ping","id":' + "[" * 40 + "]" * 40 + "}",
+    ],
+    ids=["arrays_100k", "objects_50k", "inside_valid_message", "depth_40"],
+)
+def test_deep_nesting_is_invalid_json_not_a_recursion_error(raw: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_client(raw)
+    assert info.value.code == "invalid_json" and "nested deeper" in info.value.message
+
+
+def test_nesting_within_the_bound_parses() -> None:
+    depth = MAX_DEPTH - 1  # the message object itself is one level
+    raw = '{"type":"ping","x":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    assert parse_client(raw).type == "ping"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"type":"text.input","text":"\\ud800"}',
+        '{"type":"ping","id":"x\\udc00"}',
+        '{"type":"ping","\\ud800":1}',
+        '{"type":"mcp.response","id":"a","status":"success","result":["\\udfff"]}',
+    ],
+)
+def test_lone_surrogates_are_invalid_messages(raw: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_client(raw)
+    assert info.value.code == "invalid_message" and "surrogate" in info.value.message
+
+
+def test_a_surrogate_pair_is_one_character_and_echoes() -> None:
+    msg = parse_client('{"type":"ping","id":"\\ud83d\\ude00"}')
+    assert msg.id == "\U0001f600"  # type: ignore[union-attr]
+    assert "\U0001f600" in msg.to_json() or "\\ud83d" in msg.to_json()

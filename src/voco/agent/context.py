@@ -38,6 +38,9 @@ class Emitter(abc.ABC):
     async def model_selected(self, model: str, reasons: tuple[str, ...]) -> None:  # noqa: B027
         """The router's decision for this turn (for ``agent.done.model`` and logs)."""
 
+    async def model_answered(self, model: str) -> None:  # noqa: B027
+        """The model that really answered (a fallback's, when one took over)."""
+
     async def error(self, code: str, message: str) -> None:  # noqa: B027
         """A non-fatal failure the client should see (the session goes on)."""
 

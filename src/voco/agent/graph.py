@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from voco.agent.state import Message, VocoState, chat_messages, message
 from voco.agent.tools import MCP_TOOLS, tool_result_content
 from voco.providers.base import (
     ChatMessage,
+    FallbackUsed,
     Finished,
     ProviderError,
     TextDelta,
@@ -60,15 +62,31 @@ def _tool_message(call_id: str, outcome: McpOutcome) -> Message:
     )
 
 
-def _dangling_calls(messages: list[Message]) -> list[str]:
+def _close_dangling_calls(messages: list[Message], outcome: McpOutcome) -> list[Message]:
+    """A result for every tool call left without one, placed right after its call.
+
+    Order matters: chat APIs (OpenAI's in particular) reject a tool result that
+    does not directly follow the assistant message that made the call. A run
+    that finds a dangling call has already appended the new user message, so
+    each result carries ``before``: the id of the first message after its call
+    that is not a tool result, where :func:`~voco.agent.state.merge_messages`
+    inserts it.
+    """
     answered = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
-    return [
-        c["id"]
-        for m in messages
-        if m["role"] == "assistant"
-        for c in m.get("tool_calls", [])
-        if c["id"] not in answered
-    ]
+    out: list[Message] = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        dangling = [c["id"] for c in m.get("tool_calls", []) if c["id"] not in answered]
+        if not dangling:
+            continue
+        nxt = next((x for x in messages[i + 1 :] if x["role"] != "tool"), None)
+        for cid in dangling:
+            closed = _tool_message(cid, outcome)
+            if nxt is not None:
+                closed["before"] = nxt.get("id")
+            out.append(closed)
+    return out
 
 
 # ------------------------------------------------------------------ nodes
@@ -87,13 +105,10 @@ def orchestrate(state: VocoState) -> Literal["handle_interruption", "await_appro
 
 
 async def handle_interruption(state: VocoState) -> dict[str, Any]:
-    msgs = state.get("messages", [])
-    closed = [
-        _tool_message(
-            cid, McpOutcome("error", error="cancelled: the user interrupted", code="interrupted")
-        )
-        for cid in _dangling_calls(msgs)
-    ]
+    closed = _close_dangling_calls(
+        state.get("messages", []),
+        McpOutcome("error", error="cancelled: the user interrupted", code="interrupted"),
+    )
     return {
         "barge_in_detected": False,
         "pending_mcp_action": None,
@@ -103,18 +118,14 @@ async def handle_interruption(state: VocoState) -> dict[str, Any]:
 
 
 async def await_approval(state: VocoState) -> dict[str, Any]:
-    msgs = state.get("messages", [])
-    closed = [
-        _tool_message(
-            cid,
-            McpOutcome(
-                "error",
-                error="the session ended before this action was confirmed; its outcome is unknown",
-                code="runtime_disconnected",
-            ),
-        )
-        for cid in _dangling_calls(msgs)
-    ]
+    closed = _close_dangling_calls(
+        state.get("messages", []),
+        McpOutcome(
+            "error",
+            error="the session ended before this action was confirmed; its outcome is unknown",
+            code="runtime_disconnected",
+        ),
+    )
     return {"pending_mcp_action": None, "job_queue": [], "messages": closed}
 
 
@@ -137,17 +148,27 @@ async def model(state: VocoState, runtime: Runtime[AgentContext]) -> dict[str, A
         return {"messages": [message(ChatMessage("assistant", text), _new_id())], "steps": steps}
     text_parts: list[str] = []
     calls: list[ToolCall] = []
+    events = ctx.llm.stream(
+        system=ctx.system_prompt, messages=chat_messages(state), tools=MCP_TOOLS, tier=tier
+    )
     try:
-        async for ev in ctx.llm.stream(
-            system=ctx.system_prompt, messages=chat_messages(state), tools=MCP_TOOLS, tier=tier
-        ):
-            if isinstance(ev, TextDelta) and ev.text:
-                text_parts.append(ev.text)
-                await ctx.emitter.text(ev.text)
-            elif isinstance(ev, ToolCallEvent):
-                calls.append(ev.call)
-            elif isinstance(ev, Finished):
-                break
+        # aclosing: a cut (barge-in) that lands while this node awaits the
+        # emitter must still close the vendor stream now, not when GC runs
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for ev in events:
+                if isinstance(ev, TextDelta) and ev.text:
+                    text_parts.append(ev.text)
+                    await ctx.emitter.text(ev.text)
+                elif isinstance(ev, ToolCallEvent):
+                    calls.append(ev.call)
+                elif isinstance(ev, FallbackUsed):
+                    await ctx.emitter.error(
+                        "provider_fallback",
+                        f"{ev.primary} failed ({ev.reason}); {ev.fallback} answered instead",
+                    )
+                elif isinstance(ev, Finished):
+                    await ctx.emitter.model_answered(ev.model)
+                    break
     except ProviderError as exc:
         log.warning("model failed: %s", exc)
         await ctx.emitter.error("provider_failed", str(exc))

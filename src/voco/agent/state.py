@@ -22,17 +22,22 @@ def merge_messages(left: list[Message] | None, right: list[Message] | None) -> l
 
     Replacement is how the session corrects the record after the fact: an
     interrupted reply cut to what was heard, or a user turn that grew because
-    the user kept talking while the assistant was thinking.
+    the user kept talking while the assistant was thinking. A new message with
+    a ``before`` key (an existing id) is inserted before that message instead
+    of appended: a tool result written late must still follow its call.
     """
     out = list(left or [])
-    index = {m.get("id"): i for i, m in enumerate(out)}
     for m in right or []:
-        i = index.get(m.get("id"))
-        if i is None:
-            index[m.get("id")] = len(out)
-            out.append(m)
+        ids = [x.get("id") for x in out]
+        before = m.get("before")
+        if before is not None:
+            m = {k: v for k, v in m.items() if k != "before"}
+        if m.get("id") in ids:
+            out[ids.index(m.get("id"))] = m
+        elif before is not None and before in ids:
+            out.insert(ids.index(before), m)
         else:
-            out[i] = m
+            out.append(m)
     return out
 
 

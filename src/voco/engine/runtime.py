@@ -18,7 +18,10 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
+from voco.engine.lifecycle import TurnDeadlines
+from voco.engine.memory_store import BoundedMemorySaver
 from voco.providers.base import LLM, STT, TTS
+from voco.providers.deadline import with_deadlines
 from voco.providers.registry import make_llm, make_stt, make_tts
 from voco.store.tenancy import MemoryTenantStore, TenantStore
 
@@ -37,6 +40,10 @@ class EngineConfig:
     supabase_jwt_secret: str | None = None  # legacy HS256, Supabase mode only
     # None: VOCO_DATABASE_URL, else embedded Postgres; "memory": no durability
     database: str | None = None
+    deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
+    # SIGTERM → exit bound: drain ≤ 1/2, cancel ≤ 1/4, close models/store ≤ 1/4
+    shutdown_s: float = 12.0
+    memory_threads: int = 1000  # --database memory keeps at most this many idle threads
 
 
 @dataclass
@@ -49,6 +56,10 @@ class EngineRuntime:
     auth: Verifier
     tenants: TenantStore
     turn_config: TurnConfig
+    deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
+    shutdown_s: float = 12.0
+    # memory mode's bounded saver: sessions pin their thread so it is not evicted
+    retention: BoundedMemorySaver | None = None
     version: str = __version__
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -65,12 +76,15 @@ class EngineRuntime:
     ) -> EngineRuntime:
         cfg = config or EngineConfig()
         stack = contextlib.AsyncExitStack()
+        retention: BoundedMemorySaver | None = None
         try:
             if checkpointer is None:
-                if cfg.database == "memory":
-                    from langgraph.checkpoint.memory import InMemorySaver
-
-                    checkpointer = InMemorySaver()
+                if cfg.database == "memory":  # bounded: idle threads are evicted
+                    memory_tenants = MemoryTenantStore()
+                    retention = BoundedMemorySaver(
+                        cfg.memory_threads, on_evict=memory_tenants.forget
+                    )
+                    checkpointer, tenants = retention, tenants or memory_tenants
                 else:  # VOCO_DATABASE_URL, else Postgres embedded in $VOCO_HOME/pgdata
                     from voco.store import open_store
 
@@ -80,11 +94,18 @@ class EngineRuntime:
                 vad=BatchedVAD(SileroVAD()),
                 stt=stt or make_stt(cfg.stt),
                 tts=tts or make_tts(cfg.tts),
-                llm=llm or make_llm(cfg.llm),
+                llm=with_deadlines(
+                    llm or make_llm(cfg.llm),
+                    first_token_s=cfg.deadlines.first_token_s,
+                    total_s=cfg.deadlines.total_s,
+                ),
                 graph=build_graph(checkpointer),
                 auth=make_verifier(cfg.supabase_url, cfg.supabase_jwt_secret),
                 tenants=tenants or MemoryTenantStore(),
                 turn_config=cfg.turn,
+                deadlines=cfg.deadlines,
+                shutdown_s=cfg.shutdown_s,
+                retention=retention,
             )
             rt._stack = stack
             await rt.stt.warmup()

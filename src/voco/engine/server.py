@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.auth.tokens import JWKS_PATH, AuthError
 from voco.engine.runtime import EngineConfig, EngineRuntime
@@ -27,6 +29,7 @@ from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
 from voco.protocol.connection import (
+    MAX_WS_FRAME,
     START_TIMEOUT_S,
     AudioReceived,
     Close,
@@ -42,6 +45,11 @@ from voco.store.tenancy import SessionGrant, SessionRefused
 log = logging.getLogger("voco.server")
 
 SEND_TIMEOUT_S = 10.0  # a client that stops reading is dropped, not buffered for
+# Keepalive agrees with the send timeout: a client that stops reading also stops
+# answering pings, and is dropped within KEEPALIVE_INTERVAL_S + KEEPALIVE_TIMEOUT_S
+# = SEND_TIMEOUT_S, not uvicorn's default 20 + 20 s.
+KEEPALIVE_INTERVAL_S = 5.0
+KEEPALIVE_TIMEOUT_S = SEND_TIMEOUT_S - KEEPALIVE_INTERVAL_S
 
 
 class _Closed(Exception):
@@ -52,12 +60,13 @@ class _Closed(Exception):
 class Handler:
     """One WebSocket from upgrade to close."""
 
-    def __init__(self, ws: WebSocket, rt: EngineRuntime) -> None:
+    def __init__(self, ws: WebSocket, rt: EngineRuntime, live: set[Handler] | None = None) -> None:
         self.ws = ws
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
         self.grant: SessionGrant | None = None  # the tenant store's admission
+        self._live = live if live is not None else set()
 
     async def send_text(self, data: str) -> None:
         try:
@@ -73,20 +82,29 @@ class Handler:
 
     async def run(self) -> None:
         await self.ws.accept()
+        self._live.add(self)
         try:
             await self._loop()
         except _Closed as c:
             await self._close(c.code, c.reason)
-        except (WebSocketDisconnect, ConnectionError, RuntimeError) as exc:
+        except (WebSocketDisconnect, ConnectionError) as exc:
             log.info("session ended: %s", exc)
-        except Exception:
-            log.exception("session crashed")
-            with contextlib.suppress(Exception):
-                await self.send_text(
-                    m.Error(code="internal", message="internal error", fatal=True).to_json()
-                )
-            await self._close(CloseCode.INTERNAL, "internal error")
+        except Exception as exc:
+            if self._socket_gone(exc):
+                log.info("session ended: %s", exc)
+            else:  # a bug: said as one, to the log and to the client (§7: 1011)
+                log.exception("session crashed")
+                with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError):
+                    await self.send_text(
+                        m.Error(code="internal", message="internal error", fatal=True).to_json()
+                    )
+                await self._close(CloseCode.INTERNAL, "internal error")
+        except asyncio.CancelledError:  # only shutdown cancels a handler
+            if self.session is not None:
+                log.warning("shutdown: cut %s", self.session.describe())
+            raise
         finally:
+            self._live.discard(self)
             if self.session is not None:
                 await self.session.close()
             if self.grant is not None:
@@ -94,6 +112,15 @@ class Handler:
                     await self.grant.release()
                 except Exception:  # the database is gone; its lease lapses by itself
                     log.exception("could not release the session's slot")
+
+    def _socket_gone(self, exc: Exception) -> bool:
+        """Starlette reports use of a closed socket as a plain ``RuntimeError``;
+        only that one counts as a disconnect, never a RuntimeError of our own
+        (a RecursionError is a RuntimeError too)."""
+        if type(exc) is not RuntimeError:
+            return False
+        gone = WebSocketState.DISCONNECTED
+        return self.ws.client_state is gone or self.ws.application_state is gone
 
     async def _frames(self) -> AsyncIterator[MutableMapping[str, Any]]:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -234,7 +261,8 @@ class Handler:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
+        # the peer may be gone already; closing twice is Starlette's RuntimeError
+        with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
             await self.ws.close(code, reason.encode()[:120].decode(errors="ignore"))
 
 
@@ -244,9 +272,10 @@ def create_app(
     providers: dict[str, Any] | None = None,
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
+    live: set[Handler] = set()
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime).run()
+        await Handler(ws, app.state.runtime, live).run()
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
@@ -265,8 +294,21 @@ def create_app(
         try:
             yield
         finally:
+            for h in list(live):  # uvicorn's cancel bound passed and they linger
+                if h.session is not None:
+                    log.warning("shutdown: closing %s", h.session.describe())
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(1.0):
+                            await h.session.close()
             if owned:
-                await app.state.runtime.aclose()
+                close_s = app.state.runtime.shutdown_s / 4
+                try:
+                    async with asyncio.timeout(close_s):
+                        await app.state.runtime.aclose()
+                except TimeoutError:
+                    log.error(
+                        "shutdown: models and store did not close in %.1f s; exiting", close_s
+                    )
 
     app = Starlette(
         routes=[
@@ -276,4 +318,59 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.live = live
     return app
+
+
+async def drain(live: set[Handler], timeout_s: float) -> list[str]:
+    """Wait up to ``timeout_s`` for every live response to finish; return what
+    is still running (the caller cuts it). Sessions stay open meanwhile, so a
+    reply in progress is heard to its end when it can be."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout_s
+
+    def busy() -> list[str]:
+        return [h.session.describe() for h in live if h.session is not None and h.session.busy()]
+
+    if pending := busy():
+        log.warning(
+            "shutdown: draining %d live response(s) for up to %.1f s", len(pending), timeout_s
+        )
+    # a response ends on many paths (played out is a clock deadline): poll coarsely
+    while (pending := busy()) and loop.time() < end:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return pending
+
+
+class EngineServer(uvicorn.Server):
+    """uvicorn with a bounded shutdown: stop accepting, drain live responses,
+    then close every socket (1012) and cancel what does not end, then exit.
+
+    Bounds (``EngineConfig.shutdown_s`` = T): drain ≤ T/2, cancel ≤ T/4 (uvicorn's
+    ``timeout_graceful_shutdown``), models and store ≤ T/4.
+    """
+
+    def __init__(self, config: uvicorn.Config, live: set[Handler], shutdown_s: float) -> None:
+        config.timeout_graceful_shutdown = max(1, math.ceil(shutdown_s / 4))  # uvicorn: int
+        super().__init__(config)
+        self._live_handlers = live
+        self._drain_s = shutdown_s / 2
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        for server in self.servers:  # no new sessions while draining
+            server.close()
+        log.warning("shutdown: %d open session(s)", len(self._live_handlers))
+        for cut in await drain(self._live_handlers, self._drain_s):
+            log.warning("shutdown: cut %s", cut)
+        await super().shutdown(sockets)
+        log.warning("shutdown: done")
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """WebSocket settings every engine server uses (the CLI and the in-loop one)."""
+    return {
+        "ws": "websockets-sansio",
+        "ws_max_size": MAX_WS_FRAME,
+        "ws_ping_interval": KEEPALIVE_INTERVAL_S,
+        "ws_ping_timeout": KEEPALIVE_TIMEOUT_S,
+    }

@@ -31,6 +31,7 @@ class Speaker:
         send_audio: Callable[[bytes], Awaitable[bool]],
         on_end: Callable[[int], Awaitable[None]],
         lead_ms: int = 300,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._tts = tts
         self.response = response
@@ -39,6 +40,7 @@ class Speaker:
         self._send_audio = send_audio
         self._on_end = on_end
         self._lead_ms = lead_ms
+        self._clock = clock
         self._splitter = ClauseSplitter()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._encoder: OutputEncoder | None = None
@@ -63,7 +65,7 @@ class Speaker:
         """Consume clauses until :meth:`finish`; sends ``audio.end`` if any audio went out."""
         while (clause := await self._queue.get()) is not None:
             if self.first_clause_at is None:
-                self.first_clause_at = time.monotonic()
+                self.first_clause_at = self._clock()
             await self._speak(clause)
         if self._encoder is not None:
             tail = self._encoder.flush()
@@ -88,10 +90,10 @@ class Speaker:
         data = self._encoder.encode(pcm)
         if self.response.started_at is None:
             await self._on_start()
-            self.first_audio_at = time.monotonic()
+            self.first_audio_at = self._clock()
         else:  # pace: never more than lead_ms ahead of real-time playback
             due = self.response.started_at + (start_ms - self._lead_ms) / 1000
-            delay = due - time.monotonic()
+            delay = due - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
         self.response.add_audio(self._encoder.duration_ms)

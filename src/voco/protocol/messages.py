@@ -9,6 +9,7 @@ always answered with a precise error instead of a traceback.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -274,11 +275,41 @@ CLIENT_TYPES = frozenset(
 )
 
 
+MAX_DEPTH = 32  # no message of ours nests deeper than a few levels
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_tree(obj: Any) -> None:
+    """Reject what JSON allows but a message must not carry: nesting deeper than
+    :data:`MAX_DEPTH` (it would exhaust recursion in validation or the echo)
+    and lone surrogates (``"\\ud800"`` parses to a ``str`` that cannot be
+    encoded back to UTF-8). Iterative, so depth costs no stack."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: list[Any] = [*node.keys(), *node.values()]
+        elif isinstance(node, list):
+            items = node
+        else:
+            if isinstance(node, str) and _SURROGATE.search(node):
+                raise ProtocolError(
+                    "invalid_message", "text holds a lone surrogate (not valid Unicode)"
+                )
+            continue
+        if depth > MAX_DEPTH:
+            raise ProtocolError("invalid_json", f"JSON nested deeper than {MAX_DEPTH} levels")
+        stack.extend((x, depth + 1) for x in items)
+
+
 def _decode(raw: str | bytes) -> dict[str, Any]:
     try:
         obj = json.loads(raw)
+    except RecursionError as exc:  # the C parser's own bound on nesting
+        raise ProtocolError("invalid_json", f"JSON nested deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError("invalid_json", f"text frame is not valid JSON: {exc}") from exc
+    _check_tree(obj)
     if not isinstance(obj, dict):
         raise ProtocolError("invalid_message", "a text frame must hold one JSON object")
     if not isinstance(obj.get("type"), str):

@@ -197,7 +197,17 @@ class Finished:
     model: str  # the concrete model id that answered
 
 
-LLMEvent = TextDelta | ToolCallEvent | Finished
+@dataclass(frozen=True)
+class FallbackUsed:
+    """A fallback chain switched providers before any output (the user must be
+    told: a fallback must never hide a failure)."""
+
+    primary: str
+    fallback: str
+    reason: str
+
+
+LLMEvent = TextDelta | ToolCallEvent | Finished | FallbackUsed
 
 
 @dataclass(frozen=True)

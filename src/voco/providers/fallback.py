@@ -4,6 +4,13 @@ A fallback is only taken when switching cannot garble what the user already
 got: for LLM and TTS, when the primary fails before yielding anything; for
 STT, at any point, because the utterance's audio is kept and replayed into the
 fallback stream.
+
+A fallback must never hide a failure: an error that retrying cannot fix
+(``retryable=False``: a bad API key, a rejected request) is raised as it is, so
+the user hears what is wrong instead of a worse model's answer; and an LLM
+fallback announces itself with a :class:`~voco.providers.base.FallbackUsed`
+event (the session sends a non-fatal ``provider_fallback`` error) and reports
+the fallback's model in its ``Finished``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from voco.providers.base import (
     STT,
     TTS,
     ChatMessage,
+    FallbackUsed,
     LLMEvent,
     PartialCallback,
     ProviderError,
@@ -52,11 +60,13 @@ class FallbackLLM(LLM):
                 yield ev
             return
         except ProviderError as exc:
-            if started:
+            if started or not exc.retryable:
                 raise
             log.warning(
                 "LLM %s failed (%s); falling back to %s", self.primary.name, exc, self.fallback.name
             )
+            reason = exc.message
+        yield FallbackUsed(self.primary.name, self.fallback.name, reason)
         async for ev in self.fallback.stream(
             system=system, messages=messages, tools=tools, tier=tier
         ):
@@ -95,7 +105,7 @@ class FallbackTTS(TTS):
                 yield chunk
             return
         except ProviderError as exc:
-            if started:
+            if started or not exc.retryable:
                 raise
             log.warning(
                 "TTS %s failed (%s); falling back to %s", self.primary.name, exc, self.fallback.name

@@ -225,6 +225,11 @@ class MemoryTenantStore(TenantStore):
             self.active[user] -= 1
             raise
 
+    def forget(self, thread_id: str) -> None:
+        """Memory mode evicted the thread's checkpoints: it no longer exists, so a
+        resume says ``thread_not_found`` instead of silently starting empty."""
+        self.threads.pop(thread_id, None)
+
     def _admit(
         self, principal: Principal, project_id: str, thread_id: str | None, session_id: str
     ) -> SessionGrant:

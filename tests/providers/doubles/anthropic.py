@@ -56,7 +56,10 @@ class Reply:
     HTTP error reply instead; ``error_event`` is sent after ``cut_after`` events;
     ``drop_after`` aborts the connection after that many events; ``stall_after``
     stops sending (keeping the connection open) after that many events;
-    ``truncate_after`` ends the body cleanly without ``message_stop``.
+    ``truncate_after`` ends the body cleanly without ``message_stop``;
+    ``hang`` accepts the request and never answers (no status line);
+    ``drip_after`` sends only SSE ``ping`` events, forever, after that many
+    events (the SDK swallows pings, so its read timeout never fires).
     """
 
     blocks: list[Text | ToolUse] = field(default_factory=lambda: [Text(["Hello", "!"])])
@@ -69,6 +72,9 @@ class Reply:
     stall_after: int | None = None
     truncate_after: int | None = None
     retry_after_ms: int | None = None
+    hang: bool = False
+    drip_after: int | None = None
+    garbage: bool = False  # a 200 whose body is not SSE at all
 
 
 def message_events(model: str, reply: Reply) -> list[Event]:
@@ -290,12 +296,23 @@ class AnthropicDouble:
         if body.get("stream") is not True:
             return _error(400, "invalid_request_error", "this double only streams")
         reply = self.replies.pop(0) if self.replies else Reply()
+        if reply.hang:  # no response at all until the client gives up
+            while not self._closing.is_set():
+                if await request.is_disconnected():
+                    self.disconnects += 1
+                    break
+                await asyncio.sleep(0.02)
+            return _error(529, "overloaded_error", "gave up")
         if reply.status != 200:
             kind, message = reply.error or ("api_error", "Internal server error")
             headers = {}
             if reply.retry_after_ms is not None:
                 headers["retry-after-ms"] = str(reply.retry_after_ms)
             return _error(reply.status, kind, message, headers)
+        if reply.garbage:
+            return Response(
+                b"\x00\x01 <html>not an event stream</html>\n", media_type="text/event-stream"
+            )
         events = message_events(body["model"], reply)
         return StreamingResponse(
             self._sse(events, reply),
@@ -320,6 +337,15 @@ class AnthropicDouble:
                     raise
                 return
             if reply.truncate_after == n:
+                return
+            if reply.drip_after == n:
+                try:
+                    while not self._closing.is_set():
+                        yield b'event: ping\ndata: {"type": "ping"}\n\n'
+                        await asyncio.sleep(0.02)
+                except asyncio.CancelledError:
+                    self.disconnects += 1
+                    raise
                 return
             yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
             await asyncio.sleep(0)

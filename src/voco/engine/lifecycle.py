@@ -1,0 +1,249 @@
+"""The life of one response, as a sans-I/O state machine (no sockets, no clocks).
+
+Why a machine of its own: a response is cut in many ways — a barge-in while its
+audio plays, speech while it thinks, ``interrupt``, a new ``text.input``, the
+session closing — and each cut must send the same things in the same order
+(``halt_audio`` first if audio plays, then one ``agent.done`` cut to what was
+heard, then the stored record). Deciding that in one pure function, from one
+``phase`` instead of scattered flags, is what lets the session have a single
+cancel path and lets these rules be tested with a fake clock.
+
+Phases::
+
+    THINKING ──audio.start──▶ SPEAKING ──played out──▶ DONE
+       │                         │  ▲
+       │                  barge-in/interrupt
+       │                         ▼  │ (reserved: a halt judged false, issue 10)
+       └──cut / finished──▶ DONE  HALTED ──▶ RESUMED ──▶ SPEAKING
+
+(The session's "listening" is the absence of a live response.) The caller
+passes ``now`` to every method; the adapter owns the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from voco.engine.playout import ResponseAudio
+
+
+class Phase(enum.Enum):
+    THINKING = "thinking"  # the model works; no audio yet
+    SPEAKING = "speaking"  # audio.start went out
+    HALTED = "halted"  # cut while audio played (halt_audio sent)
+    RESUMED = "resumed"  # reserved: playback resumed after a false interruption
+    DONE = "done"  # nothing more is sent for this response
+
+
+# Every legal move. HALTED → RESUMED → SPEAKING is where "resume after a false
+# interruption" (issue 10) plugs in; nothing takes it yet.
+_MOVES: dict[Phase, frozenset[Phase]] = {
+    Phase.THINKING: frozenset({Phase.SPEAKING, Phase.DONE}),
+    Phase.SPEAKING: frozenset({Phase.HALTED, Phase.DONE}),
+    Phase.HALTED: frozenset({Phase.RESUMED, Phase.DONE}),
+    Phase.RESUMED: frozenset({Phase.SPEAKING, Phase.HALTED, Phase.DONE}),
+    Phase.DONE: frozenset(),
+}
+
+
+class LifecycleError(RuntimeError):
+    """An illegal move: a bug in the adapter, never a client's doing."""
+
+
+class Cut(enum.Enum):
+    """Why a response is being cut (the adapter's words for the user's act)."""
+
+    SPEECH = "speech"  # the user started speaking (a barge-in if audio plays)
+    INTERRUPT = "interrupt"  # an ``interrupt`` message, or a new text turn
+    CLOSE = "close"  # the session is ending; nothing more can be sent
+
+
+@dataclass(frozen=True)
+class Done:
+    """What one ``agent.done`` says."""
+
+    text: str
+    interrupted: bool
+    model: str
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """What the adapter must do, in this order, to cut a response."""
+
+    halt: str | None = None  # send halt_audio with this reason first
+    stop_task: bool = False  # cancel the response task (model, TTS)
+    done: Done | None = None  # then send this agent.done
+    record_heard: str | None = None  # then store the reply cut to this text
+    join_turn: bool = False  # the user's new words join this response's turn
+
+
+NOTHING = CutPlan()
+
+
+@dataclass
+class TurnDeadlines:
+    """Bounds on a turn's model calls (``EngineConfig``, ``voco serve`` flags).
+
+    ``first_token_s``: a model call that has produced nothing by then fails
+    (and falls back where a fallback is configured); ``total_s``: no single
+    model call runs longer; ``still_working_s``: silence after which the user
+    hears a short "still working on it" (once per response).
+    """
+
+    first_token_s: float = 15.0
+    total_s: float = 90.0
+    still_working_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("first_token_s", "total_s", "still_working_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+STILL_WORKING = "Still working on it. "
+
+
+@dataclass
+class ResponseLifecycle:
+    """One response from the first thought to its last audible word."""
+
+    audio: ResponseAudio
+    started_at: float
+    default_model: str = ""
+    still_working_s: float = 2.0
+    phase: Phase = Phase.THINKING
+    running: bool = True  # its task has not ended
+    model: str = ""  # the model that answered (router pick, then the real one)
+    first_delta_at: float | None = None
+    text: list[str] = field(default_factory=list)
+    sent: Done | None = None  # the last agent.done sent for it
+    _cue_given: bool = False
+
+    # --------------------------------------------------------------- moves
+
+    def _go(self, to: Phase) -> None:
+        if to is not self.phase and to not in _MOVES[self.phase]:
+            raise LifecycleError(f"response cannot go from {self.phase.value} to {to.value}")
+        self.phase = to
+
+    @property
+    def cut(self) -> bool:
+        """Whether it was cut by the user (or the session) rather than finishing."""
+        return self.sent is not None and self.sent.interrupted
+
+    def may_send_audio(self) -> bool:
+        return self.phase in (Phase.THINKING, Phase.SPEAKING, Phase.RESUMED)
+
+    def is_playing(self, now: float) -> bool:
+        """Protocol §7 'speaking': audio went out and has not played out."""
+        return self.may_send_audio() and self.audio.is_playing(now)
+
+    def is_live(self, now: float) -> bool:
+        """Still thinking or still audible: a new user act must cut it."""
+        return self.running or self.is_playing(now)
+
+    # -------------------------------------------------------------- events
+
+    def on_text(self, text: str, now: float, *, from_model: bool = True) -> None:
+        """Reply text went out. The still-working cue does not count as the first
+        token (``from_model=False``): it must not hide a silent model."""
+        if from_model and self.first_delta_at is None:
+            self.first_delta_at = now
+        self.text.append(text)
+
+    def on_model(self, model: str) -> None:
+        self.model = model
+
+    def on_audio_start(self, now: float) -> bool:
+        """``audio.start`` is due; False if the response was already cut."""
+        if not self.may_send_audio():
+            return False
+        self.audio.started_at = now
+        self._go(Phase.SPEAKING)
+        return True
+
+    def still_working_due(self, now: float) -> bool:
+        """True once, when the user has heard nothing for ``still_working_s``."""
+        if self._cue_given or not self.running or self.phase is not Phase.THINKING:
+            return False
+        if self.text or now - self.started_at < self.still_working_s:
+            return False
+        self._cue_given = True
+        return True
+
+    def next_cue_at(self) -> float | None:
+        """When the adapter should next ask :meth:`still_working_due`."""
+        if self._cue_given or self.text or self.phase is not Phase.THINKING:
+            return None
+        return self.started_at + self.still_working_s
+
+    def finished(self) -> Done | None:
+        """The response's text is complete: the (first) ``agent.done``, if not cut."""
+        if self.cut:
+            return None
+        self.sent = Done("".join(self.text), False, self.model or self.default_model)
+        return self.sent
+
+    def task_ended(self, now: float) -> None:
+        self.running = False
+        self.settle(now)
+
+    def settle(self, now: float) -> bool:
+        """Move to DONE once nothing runs and nothing plays; True if it is done."""
+        if self.phase is Phase.DONE:
+            return True
+        if self.running or self.is_playing(now) or self.phase is Phase.HALTED:
+            return False
+        self._go(Phase.DONE)
+        return True
+
+    # ----------------------------------------------------------------- cut
+
+    def cut_plan(self, why: Cut, now: float) -> CutPlan:
+        """Decide (and enter) the cut. Idempotent: a second cut plans nothing.
+
+        * audio playing → ``halt_audio`` first (``barge_in`` for speech), the
+          audio gate shut, so no audio frame can follow it;
+        * a running task is stopped;
+        * one ``agent.done`` with ``interrupted: true`` and the words heard
+          ("" if none) — even when a first ``agent.done`` already went out while
+          audio still played: this one supersedes it (docs/protocol.md);
+        * the stored record is cut to what was heard, if anything was;
+        * speech while nothing was heard joins the user's turn.
+        Closing sends nothing: the socket is going away.
+        """
+        if self.cut or not self.is_live(now):
+            return NOTHING
+        playing = self.is_playing(now)
+        heard = self.audio.started_at is not None
+        heard_text = self.audio.heard_text(self.audio.heard_ms(now)) if heard else ""
+        halt: str | None = None
+        if playing:
+            self.audio.halted = True
+            self._go(Phase.HALTED)
+            if why is not Cut.CLOSE:
+                halt = "barge_in" if why is Cut.SPEECH else "interrupt"
+        elif self.phase is not Phase.HALTED:
+            self.audio.halted = True
+            self._go(Phase.DONE)
+        done = Done(heard_text, True, self.model or self.default_model)
+        self.sent = done
+        if why is Cut.CLOSE:
+            return CutPlan(stop_task=self.running)
+        return CutPlan(
+            halt=halt,
+            stop_task=self.running,
+            done=done,
+            record_heard=heard_text if heard else None,
+            join_turn=why is Cut.SPEECH and not heard,
+        )
+
+    def on_played(self, played_ms: int, now: float) -> str | None:
+        """The client's ``audio.played``; returns the corrected heard text if the
+        response was halted (the stored record must be cut to it)."""
+        self.audio.played_ms = played_ms
+        if self.phase is Phase.HALTED or (self.cut and self.audio.started_at is not None):
+            return self.audio.heard_text(self.audio.heard_ms(now))
+        return None

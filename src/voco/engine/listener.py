@@ -1,0 +1,169 @@
+"""The user's side of a conversation: audio frames → VAD → turn detection →
+transcription → a finished :class:`~voco.engine.record.Turn`.
+
+Runs *in the reader* (each frame's VAD probability is awaited where the audio is
+read), so a barge-in is decided where the audio arrives, never behind a queue.
+What to do about the assistant's reply when the user speaks is not decided
+here: :class:`Listener` reports through its :class:`ListenerHost`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from voco.audio.pcm import FRAME_MS, pcm16_to_float
+from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
+from voco.audio.vad import VadStream
+from voco.engine.record import Turn, new_id
+from voco.engine.runtime import EngineRuntime
+from voco.protocol import messages as m
+from voco.providers.base import ProviderError, SpeechStream
+
+
+class ListenerHost(abc.ABC):
+    """What the listener needs from its session."""
+
+    @abc.abstractmethod
+    async def send(self, msg: m._Msg) -> None: ...
+
+    @abc.abstractmethod
+    async def user_started_speaking(self, confirmed_ms: int, onset_ms: int) -> None:
+        """Speech confirmed: cut the reply (a barge-in if it plays), then say
+        ``vad.speech_start`` at the onset."""
+
+    @abc.abstractmethod
+    async def user_turn(self, turn: Turn) -> None:
+        """A transcribed turn is ready to answer."""
+
+    @abc.abstractmethod
+    async def nothing_heard(self) -> None:
+        """The speech transcribed to nothing."""
+
+    @abc.abstractmethod
+    async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
+        """Transcription failed."""
+
+
+class Listener:
+    def __init__(
+        self,
+        runtime: EngineRuntime,
+        host: ListenerHost,
+        *,
+        clock: Callable[[], float],
+        spawn: Callable[[Awaitable[Any]], None],
+    ) -> None:
+        self.rt = runtime
+        self._host = host
+        self._clock = clock
+        self._spawn = spawn
+        self.vad_stream = VadStream()
+        self.turns = TurnDetector(runtime.turn_config)
+        self._preroll: deque[bytes] = deque(
+            maxlen=max(1, runtime.turn_config.preroll_ms // FRAME_MS)
+        )
+        self._utterance: SpeechStream | None = None
+        self._preview: asyncio.Future[str | None] | None = None
+        self._joined: Turn | None = None  # thinking turn the new speech joins
+
+    def stream_ms(self) -> int:
+        """Stream time just after the current frame."""
+        return self.turns.frame_index * FRAME_MS + FRAME_MS
+
+    def join(self, turn: Turn) -> None:
+        """The words being spoken continue ``turn`` (it was cut while thinking)."""
+        self._joined = turn
+
+    async def on_audio(self, frames: list[bytes], first_index: int) -> None:
+        for frame in frames:
+            prob = await self.rt.vad.probability(self.vad_stream, pcm16_to_float(frame))
+            event = self.turns.push(prob)
+            if isinstance(event, SpeechStarted):
+                await self._speech_started(event)
+            if self._utterance is not None and (
+                self.turns.in_speech or isinstance(event, SpeechEnded)
+            ):
+                await self._utterance.push(frame)
+            if isinstance(event, SpeechPaused):
+                self._start_preview()
+            elif isinstance(event, SpeechResumed):
+                self._cancel_preview()
+            elif isinstance(event, SpeechEnded):
+                await self._speech_ended(event)
+            self._preroll.append(frame)
+
+    def _start_preview(self) -> None:
+        """The user paused: transcribe now, while the end-of-turn silence runs."""
+        self._cancel_preview()
+        if self._utterance is not None:
+            self._preview = asyncio.ensure_future(self._utterance.preview())
+
+    def _cancel_preview(self) -> None:
+        if self._preview is not None and not self._preview.done():
+            self._preview.cancel()
+        self._preview = None
+
+    async def _speech_started(self, ev: SpeechStarted) -> None:
+        await self._host.user_started_speaking(ev.confirmed_ms, ev.onset_ms)
+        if self._utterance is not None:
+            await self._utterance.aclose()
+        self._cancel_preview()
+        self._utterance = await self.rt.stt.open_stream(self._on_partial)
+        # the onset frames and a little audio before them (the preroll ring
+        # holds every frame up to the current one, which is pushed next)
+        for f in self._preroll:
+            await self._utterance.push(f)
+
+    async def _on_partial(self, text: str) -> None:
+        await self._host.send(m.TranscriptPartial(turn_id="pending", text=text))
+
+    async def _speech_ended(self, ev: SpeechEnded) -> None:
+        await self._host.send(m.VadSpeechEnd(t_ms=ev.end_ms))
+        utterance, self._utterance = self._utterance, None
+        if utterance is None:
+            return
+        joined, self._joined = self._joined, None
+        preview, self._preview = self._preview, None
+        self._spawn(self._finish_utterance(utterance, self._clock(), joined, preview))
+
+    async def _finish_utterance(
+        self,
+        utterance: SpeechStream,
+        decided: float,
+        joined: Turn | None,
+        preview: asyncio.Future[str | None] | None,
+    ) -> None:
+        t0 = self._clock()
+        try:
+            text: str | None = None
+            if preview is not None:  # speculative transcript of the same speech
+                with contextlib.suppress(ProviderError):
+                    text = await preview
+            if text is None:
+                text = await utterance.finish()
+            text = text.strip()
+        except ProviderError as exc:
+            await self._host.not_understood(joined or Turn(new_id(), new_id()), exc)
+            return
+        finally:
+            await utterance.aclose()
+        stt_ms = int((self._clock() - t0) * 1000)
+        if not text:
+            await self._host.nothing_heard()
+            return
+        if joined is not None:
+            turn = Turn(joined.turn_id, joined.user_msg_id, f"{joined.text} {text}")
+        else:
+            turn = Turn(new_id(), new_id(), text)
+        turn.speech_end_at, turn.stt_ms = decided, stt_ms
+        await self._host.user_turn(turn)
+
+    async def aclose(self) -> None:
+        self._cancel_preview()
+        if self._utterance is not None:
+            await self._utterance.aclose()

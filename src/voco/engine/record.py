@@ -1,0 +1,92 @@
+"""Pure pieces of a turn's bookkeeping: what is stored when a reply is cut, and
+the measured timings sent as ``metrics``.
+
+Kept apart from :mod:`voco.engine.session` because they are plain functions of
+data (tested without a session) and the session is only their adapter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from voco.agent.state import Message, message
+from voco.providers.base import ChatMessage
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Turn:
+    turn_id: str
+    user_msg_id: str
+    text: str = ""
+    speech_end_at: float | None = None  # clock time the end of speech was decided
+    stt_ms: int | None = None
+
+
+def interruption_updates(
+    existing: list[Message], turn: Turn, reply_msg_id: str, heard_text: str
+) -> list[Message]:
+    """Messages that record an interrupted reply (merged by id into the thread).
+
+    The turn's user message is (re)written in case the run was cut before the
+    graph stored it; text the model wrote this turn is blanked (it was not
+    heard) while its tool calls stay, each closed with a result; one assistant
+    message with what was heard, flagged ``interrupted``, ends the turn.
+    """
+    out: list[Message] = [message(ChatMessage("user", turn.text), turn.user_msg_id)]
+    after = False
+    answered = {x.get("tool_call_id") for x in existing if x["role"] == "tool"}
+    for x in existing:
+        if x.get("id") == turn.user_msg_id:
+            after = True
+            continue
+        if not after or x.get("id") == reply_msg_id:
+            continue
+        if x["role"] == "assistant":
+            out.append({**x, "content": ""})
+            for c in x.get("tool_calls", []):
+                if c["id"] not in answered:
+                    out.append(
+                        message(
+                            ChatMessage(
+                                "tool",
+                                '{"status":"error","error":"cancelled: the user interrupted",'
+                                '"code":"interrupted"}',
+                                tool_call_id=c["id"],
+                                is_error=True,
+                            ),
+                            new_id(),
+                        )
+                    )
+    out.append(message(ChatMessage("assistant", heard_text, interrupted=True), reply_msg_id))
+    return out
+
+
+def metrics_fields(
+    turn: Turn,
+    *,
+    started_at: float,
+    first_delta_at: float | None,
+    first_clause_at: float | None,
+    first_audio_at: float | None,
+    audio_ms: int,
+) -> dict[str, int]:
+    """The ``metrics`` message's timings (docs/protocol.md), from clock readings."""
+    fields: dict[str, int] = {}
+    if turn.stt_ms is not None:
+        fields["stt_ms"] = turn.stt_ms
+    if first_delta_at is not None:
+        fields["llm_ttft_ms"] = int((first_delta_at - started_at) * 1000)
+    if first_audio_at is not None and first_clause_at is not None:
+        fields["tts_ttfb_ms"] = int((first_audio_at - first_clause_at) * 1000)
+        if turn.speech_end_at is not None:
+            e2e = int((first_audio_at - turn.speech_end_at) * 1000)
+            fields["e2e_ms"] = e2e
+            parts = sum(fields.get(k, 0) for k in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms"))
+            fields["engine_overhead_ms"] = max(0, e2e - parts)
+    fields["audio_ms"] = audio_ms
+    return fields
