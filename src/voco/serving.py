@@ -24,14 +24,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServeError(RuntimeError):
+    """The server could not start (port taken, start-up failed); says which."""
+
+
 @contextlib.asynccontextmanager
-async def serving(app: Any, port: int = 0) -> AsyncIterator[int]:
-    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields the port."""
+async def serving(app: Any, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[int]:
+    """Serve ``app`` on ``host`` (loopback unless told) for the duration of the block;
+    yields the port once the app has started (its lifespan start-up included)."""
     port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host="127.0.0.1",
+            host=host,
             port=port,
             ws="websockets-sansio",
             ws_max_size=MAX_WS_FRAME,
@@ -42,8 +47,12 @@ async def serving(app: Any, port: int = 0) -> AsyncIterator[int]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()  # raises why it could not start (port taken, app failed)
-            raise RuntimeError("server stopped before it started")
+            with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+                task.result()
+            raise ServeError(
+                f"could not serve on {host}:{port} (port in use, or start-up failed; "
+                "see the log above)"
+            )
         await asyncio.sleep(0.02)
     try:
         yield port
