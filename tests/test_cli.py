@@ -166,6 +166,7 @@ MISTAKES = {
     "wav missing": (["talk", "--wav", "{d}/nope.wav"], "--wav {d}/nope.wav: no such file"),
     "wav is a folder": (["talk", "--wav", "{d}/afolder"], "is a directory"),
     "wav not audio": (["talk", "--wav", "{d}/not-audio.wav"], "not a WAV"),
+    "text empty": (["talk", "--text", " "], "--text: must not be empty"),
     "engine not ws": (["talk", "--text", "hi", "--engine", "http://x/v1"], "not a WebSocket URL"),
     "engine bad port": (["talk", "--text", "hi", "--engine", "ws://h:xx/"], "not a number"),
     "out in missing folder": (

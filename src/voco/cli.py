@@ -24,6 +24,7 @@ from voco.cli_checks import (
     check_out,
     check_port_free,
     check_roots,
+    check_text,
     check_ttl,
     check_user,
     check_wav,
@@ -160,6 +161,7 @@ def _cmd_talk(args: argparse.Namespace) -> int:
     from voco.local.talk import NoSpeech, talk, write_audio
 
     wav = check_wav(args.wav) if args.wav else None
+    text = check_text(args.text) if args.text is not None else None
     engine = check_engine_url(args.engine)
     out, encoding = _talk_output(args)
     roots = check_roots(args.root)
@@ -177,7 +179,7 @@ def _cmd_talk(args: argparse.Namespace) -> int:
                 engine,
                 token,
                 wav=wav,
-                text=args.text,
+                text=text,
                 source=source,
                 bridge=McpBridge(roots, args.approve),
                 encoding=encoding,

@@ -134,6 +134,12 @@ def check_database(url: str | None, timeout_s: int = 3) -> None:
         raise UsageError(f"--database: cannot reach {_display_dsn(url)}: {first}") from None
 
 
+def check_text(text: str) -> str:
+    if not text.strip():
+        raise UsageError("--text: must not be empty")
+    return text
+
+
 def check_ttl(ttl: int) -> int:
     if ttl <= 0:
         raise UsageError(f"--ttl must be a positive number of seconds (got {ttl})")
