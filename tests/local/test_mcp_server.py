@@ -145,8 +145,17 @@ async def test_ask_uses_client_elicitation_per_call(
         assert not (proj / "new.py").exists()
 
 
-async def test_ask_with_nobody_to_ask_is_refused_by_policy(proj: Path, tmp_path: Path) -> None:
-    async with Client(_params(proj, tmp_path / "audit.jsonl", "ask", detach=True)) as client:
+@pytest.mark.parametrize("client_kind", ["no elicitation", "modern, no back-channel"])
+async def test_ask_with_nobody_to_ask_is_refused_by_policy(
+    proj: Path, tmp_path: Path, client_kind: str
+) -> None:
+    """No terminal, and a client that cannot (or, on the stateless modern
+    protocol, has no channel to) ask: refused by policy, saying why."""
+    answers = _Elicitations(True)
+    kw: dict[str, Any] = {}
+    if client_kind != "no elicitation":
+        kw["elicitation_callback"] = answers
+    async with Client(_params(proj, tmp_path / "audit.jsonl", "ask", detach=True), **kw) as client:
         out = await client.call_tool("write_file", {"path": "x.txt", "content": "x"})
     assert out.is_error
     assert "denied_by_policy" in _text(out) and "nobody to ask" in _text(out)
