@@ -157,6 +157,7 @@ def _talk_output(args: argparse.Namespace) -> tuple[Path | None, str]:
 def _cmd_talk(args: argparse.Namespace) -> int:
     from voco.local.audio_source import MicrophoneSource, SpeakerPlayer
     from voco.local.engine_client import EngineUnreachable, SessionRefused
+    from voco.local.mcp_approval import escape_for_terminal
     from voco.local.mcp_bridge import McpBridge
     from voco.local.talk import NoSpeech, talk, write_audio
 
@@ -202,8 +203,9 @@ def _cmd_talk(args: argparse.Namespace) -> int:
     finally:
         if player is not None:
             player.close()
-    print(f"you:  {result.transcript}")
-    print(f"voco: {result.reply}")
+    # engine-supplied text: controls and bidi overrides shown, never obeyed
+    print(f"you:  {escape_for_terminal(result.transcript)}")
+    print(f"voco: {escape_for_terminal(result.reply)}")
     if result.metrics:
         shown = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if k.endswith("_ms"))
         print(f"      ({shown})", file=sys.stderr)
