@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.engine.test_protocol_conformance import assert_error, start_msg, started
 from tests.fakes import LONG_REPLY, ScriptedLLM
+from voco.auth import user_uuid
 from voco.providers.base import ChatMessage, ToolCall
 
 
@@ -63,7 +64,7 @@ async def test_a_second_session_start_is_non_fatal_and_changes_nothing(
     assert_error(err, fatal=False, code="protocol_error")
     assert not [m for m in msgs if m["type"] == "session.ready"]
     assert done["text"] == "You said: hello"
-    assert ready["user_id"] == "alice"
+    assert ready["user_id"] == user_uuid("alice")
 
 
 async def test_awaiting_approval_splices_the_documented_sentence(engine_factory: Any) -> None:
