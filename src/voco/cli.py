@@ -157,7 +157,7 @@ def _talk_output(args: argparse.Namespace) -> tuple[Path | None, str]:
 def _cmd_talk(args: argparse.Namespace) -> int:
     from voco.local.audio_source import MicrophoneSource, SpeakerPlayer
     from voco.local.engine_client import EngineUnreachable, SessionRefused
-    from voco.local.mcp_approval import escape_for_terminal
+    from voco.local.sandbox.display import escape
     from voco.local.mcp_bridge import McpBridge
     from voco.local.talk import NoSpeech, talk, write_audio
 
@@ -204,8 +204,8 @@ def _cmd_talk(args: argparse.Namespace) -> int:
         if player is not None:
             player.close()
     # engine-supplied text: controls and bidi overrides shown, never obeyed
-    print(f"you:  {escape_for_terminal(result.transcript)}")
-    print(f"voco: {escape_for_terminal(result.reply)}")
+    print(f"you:  {escape(result.transcript)}")
+    print(f"voco: {escape(result.reply)}")
     if result.metrics:
         shown = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if k.endswith("_ms"))
         print(f"      ({shown})", file=sys.stderr)

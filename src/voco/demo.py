@@ -17,7 +17,7 @@ from pathlib import Path
 
 from voco.engine.runtime import EngineRuntime
 from voco.engine.server import create_app
-from voco.local.mcp_approval import escape_for_terminal
+from voco.local.sandbox.display import escape
 from voco.local.mcp_bridge import McpBridge
 from voco.local.talk import NoSpeech, talk, write_audio
 from voco.serving import serving
@@ -51,8 +51,8 @@ async def _demo(out: Path, wav: Path) -> int:
                 return 1
     finally:
         await runtime.aclose()
-    print(f"you:  {escape_for_terminal(result.transcript)}")
-    print(f"voco: {escape_for_terminal(result.reply)}")
+    print(f"you:  {escape(result.transcript)}")
+    print(f"voco: {escape(result.reply)}")
     if result.metrics:
         print(
             "      "

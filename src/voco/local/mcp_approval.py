@@ -29,11 +29,6 @@ from voco.protocol.messages import McpRequest
 APPROVE_MODES = ("ask", "deny", "all")
 
 
-def escape_for_terminal(text: str) -> str:
-    """An untrusted string made safe to show: the shared display sanitiser."""
-    return escape(text)
-
-
 def describe(request: McpRequest) -> str:
     """The complete, escaped action, one indented line per field."""
     return describe_action(request.action, request.payload).replace("\n", "\n    ")
