@@ -157,8 +157,8 @@ def _talk_output(args: argparse.Namespace) -> tuple[Path | None, str]:
 def _cmd_talk(args: argparse.Namespace) -> int:
     from voco.local.audio_source import MicrophoneSource, SpeakerPlayer
     from voco.local.engine_client import EngineUnreachable, SessionRefused
-    from voco.local.sandbox.display import escape
     from voco.local.mcp_bridge import McpBridge
+    from voco.local.sandbox.display import escape
     from voco.local.talk import NoSpeech, talk, write_audio
 
     wav = check_wav(args.wav) if args.wav else None

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from voco.engine.runtime import EngineRuntime
 from voco.engine.server import create_app
-from voco.local.sandbox.display import escape
 from voco.local.mcp_bridge import McpBridge
+from voco.local.sandbox.display import escape
 from voco.local.talk import NoSpeech, talk, write_audio
 from voco.serving import serving
 
