@@ -34,6 +34,10 @@ from voco.cli_checks import (
 DEFAULT_PORT = 8765
 DEFAULT_UI_PORT = 8766
 DEFAULT_ENGINE = f"ws://127.0.0.1:{DEFAULT_PORT}/v1/session"
+TOOL_PATH_HELP = (
+    "colon-separated folders of your tools to make visible (read-only) to sandboxed "
+    "commands, instead of those found on PATH; '' for none (default: $VOCO_TOOL_PATH)"
+)
 APPROVE_HELP = (
     "high-risk actions: ask = ask on this terminal (default), deny = refuse without "
     "asking, all = approve everything (tests only)"
@@ -175,6 +179,10 @@ def _cmd_talk(args: argparse.Namespace) -> int:
     if args.mic:
         print("voco: listening on the microphone… (Ctrl-C to stop)", file=sys.stderr)
     try:
+        bridge = McpBridge(roots, args.approve)
+    except ValueError as exc:  # SetupError: unsafe root, tampered audit log
+        raise UsageError(str(exc)) from None
+    try:
         result = asyncio.run(
             talk(
                 engine,
@@ -182,7 +190,7 @@ def _cmd_talk(args: argparse.Namespace) -> int:
                 wav=wav,
                 text=text,
                 source=source,
-                bridge=McpBridge(roots, args.approve),
+                bridge=bridge,
                 encoding=encoding,
                 want_audio=out is not None or player is not None,
                 player=player,
@@ -219,13 +227,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from voco.demo import run_demo
 
     wav = check_wav(args.wav) if args.wav else None
-    return run_demo(check_out(args.out), wav=wav)
+    out = check_out(args.out)
+    check_roots(None)  # the demo's sandbox root is the current folder
+    return run_demo(out, wav=wav)
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
     from voco.local.mcp_server import run_mcp_server
+    from voco.local.sandbox.errors import SetupError
 
-    run_mcp_server(check_roots(args.root), args.approve)
+    roots = check_roots(args.root)
+    try:
+        run_mcp_server(roots, args.approve)
+    except SetupError as exc:  # e.g. a tampered audit log
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -420,6 +435,7 @@ def _add_mcp(sub: Any) -> None:
         help="high-risk actions: deny = refuse (default), ask = ask the MCP client's user "
         "(elicitation), else this terminal, all = approve everything (tests only)",
     )
+    mc.add_argument("--tool-path", help=TOOL_PATH_HELP)
     mc.set_defaults(fn=_cmd_mcp)
 
 
@@ -475,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "tool_path", None) is not None:
+        os.environ["VOCO_TOOL_PATH"] = args.tool_path  # read by every Sandbox we start
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

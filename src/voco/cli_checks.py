@@ -72,21 +72,21 @@ def check_out(path: str) -> Path:
 
 
 def check_roots(roots: list[str] | None) -> list[Path]:
-    """Every ``--root`` an existing folder (none given: the current directory).
+    """Every ``--root`` an existing folder that does not cover secrets (none
+    given: the current directory), checked before anything starts.
 
-    Root *policy* (refusing ``$HOME`` and Voco's own state) lives with the
-    sandbox; this only catches the typo before anything starts.
+    The policy (no ``$HOME``, ``/`` or folder holding Voco's own state) is the
+    sandbox's :func:`~voco.local.sandbox.core.validate_roots`; this turns its
+    refusal into the CLI's one line.
     """
-    given = roots or [os.getcwd()]
-    out: list[Path] = []
-    for r in given:
-        p = Path(r).expanduser()
-        if not p.exists():
-            raise UsageError(f"--root {r}: no such folder")
-        if not p.is_dir():
-            raise UsageError(f"--root {r}: not a folder")
-        out.append(p.resolve())
-    return out
+    from voco.local.sandbox.core import state_dirs, validate_roots
+    from voco.local.sandbox.errors import RootRefused
+
+    given = [Path(r).expanduser() for r in (roots or [os.getcwd()])]
+    try:
+        return validate_roots(given, state=state_dirs())
+    except RootRefused as exc:
+        raise UsageError(f"--root: {exc}") from None
 
 
 def check_port_free(host: str, port: int, flag: str = "--port") -> int:
