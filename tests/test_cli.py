@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -10,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.speech import piper_speech, silence, write_wav
 from voco.auth import LOCAL_ISSUER, user_uuid
+from voco.cli import build_parser
 
 pytestmark = pytest.mark.timeout(180)
 VOCO = [sys.executable, "-m", "voco.cli"]
@@ -34,12 +35,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def env() -> Iterator[dict[str, str]]:
+def _home_env() -> tuple[Path, dict[str, str]]:
     # Not under pytest's tmp_path: pytest keeps that 0700, and the embedded
     # Postgres runs as its own system user when we are root.
     home = Path(tempfile.mkdtemp(prefix="voco-cli-"))
-    yield {
+    env = {
         **os.environ,
         "VOCO_HOME": str(home),
         "ANTHROPIC_API_KEY": "",
@@ -47,19 +47,77 @@ def env() -> Iterator[dict[str, str]]:
         "SUPABASE_URL": "",  # the embedded issuer, whatever the developer's shell says
         "SUPABASE_JWT_SECRET": "",
     }
+    for key in ("VOCO_TOKEN", "VOCO_LLM", "VOCO_STT", "VOCO_TTS", "VOCO_DATABASE_URL"):
+        env.pop(key, None)
+    return home, env
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    home, e = _home_env()
+    yield e
     shutil.rmtree(home, ignore_errors=True)
 
 
-def run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def module_env() -> Iterator[dict[str, str]]:
+    home, e = _home_env()
+    yield e
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def run(
+    args: list[str], env: dict[str, str], *, stdin: str | None = None, **kw
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         VOCO + args,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         **kw,
     )
+
+
+def one_clear_line(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def served(module_env) -> Iterator[str]:
+    """A real ``voco serve`` (memory database); ready when it says so."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VOCO, "serve", "--port", str(port), "--database", "memory"],
+        env=module_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"ws://127.0.0.1:{port}/v1/session"
+    said: list[str] = []
+    assert proc.stderr is not None
+    for line in proc.stderr:  # blocks until the lines come; the timeout marker bounds it
+        said.append(line)
+        if "ready" in line:
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"voco serve did not start: {''.join(said)}")
+    assert said[0].startswith(f"voco serve: starting on {url}")
+    assert said[-1].strip() == f"voco serve: ready on {url}"
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+# ------------------------------------------------------------- no engine
 
 
 def test_token_is_accepted_by_the_same_home(env):
@@ -93,70 +151,188 @@ def test_token_and_serve_refuse_bad_auth_options(env):
     assert "Traceback" not in out.stderr
 
 
-@pytest.fixture
-def served(env):
-    port = free_port()
-    proc = subprocess.Popen(
-        [*VOCO, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"voco serve did not start: {proc.stdout.read()}")
-            time.sleep(0.3)
-    yield f"ws://127.0.0.1:{port}/v1/session"
-    proc.terminate()
-    proc.wait(10)
+@pytest.fixture(scope="module")
+def files() -> Iterator[dict[str, Path]]:
+    d = Path(tempfile.mkdtemp(prefix="voco-cli-files-"))
+    (d / "not-audio.wav").write_text("this is not audio\n")
+    (d / "empty.txt").write_text("")
+    (d / "afolder").mkdir()
+    (d / "a-file").write_text("x")
+    yield {"dir": d}
+    shutil.rmtree(d, ignore_errors=True)
 
 
-def test_talk_wav_against_served_engine(served, env, tmp_path):
-    proj = tmp_path / "proj"
-    (proj / "src").mkdir(parents=True)
-    (proj / "src" / "app.py").write_text("x = 1\n")
+MISTAKES = {
+    "wav missing": (["talk", "--wav", "{d}/nope.wav"], "--wav {d}/nope.wav: no such file"),
+    "wav is a folder": (["talk", "--wav", "{d}/afolder"], "is a directory"),
+    "wav not audio": (["talk", "--wav", "{d}/not-audio.wav"], "not a WAV"),
+    "text empty": (["talk", "--text", " "], "--text: must not be empty"),
+    "engine not ws": (["talk", "--text", "hi", "--engine", "http://x/v1"], "not a WebSocket URL"),
+    "engine bad port": (["talk", "--text", "hi", "--engine", "ws://h:xx/"], "not a number"),
+    "out in missing folder": (
+        ["talk", "--text", "hi", "--out", "{d}/missing/r.mp3"],
+        "the folder {d}/missing does not exist",
+    ),
+    "talk root missing": (["talk", "--text", "hi", "--root", "{d}/gone"], "does not exist"),
+    "talk root a file": (["talk", "--text", "hi", "--root", "{d}/a-file"], "not a directory"),
+    "mcp root missing": (["mcp", "--root", "{d}/gone"], "root '{d}/gone' does not exist"),
+    "local root missing": (
+        ["local", "--engine", "ws://127.0.0.1:9/v1/session", "--root", "{d}/gone"],
+        "does not exist",
+    ),
+    "up root missing": (["up", "--root", "{d}/gone"], "does not exist"),
+    "ttl zero": (["token", "--user", "a", "--ttl", "0"], "--ttl must be a positive"),
+    "ttl negative": (["token", "--user", "a", "--ttl", "-5"], "must be a positive"),
+    "user empty": (["token", "--user", ""], "--user: must not be empty"),
+    "user blank": (["token", "--user", "  "], "--user: must not be empty"),
+    "token file missing": (["talk", "--text", "hi", "--token-file", "{d}/nope"], "--token-file"),
+    "token file empty": (["talk", "--text", "hi", "--token-file", "{d}/empty.txt"], "empty"),
+    "audit log missing": (["audit", "verify", "{d}/none.jsonl"], "no audit log at"),
+    "serve database down": (
+        ["serve", "--port", "0", "--database", "postgresql://u:p@127.0.0.1:9/db"],
+        "--database: cannot reach 127.0.0.1:9/db",
+    ),
+    "up database down": (
+        ["up", "--port", "0", "--engine-port", "0", "--database", "postgresql://127.0.0.1:9/d"],
+        "cannot reach",
+    ),
+    "serve missing key": (["serve", "--port", "0", "--llm", "anthropic"], "ANTHROPIC_API_KEY"),
+    "up missing key": (
+        ["up", "--port", "0", "--engine-port", "0", "--llm", "anthropic"],
+        "ANTHROPIC_API_KEY",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MISTAKES))
+def test_an_ordinary_mistake_is_one_clear_line(case, env, files):
+    d = str(files["dir"])
+    args, expected = MISTAKES[case]
+    out = run([a.format(d=d) for a in args], env)
+    line = one_clear_line(out)
+    assert out.returncode == 2
+    assert expected.format(d=d) in line
+    assert line.startswith(f"voco {args[0]}: ")
+
+
+def test_up_honours_voco_llm_like_serve(env):
+    out = run(["up", "--port", "0", "--engine-port", "0"], {**env, "VOCO_LLM": "anthropic"})
+    assert "ANTHROPIC_API_KEY" in one_clear_line(out)
+
+
+@pytest.mark.parametrize("cmd", ["serve", "up"])
+def test_a_port_in_use_is_named(cmd, env):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        out = run([cmd, "--port", str(port)], env)
+    line = one_clear_line(out)
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+
+
+def test_talk_without_an_engine_says_to_start_one(env):
+    out = run(["talk", "--text", "hi", "--engine", f"ws://127.0.0.1:{free_port()}/v1/session"], env)
+    line = one_clear_line(out)
+    assert out.returncode == 1
+    assert "nothing is listening" in line and "voco serve" in line
+
+
+def test_talk_mic_without_audio_support_says_how_to_get_it(env):
+    from voco.local.audio_source import require_sounddevice
+
+    try:
+        require_sounddevice()
+    except RuntimeError:
+        pass
+    else:
+        pytest.skip("sounddevice and PortAudio are installed here")
+    for flag in (["--mic"], ["--text", "hi", "--play"]):
+        line = one_clear_line(run(["talk", *flag], env))
+        assert "audio extra" in line and "uv sync --extra audio" in line
+
+
+def test_every_flag_has_help_and_there_is_a_version(env):
+    parser = build_parser()
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    seen = 0
+    stack = [(parser.prog, parser)]
+    for action in subs:
+        stack += [(name, p) for name, p in action.choices.items()]
+    while stack:
+        name, p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack += [(n, sp) for n, sp in action.choices.items()]
+                continue
+            assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+            seen += 1
+    assert seen > 40
+    talk_help = run(["talk", "--help"], env).stdout
+    assert "repeat for more" in talk_help and "{ask,deny,all}" in talk_help
+    assert "default: ws://127.0.0.1:8765/v1/session" in talk_help
+    version = run(["--version"], env)
+    assert version.returncode == 0 and version.stdout.strip().startswith("voco 0.")
+
+
+# ------------------------------------------------------- against a real engine
+
+
+@pytest.fixture(scope="module")
+def proj() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="voco-cli-proj-"))
+    (d / "src").mkdir()
+    (d / "src" / "app.py").write_text("x = 1\n")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_talk_wav_against_served_engine(served, module_env, proj, tmp_path):
     wav = write_wav(
         tmp_path / "q.wav",
         np.concatenate([silence(300), piper_speech("What is in the source folder?"), silence(200)]),
         rate=16000,
     )
     out_mp3 = tmp_path / "reply.mp3"
-    out = run(
-        [
-            "talk",
-            "--wav",
-            str(wav),
-            "--engine",
-            served,
-            "--root",
-            str(proj),
-            "--approve",
-            "deny",
-            "--out",
-            str(out_mp3),
-        ],
-        env,
-    )
+    args = ["talk", "--wav", str(wav), "--engine", served, "--root", str(proj)]
+    out = run([*args, "--approve", "deny", "--out", str(out_mp3)], module_env)
     assert out.returncode == 0, out.stderr
     assert "you:" in out.stdout and "voco:" in out.stdout
     assert "app" in out.stdout.lower()
     audio, rate = sf.read(io.BytesIO(out_mp3.read_bytes()))
     assert rate == 24000 and len(audio) > rate // 2
+    assert "e2e_ms=" in out.stderr  # with audio wanted it waits for the turn's metrics
 
 
-def test_served_engine_publishes_the_key_voco_token_signs_with(served, env):
+def test_talk_text_returns_with_the_reply_text(served, module_env, proj):
+    out = run(
+        ["talk", "--text", "list the files in src", "--engine", served, "--root", str(proj)],
+        module_env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "app" in out.stdout.lower()
+    # metrics follow audio.end, which follows real-time playout: not waited for
+    assert "e2e_ms=" not in out.stderr and "reply audio" not in out.stderr
+
+
+def test_talk_a_wav_without_speech_ends_with_no_speech_heard(served, module_env, tmp_path):
+    wav = write_wav(tmp_path / "silence.wav", silence(1000), rate=16000)
+    out = run(["talk", "--wav", str(wav), "--engine", served], module_env)
+    line = one_clear_line(out)
+    assert out.returncode == 1 and line == f"voco: no speech heard in {wav}"
+
+
+def test_talk_to_the_wrong_path_names_it(served, module_env):
+    wrong = served.replace("/v1/session", "/v2/nothing")
+    line = one_clear_line(run(["talk", "--text", "hi", "--engine", wrong], module_env))
+    assert "answered HTTP" in line and "/v1/session" in line
+
+
+def test_served_engine_publishes_the_key_voco_token_signs_with(served, module_env):
     base = served.replace("ws://", "http://").removesuffix("/v1/session")
     with urllib.request.urlopen(base + "/auth/v1/.well-known/jwks.json", timeout=5) as r:
         jwks = json.loads(r.read())
-    token = run(["token", "--user", "carol"], env).stdout.strip()
+    token = run(["token", "--user", "carol"], module_env).stdout.strip()
     (jwk,) = jwks["keys"]
     assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
     key = jwt.PyJWK(jwk).key
@@ -165,18 +341,34 @@ def test_served_engine_publishes_the_key_voco_token_signs_with(served, env):
     )
 
 
-def test_talk_with_a_bad_token_fails_clearly(served, env):
-    out = run(["talk", "--text", "hi", "--engine", served, "--token", "not-a-jwt"], env)
+def test_talk_with_a_bad_token_fails_clearly(served, module_env):
+    out = run(["talk", "--text", "hi", "--engine", served, "--token", "not-a-jwt"], module_env)
     assert out.returncode == 1
     assert "4401" in out.stderr and "invalid access token" in out.stderr
+    assert "visible to other users" in out.stderr  # --token is a warning, not a secret
 
 
-def test_talk_without_an_engine_fails_clearly(env):
-    out = run(["talk", "--text", "hi", "--engine", f"ws://127.0.0.1:{free_port()}/v1/session"], env)
-    assert out.returncode == 1 and "cannot talk to the engine" in out.stderr
+@pytest.mark.parametrize("how", ["env", "stdin", "file"])
+def test_tokens_come_from_env_stdin_or_a_file(served, module_env, tmp_path, how):
+    """A bad token from each source is presented (4401), and nothing warns."""
+    args = ["talk", "--text", "hi", "--engine", served]
+    e, stdin = dict(module_env), None
+    if how == "env":
+        e["VOCO_TOKEN"] = "not-a-jwt"
+    elif how == "stdin":
+        args += ["--token-file", "-"]
+        stdin = "not-a-jwt\n"
+    else:
+        (tmp_path / "tok").write_text("not-a-jwt\n")
+        args += ["--token-file", str(tmp_path / "tok")]
+    out = run(args, e, stdin=stdin)
+    assert out.returncode == 1 and "4401" in out.stderr
+    assert "visible to other users" not in out.stderr
 
 
-def test_serve_with_a_missing_key_names_it(env):
-    out = run(["serve", "--llm", "anthropic", "--port", str(free_port())], env)
-    assert out.returncode == 2
-    assert out.stderr.strip() == "voco serve: anthropic: set ANTHROPIC_API_KEY to use anthropic"
+def test_demo_with_a_silent_wav_ends_with_no_speech_heard(env, tmp_path):
+    wav = write_wav(tmp_path / "silence.wav", silence(1000), rate=16000)
+    out = run(["demo", "--wav", str(wav), "--out", str(tmp_path / "r.mp3")], env)
+    assert out.returncode == 1
+    assert f"voco: no speech heard in {wav}" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -1,9 +1,16 @@
-"""The ``voco`` command (protocol §6)."""
+"""The ``voco`` command (protocol §6).
+
+One ``_cmd_*`` function runs each subcommand and one ``_add_*`` function
+declares its flags. Argument mistakes are found up front by
+:mod:`voco.cli_checks` and reported as one line with exit status 2; failures
+talking to the engine exit 1. No ordinary mistake ends in a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -11,18 +18,52 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from voco import __version__
+from voco.cli_checks import (
+    UsageError,
+    check_database,
+    check_engine_url,
+    check_out,
+    check_port_free,
+    check_roots,
+    check_text,
+    check_ttl,
+    check_user,
+    check_wav,
+    read_token,
+)
+
 DEFAULT_PORT = 8765
+DEFAULT_UI_PORT = 8766
+DEFAULT_ENGINE = f"ws://127.0.0.1:{DEFAULT_PORT}/v1/session"
+TOOL_PATH_HELP = (
+    "colon-separated folders of your tools to make visible (read-only) to sandboxed "
+    "commands, instead of those found on PATH; '' for none (default: $VOCO_TOOL_PATH)"
+)
+APPROVE_HELP = (
+    "high-risk actions: ask = ask on this terminal (default), deny = refuse without "
+    "asking, all = approve everything (tests only)"
+)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+# ------------------------------------------------------------------ helpers
 
+
+def _build_providers(args: argparse.Namespace) -> dict[str, Any]:
+    """Providers by name, built before anything binds a port (a missing key is named)."""
+    from voco.providers.base import ProviderError
+    from voco.providers.registry import make_llm, make_stt, make_tts
+
+    try:
+        return {"stt": make_stt(args.stt), "tts": make_tts(args.tts), "llm": make_llm(args.llm)}
+    except ProviderError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _engine_config(args: argparse.Namespace) -> Any:
     from voco.audio.turns import TurnConfig
     from voco.engine.lifecycle import TurnDeadlines
     from voco.engine.runtime import EngineConfig
-    from voco.engine.server import EngineServer, create_app, uvicorn_options
-    from voco.providers.base import ProviderError
-    from voco.providers.registry import make_llm, make_stt, make_tts
 
     try:
         turn = TurnConfig(
@@ -30,58 +71,70 @@ def _serve(args: argparse.Namespace) -> int:
             neg_threshold=max(0.01, args.vad_threshold - 0.15),
             end_silence_ms=args.end_silence_ms,
         )
+        defaults = TurnDeadlines()  # `voco up` has no deadline flags: the defaults
+        deadlines = TurnDeadlines(
+            first_token_s=getattr(args, "first_token_timeout", defaults.first_token_s),
+            total_s=getattr(args, "reply_timeout", defaults.total_s),
+            still_working_s=getattr(args, "still_working_after", defaults.still_working_s),
+        )
     except ValueError as exc:
-        print(f"voco serve: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
+    extra: dict[str, Any] = {}
+    if getattr(args, "shutdown_timeout", None) is not None:
+        extra["shutdown_s"] = args.shutdown_timeout
+    return EngineConfig(
+        llm=args.llm,
+        stt=args.stt,
+        tts=args.tts,
+        database=args.database,
+        turn=turn,
+        supabase_url=getattr(args, "supabase_url", None) or None,
+        supabase_jwt_secret=getattr(args, "supabase_jwt_secret", None) or None,
+        deadlines=deadlines,
+        **extra,
+    )
+
+
+def _check_auth_options(args: argparse.Namespace) -> None:
     if args.supabase_jwt_secret and not args.supabase_url:
-        print(
-            "voco serve: SUPABASE_JWT_SECRET needs SUPABASE_URL (--supabase-url)", file=sys.stderr
-        )
-        return 2
+        raise UsageError("SUPABASE_JWT_SECRET needs SUPABASE_URL (--supabase-url)")
     if args.supabase_url and not args.supabase_url.startswith(("https://", "http://")):
-        print(
-            f"voco serve: SUPABASE_URL must be an http(s) URL: {args.supabase_url!r}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"SUPABASE_URL must be an http(s) URL: {args.supabase_url!r}")
     if not args.supabase_url:
         from voco.auth.tokens import AuthError, TokenAuthority
 
         try:  # the embedded issuer's key, created now or refused with its path named
             TokenAuthority()
         except (AuthError, OSError) as exc:
-            print(f"voco serve: {exc}", file=sys.stderr)
-            return 2
-    try:
-        deadlines = TurnDeadlines(
-            first_token_s=args.first_token_timeout,
-            total_s=args.reply_timeout,
-            still_working_s=args.still_working_after,
-        )
-    except ValueError as exc:
-        print(f"voco serve: {exc}", file=sys.stderr)
-        return 2
-    config = EngineConfig(
-        llm=args.llm,
-        stt=args.stt,
-        tts=args.tts,
-        database=args.database,
-        turn=turn,
-        supabase_url=args.supabase_url or None,
-        supabase_jwt_secret=args.supabase_jwt_secret or None,
-        deadlines=deadlines,
-        shutdown_s=args.shutdown_timeout,
-    )
-    try:  # fail before binding the port, with the missing key named
-        providers = {
-            "stt": make_stt(args.stt),
-            "tts": make_tts(args.tts),
-            "llm": make_llm(args.llm),
-        }
-    except ProviderError as exc:
-        print(f"voco serve: {exc}", file=sys.stderr)
-        return 2
+            raise UsageError(str(exc)) from None
+
+
+def _session_token(args: argparse.Namespace) -> str:
+    """``--token-file``/``--token``/``$VOCO_TOKEN``, else one from the embedded auth."""
+    token = read_token(args.token, args.token_file)
+    if token is not None:
+        return token
+    from voco.auth.tokens import TokenAuthority
+
+    return TokenAuthority().issue("local-user")
+
+
+# -------------------------------------------------------------- subcommands
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    check_port_free(args.host, args.port)
+    _check_auth_options(args)
+    check_database(args.database)  # before the slow imports: fail within seconds
+    import uvicorn
+
+    from voco.engine.server import EngineServer, create_app, uvicorn_options
+
+    config = _engine_config(args)
+    providers = _build_providers(args)
+    url = f"ws://{args.host}:{args.port}/v1/session"
     app = create_app(config=config, providers=providers)
+    # EngineServer: SIGTERM drains live replies, then cuts and exits (bounded)
     server = EngineServer(
         uvicorn.Config(
             app,
@@ -93,119 +146,169 @@ def _serve(args: argparse.Namespace) -> int:
         app.state.live,
         config.shutdown_s,
     )
-    server.run()
+
+    async def main() -> bool:
+        print(f"voco serve: starting on {url} (loading models)…", file=sys.stderr, flush=True)
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn sets a flag)
+            await asyncio.sleep(0.05)
+        if server.started:
+            print(f"voco serve: ready on {url}", file=sys.stderr, flush=True)
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+            await task
+        return server.started
+
+    try:
+        started = asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    if not started:
+        print(
+            f"voco serve: could not serve on {args.host}:{args.port} (port in use, or "
+            "start-up failed; see the log above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
-def _token(args: argparse.Namespace) -> int:
+def _cmd_token(args: argparse.Namespace) -> int:
     from voco.auth.tokens import AuthError, TokenAuthority
 
-    if args.ttl <= 0:
-        print("voco token: --ttl must be a positive number of seconds", file=sys.stderr)
-        return 2
+    user = check_user(args.user)
+    ttl = check_ttl(args.ttl)
     try:
         authority = TokenAuthority()
     except (AuthError, ValueError, OSError) as exc:
         print(f"voco token: cannot load the local signing key: {exc}", file=sys.stderr)
         return 1
-    print(authority.issue(args.user, project_id=args.project, org_id=args.org, ttl_s=args.ttl))
+    print(authority.issue(user, project_id=args.project, org_id=args.org, ttl_s=ttl))
     return 0
 
 
-def _talk(args: argparse.Namespace) -> int:
-    from voco.auth.tokens import TokenAuthority
-    from voco.local.engine_client import SessionRefused
-    from voco.local.mcp_bridge import McpBridge
-    from voco.local.talk import talk, write_audio
+def _talk_output(args: argparse.Namespace) -> tuple[Path | None, str]:
+    out = check_out(args.out) if args.out else None
+    if args.play:
+        if out is not None and out.suffix.lower() != ".wav":
+            raise UsageError("--play with --out needs a .wav file (playback is PCM)")
+        return out, "pcm_s16le"
+    return out, "pcm_s16le" if out is not None and out.suffix.lower() == ".wav" else "mp3"
 
-    token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
-    out = Path(args.out) if args.out else None
-    encoding = "pcm_s16le" if out and out.suffix.lower() == ".wav" else "mp3"
-    roots = _roots(args)
-    if roots is None:
-        return 2
+
+def _cmd_talk(args: argparse.Namespace) -> int:
+    from voco.local.audio_source import MicrophoneSource, SpeakerPlayer
+    from voco.local.engine_client import EngineUnreachable, SessionRefused
+    from voco.local.mcp_bridge import McpBridge
+    from voco.local.sandbox.display import escape
+    from voco.local.talk import NoSpeech, talk, write_audio
+
+    wav = check_wav(args.wav) if args.wav else None
+    text = check_text(args.text) if args.text is not None else None
+    engine = check_engine_url(args.engine)
+    out, encoding = _talk_output(args)
+    roots = check_roots(args.root)
+    token = _session_token(args)
+    try:
+        source = MicrophoneSource() if args.mic else None
+        player = SpeakerPlayer() if args.play else None
+    except RuntimeError as exc:
+        raise UsageError(f"--{'mic' if args.mic else 'play'} {exc}") from None
+    if args.mic:
+        print("voco: listening on the microphone… (Ctrl-C to stop)", file=sys.stderr)
     try:
         bridge = McpBridge(roots, args.approve)
     except ValueError as exc:  # SetupError: unsafe root, tampered audit log
-        print(f"voco: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     try:
         result = asyncio.run(
             talk(
-                args.engine,
+                engine,
                 token,
-                wav=Path(args.wav) if args.wav else None,
-                text=args.text,
+                wav=wav,
+                text=text,
+                source=source,
                 bridge=bridge,
                 encoding=encoding,
+                want_audio=out is not None or player is not None,
+                player=player,
             )
         )
-    except SessionRefused as exc:
+    except NoSpeech:
+        print(f"voco: no speech heard in {args.wav or 'the audio'}", file=sys.stderr)
+        return 1
+    except (SessionRefused, EngineUnreachable) as exc:
         print(f"voco: {exc}", file=sys.stderr)
         return 1
     except (OSError, TimeoutError) as exc:
-        print(f"voco: cannot talk to the engine at {args.engine}: {exc!r}", file=sys.stderr)
+        why = str(exc) or type(exc).__name__
+        print(f"voco: cannot talk to the engine at {engine}: {why}", file=sys.stderr)
         return 1
-    print(f"you:  {result.transcript}")
-    print(f"voco: {result.reply}")
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if player is not None:
+            player.close()
+    # engine-supplied text: controls and bidi overrides shown, never obeyed
+    print(f"you:  {escape(result.transcript)}")
+    print(f"voco: {escape(result.reply)}")
     if result.metrics:
         shown = ", ".join(f"{k}={v}" for k, v in result.metrics.items() if k.endswith("_ms"))
         print(f"      ({shown})", file=sys.stderr)
-    if out:
+    if out is not None:
         write_audio(result, out)
         print(f"reply audio: {out} ({len(result.audio)} bytes, {result.encoding})", file=sys.stderr)
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
     from voco.demo import run_demo
 
-    # The demo's sandbox root is the current folder: check it before loading models.
-    if _roots(argparse.Namespace(root=None)) is None:
-        return 2
-    return run_demo(Path(args.out), wav=Path(args.wav) if args.wav else None)
+    wav = check_wav(args.wav) if args.wav else None
+    out = check_out(args.out)
+    check_roots(None)  # the demo's sandbox root is the current folder
+    return run_demo(out, wav=wav)
 
 
-def _mcp(args: argparse.Namespace) -> int:
+def _cmd_mcp(args: argparse.Namespace) -> int:
     from voco.local.mcp_server import run_mcp_server
     from voco.local.sandbox.errors import SetupError
 
-    roots = _roots(args)
-    if roots is None:
-        return 2
+    roots = check_roots(args.root)
     try:
         run_mcp_server(roots, args.approve)
-    except SetupError as exc:
-        print(f"voco: {exc}", file=sys.stderr)
-        return 2
+    except SetupError as exc:  # e.g. a tampered audit log
+        raise UsageError(str(exc)) from None
     return 0
 
 
-def _audit(args: argparse.Namespace) -> int:
+def _cmd_audit(args: argparse.Namespace) -> int:
     if args.database is not None:
         return _with_database(args.database, _verify_database)
-    if not args.log:
-        print("voco audit verify: give a log FILE or --database", file=sys.stderr)
-        return 2
-    from voco.local.sandbox.audit import audit_verify_main
+    from voco.local.sandbox.audit import audit_verify_main, default_audit_path
 
-    return audit_verify_main(Path(args.log))
+    log = Path(args.log).expanduser() if args.log else default_audit_path()
+    if not log.is_file():
+        raise UsageError(f"no audit log at {log}")
+    return audit_verify_main(log)
 
 
-def _roots(args: argparse.Namespace) -> list[Path] | None:
-    """The roots, checked before anything starts; None after printing why not.
+def _cmd_local(args: argparse.Namespace) -> int:
+    from voco.local.launch import embedded_token_source, run_local
 
-    A missing folder, ``$HOME`` or ``/``, or one holding Voco's own state is
-    refused with one line (no traceback, no engine connection first).
-    """
-    from voco.local.sandbox.core import state_dirs, validate_roots
-    from voco.local.sandbox.errors import RootRefused
+    engine = check_engine_url(args.engine)
+    roots = check_roots(args.root)
+    check_port_free("127.0.0.1", args.port)
+    token: Any = read_token(args.token, args.token_file)
+    if args.token_file not in (None, "-"):
+        path = args.token_file  # re-read at each connect, so it can be rotated
 
-    try:
-        return validate_roots([Path(r) for r in (args.root or [os.getcwd()])], state=state_dirs())
-    except RootRefused as exc:
-        print(f"voco: {exc}", file=sys.stderr)
-        return None
+        def token_from_file() -> str:
+            return read_token(None, path) or ""
+
+        token = token_from_file
+    elif token is None:
+        token = embedded_token_source()
+    return run_local(engine, token, roots, args.approve, args.port)
 
 
 def _with_database(url: str, job: Callable[[str], Coroutine[Any, Any, int]]) -> int:
@@ -261,58 +364,94 @@ async def _migrate(url: str) -> int:
     return 0
 
 
-def _local(args: argparse.Namespace) -> int:
-    from voco.auth.tokens import TokenAuthority
-    from voco.local.launch import run_local
-
-    roots = _roots(args)
-    if roots is None:
-        return 2
-    token = args.token or os.environ.get("VOCO_TOKEN") or TokenAuthority().issue("local-user")
-    return run_local(args.engine, token, roots, args.approve, args.port)
-
-
-def _up(args: argparse.Namespace) -> int:
+def _cmd_up(args: argparse.Namespace) -> int:
     from voco.local.launch import run_up
 
-    roots = _roots(args)
-    if roots is None:
-        return 2
-    return run_up(roots, args.approve, args.port, args.engine_port)
+    roots = check_roots(args.root)
+    check_port_free("127.0.0.1", args.port)
+    check_port_free("127.0.0.1", args.engine_port, "--engine-port")
+    if args.port and args.port == args.engine_port:
+        raise UsageError("--port and --engine-port must differ")
+    check_database(args.database)
+    config = _engine_config(args)
+    providers = _build_providers(args)
+    return run_up(roots, args.approve, args.port, args.engine_port, config, providers)
 
 
-_TOOL_PATH_HELP = (
-    "colon-separated folders of your tools to make visible (read-only) to sandboxed "
-    "commands, instead of those found on PATH; '' for none (default: $VOCO_TOOL_PATH)"
-)
+# -------------------------------------------------------------------- flags
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="voco", description="Voco, the voice coding assistant")
-    p.add_argument("-v", "--verbose", action="store_true")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    s = sub.add_parser("serve", help="run the cognitive engine")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT)
-    s.add_argument("--llm", default=os.environ.get("VOCO_LLM", "auto"))
-    s.add_argument("--stt", default=os.environ.get("VOCO_STT", "whisper"))
-    s.add_argument("--tts", default=os.environ.get("VOCO_TTS", "piper"))
+def _add_engine_flags(s: argparse.ArgumentParser) -> None:
+    """Provider and turn flags shared by ``serve`` and ``up`` (env defaults alike)."""
+    s.add_argument(
+        "--llm",
+        default=os.environ.get("VOCO_LLM", "auto"),
+        help="language model: auto (Anthropic if ANTHROPIC_API_KEY is set, else command "
+        "mode), anthropic, openai (VOCO_OPENAI_BASE_URL, e.g. Ollama), command, or a "
+        "comma list as a fallback chain (default: $VOCO_LLM or auto)",
+    )
+    s.add_argument(
+        "--stt",
+        default=os.environ.get("VOCO_STT", "whisper"),
+        help="speech-to-text: whisper (embedded) or deepgram (default: $VOCO_STT or whisper)",
+    )
+    s.add_argument(
+        "--tts",
+        default=os.environ.get("VOCO_TTS", "piper"),
+        help="text-to-speech: piper (embedded) or cartesia (default: $VOCO_TTS or piper)",
+    )
     s.add_argument(
         "--vad-threshold",
         type=float,
         default=0.5,
-        help="speech probability that counts as speech (0-1)",
+        help="speech probability that counts as speech, 0-1 (default: 0.5)",
     )
     s.add_argument(
-        "--end-silence-ms", type=int, default=320, help="silence that ends the user's turn"
+        "--end-silence-ms",
+        type=int,
+        default=320,
+        help="silence that ends the user's turn, in ms (default: 320)",
     )
     s.add_argument(
         "--database",
         default=os.environ.get("VOCO_DATABASE_URL"),
-        help="Postgres URL for durable threads (default: VOCO_DATABASE_URL, else an embedded "
-        "Postgres in $VOCO_HOME/pgdata); 'memory' keeps nothing across restarts",
+        help="Postgres URL for durable threads (default: $VOCO_DATABASE_URL, else an "
+        "embedded Postgres in $VOCO_HOME/pgdata); 'memory' keeps nothing across restarts",
     )
+
+
+def _add_runtime_flags(s: argparse.ArgumentParser, *, root_required: bool = False) -> None:
+    s.add_argument(
+        "--root",
+        action="append",
+        metavar="DIR",
+        required=root_required,
+        help="a folder the tools may use; repeat for more"
+        + ("" if root_required else " (default: the current directory)"),
+    )
+    s.add_argument("--approve", choices=["ask", "deny", "all"], default="ask", help=APPROVE_HELP)
+
+
+def _add_token_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the access token from FILE ('-': stdin) (default: $VOCO_TOKEN, else a "
+        "token from this machine's embedded auth)",
+    )
+    s.add_argument(
+        "--token",
+        metavar="JWT",
+        help="the access token itself (visible to other users in `ps`: prefer "
+        "$VOCO_TOKEN or --token-file)",
+    )
+
+
+def _add_serve(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run the cognitive engine")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    _add_engine_flags(s)
     s.add_argument(
         "--supabase-url",
         default=os.environ.get("SUPABASE_URL"),
@@ -345,42 +484,83 @@ def build_parser() -> argparse.ArgumentParser:
         default=12.0,
         help="SIGTERM to exit: drain live replies (1/2), cut the rest (1/4), close (1/4)",
     )
-    s.set_defaults(fn=_serve)
+    s.set_defaults(fn=_cmd_serve)
 
+
+def _add_token(sub: Any) -> None:
     t = sub.add_parser("token", help="print an access token the embedded auth accepts")
-    t.add_argument("--user", required=True, help="a UUID, or a name mapped to one (uuid5)")
-    t.add_argument("--project")
-    t.add_argument("--org")
-    t.add_argument("--ttl", type=int, default=3600)
-    t.set_defaults(fn=_token)
+    t.add_argument(
+        "--user", required=True, help="a UUID, or a name mapped to one (uuid5) as the sub"
+    )
+    t.add_argument("--project", help="limit the token to this project id (default: any)")
+    t.add_argument("--org", help="the organisation id claim (default: none)")
+    t.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds, > 0 (default: 3600)")
+    t.set_defaults(fn=_cmd_token)
 
-    k = sub.add_parser("talk", help="one session driven by a WAV file or text")
+
+def _add_talk(sub: Any) -> None:
+    k = sub.add_parser("talk", help="one session driven by a WAV file, text or the microphone")
     src = k.add_mutually_exclusive_group(required=True)
-    src.add_argument("--wav")
-    src.add_argument("--text")
-    k.add_argument("--engine", default=f"ws://127.0.0.1:{DEFAULT_PORT}/v1/session")
-    k.add_argument("--token")
-    k.add_argument("--tool-path", help=_TOOL_PATH_HELP)
-    k.add_argument("--root", action="append")
-    k.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
-    k.add_argument("--out")
-    k.set_defaults(fn=_talk)
+    src.add_argument("--wav", metavar="FILE", help="speak this audio file (any rate) in real time")
+    src.add_argument("--text", help="send this typed turn")
+    src.add_argument(
+        "--mic", action="store_true", help="listen on the microphone (needs the audio extra)"
+    )
+    k.add_argument(
+        "--engine", default=DEFAULT_ENGINE, metavar="URL", help=f"(default: {DEFAULT_ENGINE})"
+    )
+    _add_token_flags(k)
+    _add_runtime_flags(k)
+    k.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the reply audio here (.wav: PCM, else MP3); without --out or --play "
+        "the command returns when the reply text is complete",
+    )
+    k.add_argument(
+        "--play", action="store_true", help="play the reply on the speakers (needs the audio extra)"
+    )
+    k.set_defaults(fn=_cmd_talk)
 
+
+def _add_demo(sub: Any) -> None:
     d = sub.add_parser("demo", help="offline: speak the bundled question through the full loop")
-    d.add_argument("--out", default="voco-reply.mp3")
-    d.add_argument("--wav", help="another question to ask instead of the bundled one")
-    d.set_defaults(fn=_demo)
+    d.add_argument(
+        "--out", default="voco-reply.mp3", metavar="FILE", help="(default: voco-reply.mp3)"
+    )
+    d.add_argument("--wav", metavar="FILE", help="ask this question instead of the bundled one")
+    d.set_defaults(fn=_cmd_demo)
 
+
+def _add_mcp(sub: Any) -> None:
     mc = sub.add_parser("mcp", help="serve the sandboxed tools over MCP stdio")
-    mc.add_argument("--tool-path", help=_TOOL_PATH_HELP)
-    mc.add_argument("--root", action="append", required=True)
-    mc.add_argument("--approve", choices=["deny", "all"], default="deny")
-    mc.set_defaults(fn=_mcp)
+    mc.add_argument(
+        "--root",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="a folder the tools may use; repeat for more",
+    )
+    mc.add_argument(
+        "--approve",
+        choices=["ask", "deny", "all"],
+        default="deny",
+        help="high-risk actions: deny = refuse (default), ask = ask the MCP client's user "
+        "(elicitation), else this terminal, all = approve everything (tests only)",
+    )
+    mc.add_argument("--tool-path", help=TOOL_PATH_HELP)
+    mc.set_defaults(fn=_cmd_mcp)
 
+
+def _add_audit(sub: Any) -> None:
     a = sub.add_parser("audit", help="audit log tools")
     asub = a.add_subparsers(dest="audit_cmd", required=True)
     av = asub.add_parser("verify", help="check the hash chain of an audit log")
-    av.add_argument("log", nargs="?", help="the local runtime's audit log file")
+    av.add_argument(
+        "log",
+        nargs="?",
+        help="the log (default: $VOCO_AUDIT_LOG, else ~/.local/state/voco/audit.jsonl)",
+    )
     av.add_argument(
         "--database",
         nargs="?",
@@ -388,30 +568,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify the engine database's audit trail instead (URL; default "
         "VOCO_DATABASE_URL, else the embedded database)",
     )
-    av.set_defaults(fn=_audit)
+    av.set_defaults(fn=_cmd_audit)
 
+
+def _add_db(sub: Any) -> None:
     db = sub.add_parser("db", help="engine database tools")
     dbsub = db.add_subparsers(dest="db_cmd", required=True)
     dm = dbsub.add_parser("migrate", help="apply supabase/migrations to the database")
     dm.add_argument("--database", help="Postgres URL (default VOCO_DATABASE_URL, else embedded)")
     dm.set_defaults(fn=_db_migrate)
 
-    lo = sub.add_parser("local", help="the local runtime with the web UI")
-    lo.add_argument("--engine", required=True)
-    lo.add_argument("--token")
-    lo.add_argument("--tool-path", help=_TOOL_PATH_HELP)
-    lo.add_argument("--root", action="append")
-    lo.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
-    lo.add_argument("--port", type=int, default=8766)
-    lo.set_defaults(fn=_local)
 
+def _add_local(sub: Any) -> None:
+    lo = sub.add_parser("local", help="the local runtime with the web UI")
+    lo.add_argument("--engine", required=True, metavar="URL", help="the engine's session URL")
+    _add_token_flags(lo)
+    _add_runtime_flags(lo)
+    lo.add_argument(
+        "--port", type=int, default=DEFAULT_UI_PORT, help=f"UI port (default: {DEFAULT_UI_PORT})"
+    )
+    lo.set_defaults(fn=_cmd_local)
+
+
+def _add_up(sub: Any) -> None:
     up = sub.add_parser("up", help="engine + local runtime + web UI on this machine")
-    up.add_argument("--tool-path", help=_TOOL_PATH_HELP)
-    up.add_argument("--root", action="append")
-    up.add_argument("--approve", choices=["ask", "deny", "all"], default="ask")
-    up.add_argument("--port", type=int, default=8766)
-    up.add_argument("--engine-port", type=int, default=DEFAULT_PORT)
-    up.set_defaults(fn=_up)
+    _add_runtime_flags(up)
+    up.add_argument(
+        "--port", type=int, default=DEFAULT_UI_PORT, help=f"UI port (default: {DEFAULT_UI_PORT})"
+    )
+    up.add_argument(
+        "--engine-port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"engine port on 127.0.0.1 (default: {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    _add_engine_flags(up)
+    up.set_defaults(fn=_cmd_up)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voco", description="Voco, the voice coding assistant")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    p.add_argument("--version", action="version", version=f"voco {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for add in (_add_up, _add_serve, _add_local, _add_token, _add_talk, _add_demo, _add_mcp):
+        add(sub)
+    _add_audit(sub)
+    _add_db(sub)
     return p
 
 
@@ -423,7 +626,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except UsageError as exc:
+        print(f"voco {args.cmd}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

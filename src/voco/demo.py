@@ -18,7 +18,8 @@ from pathlib import Path
 from voco.engine.runtime import EngineRuntime
 from voco.engine.server import create_app, uvicorn_options
 from voco.local.mcp_bridge import McpBridge
-from voco.local.talk import talk, write_audio
+from voco.local.sandbox.display import escape
+from voco.local.talk import NoSpeech, talk, write_audio
 from voco.serving import serving
 
 
@@ -43,11 +44,15 @@ async def _demo(out: Path, wav: Path) -> int:
             token = runtime.auth.issue("demo-user")
             bridge = McpBridge([Path.cwd()], "deny")
             print(f"voco: asking {wav.name} …", file=sys.stderr)
-            result = await talk(url, token, wav=wav, bridge=bridge)
+            try:
+                result = await talk(url, token, wav=wav, bridge=bridge)
+            except NoSpeech:
+                print(f"voco: no speech heard in {wav}", file=sys.stderr)
+                return 1
     finally:
         await runtime.aclose()
-    print(f"you:  {result.transcript}")
-    print(f"voco: {result.reply}")
+    print(f"you:  {escape(result.transcript)}")
+    print(f"voco: {escape(result.reply)}")
     if result.metrics:
         print(
             "      "

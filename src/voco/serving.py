@@ -24,9 +24,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServeError(RuntimeError):
+    """The server could not start (port taken, start-up failed); says which."""
+
+
 @contextlib.asynccontextmanager
-async def serving(app: Any, port: int = 0, **options: Any) -> AsyncIterator[int]:
-    """Serve ``app`` on 127.0.0.1 for the duration of the block; yields the port.
+async def serving(
+    app: Any, port: int = 0, host: str = "127.0.0.1", **options: Any
+) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host`` (loopback unless told) for the duration of the block;
+    yields the port once the app has started (its lifespan start-up included).
 
     ``options`` are further ``uvicorn.Config`` settings (the engine passes its
     keepalive, see :func:`voco.engine.server.uvicorn_options`)."""
@@ -34,15 +41,17 @@ async def serving(app: Any, port: int = 0, **options: Any) -> AsyncIterator[int]
     settings: dict[str, Any] = {"ws": "websockets-sansio", "ws_max_size": MAX_WS_FRAME}
     settings.update(options)
     server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **settings
-        )
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **settings)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
-            task.result()  # raises why it could not start (port taken, app failed)
-            raise RuntimeError("server stopped before it started")
+            with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+                task.result()
+            raise ServeError(
+                f"could not serve on {host}:{port} (port in use, or start-up failed; "
+                "see the log above)"
+            )
         await asyncio.sleep(0.02)
     try:
         yield port

@@ -170,7 +170,7 @@ def test_messages_after_start() -> None:
         (j(type="nope"), "unknown_type"),
         (j(type="text.input"), "invalid_message"),
         (j(type="mcp.response", id="x", status="maybe"), "invalid_message"),
-        (j(type="session.start", token="again"), None),
+        (j(type="session.start", token="again"), "protocol_error"),
     ],
 )
 def test_bad_messages_after_start_are_non_fatal(frame: str, code: str | None) -> None:
@@ -309,3 +309,20 @@ def test_too_large_text_input_is_not_a_violation() -> None:
     for _ in range(2 * VIOLATION_LIMIT):
         assert_nonfatal(c.receive_text(big, 1.0), "too_large")
     assert c.phase is Phase.READY
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_text_input_starts_no_turn_and_is_not_a_violation(text: str) -> None:
+    c = ready()
+    for _ in range(2 * VIOLATION_LIMIT):
+        assert_nonfatal(c.receive_text(j(type="text.input", text=text), 1.0), "empty_text")
+    assert c.phase is Phase.READY
+
+
+def test_a_second_session_start_is_not_fatal() -> None:
+    """Documented in docs/protocol.md: an error, the session goes on unchanged."""
+    c = ready()
+    err = assert_nonfatal(c.receive_text(START, 1.0), "protocol_error")
+    assert "already started" in err.message
+    [ev] = c.receive_text(j(type="text.input", text="hi"), 1.0)
+    assert isinstance(ev, MessageReceived)

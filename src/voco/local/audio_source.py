@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -84,20 +85,34 @@ class WavSource(AudioSource):
             await pacer.tick()
 
 
+NO_AUDIO_DEVICES = (
+    "needs the optional audio extra (sounddevice + PortAudio): "
+    "`uv sync --extra audio` or `pip install 'voco[audio]'`"
+)
+
+
+def require_sounddevice() -> Any:
+    """The ``sounddevice`` module, or a RuntimeError that says how to get it."""
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:  # OSError: PortAudio library missing
+        raise RuntimeError(f"{NO_AUDIO_DEVICES} ({exc})") from None
+    return sd
+
+
 class MicrophoneSource(AudioSource):
     """The default input device via ``sounddevice`` (PortAudio)."""
 
+    def __init__(self) -> None:
+        self._sd = require_sounddevice()  # fail at construction, before connecting
+
     async def frames(self) -> AsyncIterator[bytes]:
-        try:
-            import sounddevice as sd
-        except (ImportError, OSError) as exc:
-            raise RuntimeError(f"no microphone support: {exc}") from exc
+        sd = self._sd
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=200)
 
         def callback(indata: bytes, frames: int, t: object, status: object) -> None:
-            with_drop = queue.full()
-            if not with_drop:
+            if not queue.full():  # a stalled consumer drops frames, never blocks PortAudio
                 loop.call_soon_threadsafe(queue.put_nowait, bytes(indata))
 
         with sd.RawInputStream(
@@ -109,3 +124,25 @@ class MicrophoneSource(AudioSource):
         ):
             while True:
                 yield await queue.get()
+
+
+class SpeakerPlayer:
+    """Plays 24 kHz PCM16 reply audio on the default output device.
+
+    ``__call__`` blocks until the device has taken the chunk, so it is called
+    from a worker thread; ``close`` waits for the tail to play out.
+    """
+
+    RATE = 24000
+
+    def __init__(self) -> None:
+        sd = require_sounddevice()
+        self._stream = sd.RawOutputStream(samplerate=self.RATE, channels=1, dtype="int16")
+        self._stream.start()
+
+    def __call__(self, pcm: bytes) -> None:
+        self._stream.write(pcm)
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()

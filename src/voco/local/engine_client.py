@@ -13,6 +13,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from voco.protocol import messages as m
 
@@ -22,6 +23,39 @@ class SessionRefused(Exception):
         super().__init__(f"session refused ({code}): {error.message if error else reason}")
         self.code = code
         self.error = error
+
+
+class EngineUnreachable(OSError):
+    """No Voco engine session endpoint at the URL; the message says what to do.
+
+    An ``OSError`` so that callers that retry on network failure (the UI relay)
+    treat it like any other unreachable peer."""
+
+
+async def _open(url: str, headers: dict[str, str] | None, open_timeout: float) -> ClientConnection:
+    try:
+        return await websockets.connect(
+            url, additional_headers=headers, open_timeout=open_timeout, max_size=4 << 20
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise EngineUnreachable(
+            f"the server at {url} answered HTTP {status}, not a Voco session "
+            "(is the path /v1/session?)"
+        ) from None
+    except InvalidURI as exc:
+        raise EngineUnreachable(f"{url} is not a WebSocket URL: {exc}") from None
+    except InvalidHandshake as exc:
+        raise EngineUnreachable(f"the server at {url} is not a Voco engine: {exc}") from None
+    except TimeoutError:
+        raise EngineUnreachable(
+            f"the engine at {url} did not answer within {open_timeout:g} s"
+        ) from None
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise EngineUnreachable(
+            f"nothing is listening at {url} ({why}); start the engine with `voco serve`"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -45,9 +79,7 @@ class EngineClient:
         headers: dict[str, str] | None = None,
         open_timeout: float = 10.0,
     ) -> EngineClient:
-        ws = await websockets.connect(
-            url, additional_headers=headers, open_timeout=open_timeout, max_size=4 << 20
-        )
+        ws = await _open(url, headers, open_timeout)
         await ws.send(start.to_json())
         first: m.Error | None = None
         while True:

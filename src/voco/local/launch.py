@@ -2,6 +2,12 @@
 
 Both print the one link that carries the per-launch secret; nothing else on the
 machine can use the runtime without it.
+
+Tokens: ``voco up`` holds the embedded auth's secret, so instead of one
+30-day token it issues a short-lived one (``UP_TOKEN_TTL_S``) at every engine
+(re)connect; ``voco local`` does the same when it runs on the embedded auth,
+and otherwise re-reads ``--token-file`` at each connect so another process
+can rotate it. A leaked token is worth an hour, not a month.
 """
 
 from __future__ import annotations
@@ -9,14 +15,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from voco.local.ui.relay import RuntimeConfig
 from voco.local.ui.security import Gate, new_secret
-from voco.local.ui.server import LocalRuntime, create_ui_app
-from voco.serving import free_port, serving
+from voco.local.ui.server import LocalRuntime, create_ui_app, web_dist
+from voco.serving import ServeError, free_port, serving
+
+if TYPE_CHECKING:
+    from voco.engine.runtime import EngineConfig
+
+UP_TOKEN_TTL_S = 3600
+LOCAL_USER = "local-user"
+
+
+class LaunchError(Exception):
+    """The runtime cannot start; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -27,39 +44,72 @@ class Launched:
     engine_url: str
 
 
+def require_web_ui(dist: Path | None = None) -> Path:
+    """The built page, or a LaunchError that says how to build it."""
+    dist = dist or web_dist()
+    if not (dist / "index.html").is_file():
+        raise LaunchError(
+            f"the web UI is not built ({dist} is missing); build it with "
+            "`cd web && npm ci && npm run build` (scripts/setup.sh does this)"
+        )
+    return dist
+
+
 @contextlib.asynccontextmanager
 async def serve_ui(
     engine_url: str,
-    token: str,
+    token: str | Callable[[], str],
     roots: list[Path],
     approve: str,
     *,
     port: int = 0,
     project_id: str = "default",
 ) -> AsyncIterator[Launched]:
-    """Run the local runtime's UI server on 127.0.0.1 for the duration of the block."""
+    """Run the local runtime's UI server on 127.0.0.1 for the duration of the block.
+
+    ``token`` is a fixed token or a function called at every engine connect."""
     port = port or free_port()
     secret = new_secret()
     gate = Gate(port, secret)
-    runtime = LocalRuntime(
-        RuntimeConfig(engine_url, token, project_id), [r.resolve() for r in roots], approve, gate
-    )
+    if callable(token):
+        config = RuntimeConfig(engine_url, token(), project_id, token_source=token)
+    else:
+        config = RuntimeConfig(engine_url, token, project_id)
+    runtime = LocalRuntime(config, [r.resolve() for r in roots], approve, gate)
     async with serving(create_ui_app(runtime), port):
         yield Launched(f"http://127.0.0.1:{port}/?secret={secret}", port, secret, engine_url)
 
 
+def embedded_token_source(ttl_s: int = UP_TOKEN_TTL_S) -> Callable[[], str]:
+    """Short-lived tokens from this machine's embedded auth, one per connect."""
+    from voco.auth.tokens import TokenAuthority
+
+    authority = TokenAuthority()
+    return lambda: authority.issue(LOCAL_USER, ttl_s=ttl_s)
+
+
 @contextlib.asynccontextmanager
 async def up(
-    roots: list[Path], approve: str, *, port: int = 0, engine_port: int = 0
+    roots: list[Path],
+    approve: str,
+    *,
+    port: int = 0,
+    engine_port: int = 0,
+    config: EngineConfig | None = None,
+    providers: dict[str, Any] | None = None,
 ) -> AsyncIterator[Launched]:
-    """Engine (embedded providers) + local runtime + web UI in one process."""
+    """Engine + local runtime + web UI in one process (``config``: providers by
+    name, database; ``providers``: already-built ones, as ``voco serve`` passes)."""
     from voco.demo import running_engine
     from voco.engine.runtime import EngineRuntime
 
-    runtime = await EngineRuntime.create()
+    runtime = await EngineRuntime.create(config, **(providers or {}))
     try:
         async with running_engine(runtime, engine_port) as engine_url:
-            token = runtime.auth.issue("local-user", ttl_s=30 * 24 * 3600)
+
+            def token() -> str:
+                return runtime.auth.issue(LOCAL_USER, ttl_s=UP_TOKEN_TTL_S)
+
             async with serve_ui(engine_url, token, roots, approve, port=port) as launched:
                 yield launched
     finally:
@@ -76,22 +126,51 @@ async def _forever(launched: Launched) -> None:
     await asyncio.Event().wait()
 
 
-def run_local(engine_url: str, token: str, roots: list[Path], approve: str, port: int) -> int:
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    except (LaunchError, ServeError) as exc:
+        print(f"voco: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_local(
+    engine_url: str,
+    token: str | Callable[[], str],
+    roots: list[Path],
+    approve: str,
+    port: int,
+) -> int:
     async def main() -> None:
+        require_web_ui()
         async with serve_ui(engine_url, token, roots, approve, port=port) as launched:
             await _forever(launched)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-    return 0
+    return _run(main)
 
 
-def run_up(roots: list[Path], approve: str, port: int, engine_port: int) -> int:
+def run_up(
+    roots: list[Path],
+    approve: str,
+    port: int,
+    engine_port: int,
+    config: EngineConfig | None = None,
+    providers: dict[str, Any] | None = None,
+) -> int:
     async def main() -> None:
-        print("voco: loading the embedded models…", file=sys.stderr, flush=True)
-        async with up(roots, approve, port=port, engine_port=engine_port) as launched:
+        require_web_ui()
+        print("voco: loading the models…", file=sys.stderr, flush=True)
+        async with up(
+            roots,
+            approve,
+            port=port,
+            engine_port=engine_port,
+            config=config,
+            providers=providers,
+        ) as launched:
             await _forever(launched)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-    return 0
+    return _run(main)

@@ -1,9 +1,17 @@
-"""``voco talk``: one local-runtime session driven by a file (protocol §6).
+"""``voco talk``: one local-runtime session driven by a file, text or the mic (protocol §6).
 
-Streams a WAV in real time (or sends a typed turn), answers every
-``mcp.request`` through the sandbox, prints the transcript and the reply,
-writes the reply audio, and exits after its turn's ``agent.done`` and
-``audio.end``.
+Streams a WAV in real time (or the microphone, or sends a typed turn),
+answers every ``mcp.request`` through the sandbox, prints the transcript and
+the reply, and ends after its turn. With ``want_audio`` (saving or playing
+the reply) it waits for the turn's ``agent.done``, ``audio.end`` and
+``metrics``; without, it returns as soon as the reply text is complete,
+because nobody is waiting for real-time playout.
+
+A file with no speech in it must not leave the user waiting: once the file
+has been streamed, the source keeps sending silence (as a microphone would)
+and counts it in *stream* time; if no speech began within
+``NO_SPEECH_AFTER_S`` of silence — or speech was heard but no words came out
+of it within ``NO_WORDS_AFTER_S`` — the turn ends with :class:`NoSpeech`.
 """
 
 from __future__ import annotations
@@ -13,15 +21,28 @@ import contextlib
 import io
 import sys
 import wave
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from voco.local.audio_source import WavSource
+from voco.audio.pcm import FRAME_MS
+from voco.local.audio_source import SILENCE, AudioSource, Pacer, frames_of, load_wav_16k
 from voco.local.engine_client import EngineClient, SessionRefused
 from voco.local.mcp_bridge import McpBridge
 from voco.local.sandbox.display import escape
 from voco.protocol import messages as m
+
+NO_SPEECH_AFTER_S = 1.5  # trailing silence with no speech onset at all
+NO_WORDS_AFTER_S = 8.0  # after the last speech ended, still no transcript
+
+# A player takes each chunk of reply audio and blocks until the device has
+# taken it (``voco talk --play``); it runs in a worker thread.
+AudioSink = Callable[[bytes], None]
+
+
+class NoSpeech(Exception):
+    """The audio ended and the engine heard no words in it."""
 
 
 @dataclass
@@ -36,18 +57,63 @@ class TalkResult:
     errors: list[m.Error] = field(default_factory=list)
 
 
+@dataclass
+class _Heard:
+    """What the engine said about the input so far (read by the file streamer)."""
+
+    speech_started: int = 0
+    speech_ended: int = 0
+    transcribed: bool = False
+    no_speech: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _stream_file(client: EngineClient, wav: Path, heard: _Heard) -> None:
+    """The file in real time, then silence until the engine has (or has not) heard words."""
+    pacer = Pacer()
+    for frame in frames_of(load_wav_16k(wav)):
+        await client.send_audio(frame)
+        await pacer.tick()
+    quiet_frames = 0
+    ended_seen = heard.speech_ended
+    while True:
+        await client.send_audio(SILENCE)
+        await pacer.tick()
+        if heard.speech_ended != ended_seen:
+            ended_seen, quiet_frames = heard.speech_ended, 0
+        quiet_frames += 1
+        if heard.transcribed:
+            continue
+        quiet_s = quiet_frames * FRAME_MS / 1000
+        limit = NO_SPEECH_AFTER_S if heard.speech_started == 0 else NO_WORDS_AFTER_S
+        in_speech = heard.speech_started > heard.speech_ended
+        if quiet_s >= limit and not in_speech:
+            heard.no_speech.set()
+            return
+
+
+async def _stream_source(client: EngineClient, source: AudioSource) -> None:
+    frames: AsyncIterator[bytes] = source.frames()
+    async for frame in frames:
+        await client.send_audio(frame)
+
+
 async def talk(
     url: str,
     token: str,
     *,
     wav: Path | None = None,
     text: str | None = None,
+    source: AudioSource | None = None,
     bridge: McpBridge,
     encoding: str = "mp3",
+    want_audio: bool = True,
+    player: AudioSink | None = None,
     project_id: str = "default",
     timeout_s: float = 180.0,
     log: TextIO = sys.stderr,
 ) -> TalkResult:
+    """Run one turn. Raises :class:`NoSpeech` if a file held no words,
+    :class:`SessionRefused` if the engine refused or ended the session."""
     start = m.SessionStart(
         token=token,
         project_id=project_id,
@@ -55,19 +121,39 @@ async def talk(
     )
     client = await EngineClient.connect(url, start)
     result = TalkResult(encoding=encoding)
+    heard = _Heard()
     sender: asyncio.Task[None] | None = None
     try:
         if wav is not None:
-            source = WavSource(wav)
-
-            async def stream() -> None:
-                async for frame in source.frames():
-                    await client.send_audio(frame)
-
-            sender = asyncio.create_task(stream())
+            sender = asyncio.create_task(_stream_file(client, wav, heard))
+        elif source is not None:
+            sender = asyncio.create_task(_stream_source(client, source))
         else:
             await client.send(m.TextInput(text=text or ""))
-        await asyncio.wait_for(_collect(client, result, bridge, log), timeout_s)
+        collect = asyncio.create_task(
+            _collect(client, result, bridge, log, heard, want_audio=want_audio, player=player)
+        )
+        gave_up = asyncio.create_task(heard.no_speech.wait())
+        waiting: set[asyncio.Future[Any]] = {collect, gave_up}
+        if sender is not None:
+            waiting.add(sender)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if collect in done:
+                        collect.result()  # re-raises why collection failed
+                        break
+                    if gave_up in done:
+                        raise NoSpeech("no speech heard")
+                    if sender is not None and sender in done:
+                        waiting.discard(sender)
+                        sender.result()  # a microphone that failed says why
+        finally:
+            for task in (collect, gave_up):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
     finally:
         if sender is not None:
             sender.cancel()
@@ -81,7 +167,14 @@ async def talk(
 
 
 async def _collect(
-    client: EngineClient, result: TalkResult, bridge: McpBridge, log: TextIO
+    client: EngineClient,
+    result: TalkResult,
+    bridge: McpBridge,
+    log: TextIO,
+    heard: _Heard,
+    *,
+    want_audio: bool,
+    player: AudioSink | None,
 ) -> None:
     turn: str | None = None
     current: str | None = None  # response whose audio we are receiving
@@ -91,21 +184,30 @@ async def _collect(
         if item.audio is not None:
             if current is not None:
                 result.audio += item.audio
+                if player is not None:
+                    await asyncio.to_thread(player, item.audio)
             continue
         msg = item.message
-        if isinstance(msg, m.TranscriptFinal):
+        if isinstance(msg, m.VadSpeechStart):
+            heard.speech_started += 1
+        elif isinstance(msg, m.VadSpeechEnd):
+            heard.speech_ended += 1
+        elif isinstance(msg, m.TranscriptFinal):
             turn = msg.turn_id
+            heard.transcribed = True
             result.transcript = msg.text
         elif isinstance(msg, m.McpRequest):
             bridge.submit(msg, client)
         elif isinstance(msg, m.AudioStart):
             current = msg.response_id
         elif isinstance(msg, m.AudioEnd):
-            # a file is "played" once written
+            # a file is "played" once written; a player blocks until it has played
             await client.send(m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms))
         elif isinstance(msg, m.AgentDone) and msg.turn_id == turn:
             result.reply, result.model, result.interrupted = msg.text, msg.model, msg.interrupted
             done = True
+            if not want_audio:
+                return  # the text is complete; nobody waits for playout
         elif isinstance(msg, m.Metrics) and msg.turn_id == turn:
             # metrics close a response: they follow its agent.done and audio.end
             result.metrics = msg.model_dump(exclude={"type"})

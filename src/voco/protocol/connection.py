@@ -134,6 +134,10 @@ class ServerConnection:
             return self._violation("protocol_error", "wait for session.ready", now)
         if isinstance(msg, SessionStart):
             return self._violation("protocol_error", "session already started", now)
+        if isinstance(msg, TextInput) and not msg.text.strip():
+            # Nothing to answer: no turn starts and nothing playing is cut
+            # (like a silent utterance). Not a violation: a client may send it.
+            return [SendError("empty_text", "text.input has no text; nothing to answer")]
         if isinstance(msg, TextInput) and len(msg.text) > MAX_TEXT_INPUT_CHARS:
             return [
                 SendError(

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,12 @@ class RuntimeConfig:
     token: str
     project_id: str = "default"
     encoding: str = "mp3"
+    # Called at every (re)connect when set, so a long-running runtime never
+    # presents an expired token (``voco up`` issues short-lived ones).
+    token_source: Callable[[], str] | None = None
+
+    def fresh_token(self) -> str:
+        return self.token_source() if self.token_source is not None else self.token
 
 
 class BrowserRelay:
@@ -90,7 +97,7 @@ class BrowserRelay:
         while not self._closed:
             await self.status("connecting")
             start = m.SessionStart(
-                token=self.cfg.token,
+                token=self.cfg.fresh_token(),
                 project_id=self.cfg.project_id,
                 thread_id=self.thread_id,
                 audio=m.AudioConfig(output=m.AudioOutput(encoding=self.cfg.encoding)),  # type: ignore[arg-type]
