@@ -457,8 +457,12 @@ class Session:
             resp = self.response
             if resp is not None and resp.task is not None and not resp.task.done():
                 why = f" It needs your approval because {msg.reason}." if msg.reason else ""
-                # a sentence of its own between the model's words, spaced both sides
-                await self._emit_now(resp, f" I'm waiting for your approval to go ahead.{why} ")
+                # a sentence of its own between the model's words, spaced both sides;
+                # spoken, but transient: not part of agent.done.text (docs/protocol.md)
+                if isinstance(resp.emitter, _SessionEmitter):
+                    await resp.emitter.transient(
+                        f" I'm waiting for your approval to go ahead.{why} "
+                    )
         else:
             await self.set_state("running_tool")
         return True
@@ -567,6 +571,16 @@ class _SessionEmitter(Emitter):
         r.text.append(text)
         await self._s.send(
             m.AgentDelta(turn_id=r.turn.turn_id, response_id=r.response_id, text=text)
+        )
+        self._speaker.feed(text)
+
+    async def transient(self, text: str) -> None:
+        """Spoken now, shown while it matters, never part of the reply's text."""
+        r = self._r
+        await self._s.send(
+            m.AgentDelta(
+                turn_id=r.turn.turn_id, response_id=r.response_id, text=text, transient=True
+            )
         )
         self._speaker.feed(text)
 

@@ -70,13 +70,12 @@ def http_get(url: str, host: str | None = None) -> tuple[int, dict[str, str], by
 
 @pytest.mark.parametrize(
     "attack",
-    ["no-secret", "wrong-secret", "foreign-origin", "rebinding-host", "null-origin"],
+    ["foreign-origin", "rebinding-host", "null-origin", "foreign-origin-no-secret"],
 )
 async def test_foreign_pages_are_refused(engine_factory, project, attack):
     async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
         kw = {
-            "no-secret": {"secret": ""},
-            "wrong-secret": {"secret": ui.secret[:-1] + "x"},
+            "foreign-origin-no-secret": {"origin_": "http://evil.example", "secret": ""},
             "foreign-origin": {"origin_": "http://evil.example"},
             "rebinding-host": {
                 "host": f"evil.example:{ui.port}",
@@ -87,6 +86,20 @@ async def test_foreign_pages_are_refused(engine_factory, project, attack):
         with pytest.raises(websockets.InvalidStatus) as e:
             await connect(ui, **kw)
         assert e.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("secret", ["", "stale-secret-from-an-old-launch"])
+async def test_our_page_with_a_stale_link_is_told_so_and_sent_nothing(
+    engine_factory, project, secret
+):
+    """Right Origin and Host but a wrong secret (the runtime restarted): the
+    page gets close 4401 so it can say the link is stale, and not one frame —
+    no roots, no session."""
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui, secret=secret)
+        with pytest.raises(websockets.ConnectionClosed) as e:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert e.value.rcvd is not None and e.value.rcvd.code == 4401
 
 
 async def test_http_gate_and_headers(engine_factory, project, tmp_path, monkeypatch):
