@@ -230,3 +230,88 @@ async def test_a_page_opened_later_sees_the_open_prompt(engine_factory, project)
         assert closed["approved"] is False
         await first.close()
         await second.close()
+
+
+async def test_the_page_gets_the_thread_history_on_connect_and_reconnect(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        first = await next_of(ws, "session.ready")
+        empty = await next_of(ws, "thread.history")
+        assert empty["turns"] == [] and empty["thread_id"] == first["thread_id"]
+        await ws.send(json.dumps({"type": "text.input", "text": "open the readme"}))
+        done = None
+        while done is None:  # command mode may list the folder first, to find it
+            act = await next_of(ws, "activity")
+            if act["stage"] == "done" and act.get("action") == "read_file":
+                done = act
+        # what it did, not just "done": the excerpt read
+        assert done["status"] == "success" and done["detail"]["kind"] == "file"
+        assert done["detail"]["excerpt"] == "# Hello\n"
+        await next_of(ws, "metrics")
+        await ws.close()
+        # a reload: same thread, and the conversation comes back
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{ui.port}/ui?secret={ui.secret}&thread={first['thread_id']}",
+            origin=origin(ui.port),
+        )
+        hist = await next_of(ws, "thread.history")
+        (turn,) = hist["turns"]
+        assert turn["user_text"] == "open the readme" and turn["reply_text"]
+        action = next(a for a in turn["tool_actions"] if a["action"] == "read_file")
+        assert action["status"] == "success"
+        assert action["detail"]["excerpt"] == "# Hello\n"
+        await ws.close()
+
+
+async def test_approval_mode_is_changed_from_the_page_but_never_to_auto(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        status = await next_of(ws, "runtime.status")
+        assert status["approve"] == "deny" and status["approve_choices"] == ["ask", "deny"]
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "settings.update", "approve": "all"}))
+        err = await next_of(ws, "error")
+        assert err["code"] == "invalid_message" and not err["fatal"]
+        await ws.send(json.dumps({"type": "settings.update", "approve": "ask"}))
+        while (status := await next_of(ws, "runtime.status"))["approve"] != "ask":
+            pass
+        if shutil.which("bwrap") is None:
+            return
+        # now a risky action asks instead of being refused by policy
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        await ws.send(json.dumps({"type": "approval.decision", "id": req["id"], "approve": False}))
+        await next_of(ws, "approval.closed")
+        await ws.send(json.dumps({"type": "settings.update", "approve": "deny"}))
+        while (status := await next_of(ws, "runtime.status"))["approve"] != "deny":
+            pass
+        await ws.close()
+
+
+async def test_a_typed_turn_while_the_engine_is_away_is_refused_visibly(project):
+    async with serve_ui("ws://127.0.0.1:9/v1/session", "t", [project], "deny") as ui:
+        ws = await connect(ui)
+        while (await next_of(ws, "runtime.status"))["engine"] != "disconnected":
+            pass
+        await ws.send(json.dumps({"type": "text.input", "text": "hello"}))
+        err = await next_of(ws, "error")
+        assert err["code"] == "engine_offline" and "not sent" in err["message"]
+        await ws.close()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")
+async def test_a_failing_command_is_shown_failed_with_its_output(engine_factory, project):
+    (project / "Makefile").write_text("test:\n\t@echo '\\033[31m1 failed\\033[0m' >&2; exit 2\n")
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui)
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        await ws.send(json.dumps({"type": "approval.decision", "id": req["id"], "approve": True}))
+        while (act := await next_of(ws, "activity"))["stage"] != "done":
+            pass
+        assert act["status"] == "error" and act["code"] == "nonzero_exit"
+        d = act["detail"]
+        assert d["kind"] == "command" and d["exit_code"] == 2 and "make test" in d["command"]
+        assert "1 failed" in d["stderr"] and "\x1b" not in d["stderr"]
+        await ws.close()
