@@ -158,7 +158,9 @@ def summarize(
                 return "clean: nothing changed"
             shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
             return f"{len(files)} changed: {shown}"
-        return line if status == "success" else f"{error or code or status} · {line}"
+        if status == "success" or code == "nonzero_exit":
+            return line
+        return f"{error or code or status} · {line}"
     if status != "success":
         return error or code or status
     if "entries" in r:

@@ -134,7 +134,7 @@ function Row({ r }: { r: ActivityRow }) {
                 {r.summary}
               </span>
             )}
-            {r.summary && r.stage === "done" && (failed || r.status !== "success") && r.code !== "denied_by_user" && (
+            {r.summary && r.stage === "done" && (failed || r.status !== "success") && r.code !== "denied_by_user" && !/^exit -?\d+$/.test(r.summary) && (
               <span className="min-w-0 truncate" title={r.summary} data-testid="activity-summary">
                 {r.summary}
               </span>

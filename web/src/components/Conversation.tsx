@@ -121,7 +121,7 @@ function QueuedView({ q, onCancel, offline }: { q: QueuedTurn; onCancel: (id: nu
 }
 
 function EmptyState({ mode, presence, micOn }: { mode: MicMode; presence: Presence; micOn: boolean }) {
-  const offline = presence === "offline" || presence === "engine_down";
+  const offline = presence === "offline" || presence === "engine_down" || presence === "bad_link";
   return (
     <div className="flex h-full flex-col items-center justify-center gap-3 text-center">
       <div
@@ -135,7 +135,9 @@ function EmptyState({ mode, presence, micOn }: { mode: MicMode; presence: Presen
       </div>
       <div className="space-y-1">
         <p className="font-medium">
-          {offline
+          {presence === "bad_link"
+            ? "This link is no longer valid — open the newest one Voco printed."
+            : offline
             ? "Waiting for Voco to connect…"
             : !micOn
               ? "The microphone is off — type your turn below."

@@ -3,6 +3,7 @@ import {
   AudioLines,
   CloudOff,
   Hand,
+  KeyRound,
   LoaderCircle,
   Mic,
   MicOff,
@@ -46,6 +47,8 @@ export function look(p: Presence, local: LocalState): Look {
       return { icon: ShieldAlert, title: "Awaiting your approval", detail: "Nothing runs until you decide.", tone: "text-warning", ring: "bg-warning/15" };
     case "running_tool":
       return { icon: SquareTerminal, title: "Running a tool", detail: "In the sandbox, on your project.", tone: "text-info", ring: "bg-info/15", breathe: true };
+    case "bad_link":
+      return { icon: KeyRound, title: "Link invalid", detail: "Open the newest link Voco printed.", tone: "text-destructive", ring: "bg-destructive/15" };
     case "offline":
       return { icon: WifiOff, title: "Offline", detail: "The local runtime is not reachable.", tone: "text-destructive", ring: "bg-destructive/15" };
     case "engine_down":

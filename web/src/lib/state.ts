@@ -597,11 +597,13 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
 
 export type Presence =
   | AssistantState
+  | "bad_link" // the runtime refused this page's launch secret
   | "offline" // the page lost the runtime
   | "engine_down"; // the runtime lost the engine
 
 /** What the header should say the assistant is doing. */
 export function presence(s: AppState): Presence {
+  if (s.connection.badLink) return "bad_link";
   if (s.connection.status !== "open") return "offline";
   if (s.runtime.engine === "disconnected" || s.runtime.engine === "connecting") return "engine_down";
   if (s.approvals.length > 0) return "awaiting_approval";
