@@ -12,19 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.test_ui_e2e import (  # the shared harness (fixtures are re-exported)
-    browser,
-    built_ui,  # noqa: F401
-    hook,
-    open_page,
-    project,  # noqa: F401
-    pytestmark,  # noqa: F401
-    shot,
-    speech_wav,
-    stack,
-    wait_hook,
-)
 from tests.speech import silence
+from tests.web import test_ui_e2e as e2e
+from tests.web.test_ui_e2e import browser, hook, open_page, shot, speech_wav, stack, wait_hook
+
+# the shared harness's fixtures and skips (Chromium, bubblewrap)
+pytestmark = e2e.pytestmark
+built_ui = e2e.built_ui
+project = e2e.project
 
 
 def _git(root: Path) -> None:
