@@ -144,6 +144,6 @@ describe("activity outcome and latency", () => {
       { type: "agent.done", turn_id: "t1", response_id: "r1", text: "I can", model: "m", interrupted: true },
     ]);
     expect(s.lastMetrics).toBeNull();
-    expect(pageTimings(s)).toEqual({ turnId: "t1", text: 100, audio: 200, interrupted: true });
+    expect(pageTimings(s)).toEqual({ turnId: "t1", text: 100, audio: 200, interrupted: true, settled: true });
   });
 });

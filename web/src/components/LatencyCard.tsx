@@ -12,14 +12,20 @@ const ROWS: [string, string][] = [
 
 /** The last live turn's timings as the page saw them, for a turn the engine sent no
  * `metrics` for (an interrupted reply ends before its metrics). */
-export function pageTimings(state: AppState): { turnId: string; text: number | null; audio: number | null; interrupted: boolean } | null {
+export function pageTimings(
+  state: AppState,
+): { turnId: string; text: number | null; audio: number | null; interrupted: boolean; settled: boolean } | null {
   for (let i = state.turns.length - 1; i >= 0; i--) {
     const t = state.turns[i];
     if (t.restored || t.timing.finalAt === null) continue;
     const { finalAt, firstTextAt, firstAudioAt } = t.timing;
     if (firstTextAt === null && firstAudioAt === null) continue;
-    const interrupted = t.responseIds.some((id) => state.replies[id]?.interrupted);
+    const replies = t.responseIds.map((id) => state.replies[id]).filter((r) => r !== undefined);
+    const interrupted = replies.some((r) => r.interrupted);
+    // finished and no longer playing: the engine's metrics would have come by now
+    const settled = replies.length > 0 && replies.every((r) => r.done && r.audio !== "streaming");
     return {
+      settled,
       turnId: t.turnId,
       text: firstTextAt !== null ? firstTextAt - finalAt : null,
       audio: firstAudioAt !== null ? firstAudioAt - finalAt : null,
@@ -33,7 +39,8 @@ export function LatencyCard({ state }: { state: AppState }) {
   const m = state.lastMetrics;
   const page = pageTimings(state);
   // The newest turn has no engine figures (interrupted): show what the page measured.
-  const usePage = page !== null && (m === null || m.turn_id !== page.turnId);
+  const usePage =
+    page !== null && (m === null || m.turn_id !== page.turnId) && (page.interrupted || (m === null && page.settled));
   const e2e = state.turns
     .map((t) => t.metrics?.e2e_ms)
     .filter((v): v is number => typeof v === "number");
