@@ -145,7 +145,7 @@ function EmptyState({ mode, presence, micOn }: { mode: MicMode; presence: Presen
               ? "Hold Space (or the Talk button) and speak."
               : "Just talk — Voco is listening."}
         </p>
-        <p className="max-w-sm text-sm text-muted-foreground">
+        <p className="mx-auto max-w-sm text-sm text-muted-foreground">
           Try “run the tests”, “list the files”, “search for TODO” or “git status”. You can also type below.
           Anything risky waits for your approval.
         </p>
