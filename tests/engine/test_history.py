@@ -48,7 +48,7 @@ def test_turns_from_stored_messages():
     assert first.reply_text == "One test failed." and not first.interrupted
     (act,) = first.tool_actions
     # exit 1 was a "success" on the wire; in the record it is a failure
-    assert act.status == "error" and act.code == "nonzero_exit"
+    assert act.status == "error" and act.code == "exit_status"
     assert act.detail is not None and act.detail.exit_code == 1
     assert turns[1].interrupted and turns[1].heard_text == "I can open files"
     (lost,) = turns[2].tool_actions  # its result was never stored (cut by a restart)

@@ -104,7 +104,7 @@ def activity_done(
         payload=request.payload,
         display=describe_action(request.action, request.payload),
         stage="done",
-        status=status,
+        status=status,  # type: ignore[arg-type]
         code=code,
         summary=escape(
             activity.summarize(

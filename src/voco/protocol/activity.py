@@ -158,7 +158,7 @@ def summarize(
                 return "clean: nothing changed"
             shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
             return f"{len(files)} changed: {shown}"
-        if status == "success" or code == "nonzero_exit":
+        if status == "success" or code == "exit_status":
             return line
         return f"{error or code or status} · {line}"
     if status != "success":

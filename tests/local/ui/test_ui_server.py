@@ -310,7 +310,7 @@ async def test_a_failing_command_is_shown_failed_with_its_output(engine_factory,
         await ws.send(json.dumps({"type": "approval.decision", "id": req["id"], "approve": True}))
         while (act := await next_of(ws, "activity"))["stage"] != "done":
             pass
-        assert act["status"] == "error" and act["code"] == "nonzero_exit"
+        assert act["status"] == "error" and act["code"] == "exit_status"
         d = act["detail"]
         assert d["kind"] == "command" and d["exit_code"] == 2 and "make test" in d["command"]
         assert "1 failed" in d["stderr"] and "\x1b" not in d["stderr"]
