@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from voco.local.mcp_bridge import McpBridge
 from voco.protocol import messages as m
@@ -78,9 +79,9 @@ async def test_nonzero_exit_is_shown_as_failed_not_done(tmp_path: Path):
 
     if not sandbox_status()[0]:
         pytest.skip("no OS sandbox: commands are never run unconfined")
-    events: list[dict] = []
+    events: list[Any] = []
 
-    async def observe(ev: dict) -> None:
+    async def observe(ev: Any) -> None:
         events.append(ev)
 
     bridge = McpBridge([tmp_path], "deny", observer=observe)
@@ -91,5 +92,6 @@ async def test_nonzero_exit_is_shown_as_failed_not_done(tmp_path: Path):
     await bridge.aclose()
     assert answer.status == "success" and answer.result["exit_code"] != 0
     assert answer.audit_hash is not None  # anchors the local audit log
-    done = [e for e in events if e.get("stage") == "done"]
-    assert done and done[0]["status"] == "error" and done[0]["code"] == "exit_status"
+    done = [e for e in events if e.stage == "done"]
+    assert done and done[0].status == "error" and done[0].code == "exit_status"
+    assert done[0].detail is not None and done[0].detail.exit_code != 0

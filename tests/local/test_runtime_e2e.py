@@ -120,7 +120,11 @@ async def test_approval_wait_then_decision(engine_factory, project, decision):
         assert not any(isinstance(x, m.State) and x.value == "awaiting_approval" for x in seen)
     else:
         assert any(isinstance(x, m.State) and x.value == "awaiting_approval" for x in seen)
-        assert "approval" in text  # the assistant said what it was waiting for
+        # the assistant said what it was waiting for (spoken, marked transient) ...
+        said = [x for x in seen if isinstance(x, m.AgentDelta) and x.transient]
+        assert said and "approval" in said[0].text
+        # ... and the sentence is not part of the reply once decided (issue 13)
+        assert "waiting for your approval" not in text
     if decision == "approve":
         assert "3 passed" in text or "passed" in text
     else:

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useSyncExternalStore } from "react";
+import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import { Monitor, Moon, Sun } from "lucide-react";
 import { ActivityList } from "@/components/ActivityList";
 import { ApprovalDialog } from "@/components/ApprovalDialog";
@@ -7,6 +7,7 @@ import { Composer } from "@/components/Composer";
 import { Conversation } from "@/components/Conversation";
 import { Header } from "@/components/Header";
 import { LatencyCard } from "@/components/LatencyCard";
+import { SettingsPanel } from "@/components/SettingsPanel";
 import { StatusCard } from "@/components/StatusCard";
 import { Button } from "@/components/ui/button";
 import type { VocoClient } from "@/lib/client";
@@ -21,6 +22,7 @@ export default function App({ client, theme: initial }: { client: VocoClient; th
   const [theme, setTheme] = useTheme(initial);
   const who = presence(state);
   const dialogOpen = state.approvals.length > 0;
+  const [settingsOpen, setSettingsOpen] = useState(false);
 
   // Push-to-talk on Space; Esc stops a reply when no dialog is open.
   useEffect(() => {
@@ -81,7 +83,7 @@ export default function App({ client, theme: initial }: { client: VocoClient; th
 
   return (
     <div className="flex h-full flex-col">
-      <Header state={state} theme={theme} onTheme={setTheme} />
+      <Header state={state} theme={theme} onTheme={setTheme} onSettings={() => setSettingsOpen(true)} />
       <Banners
         state={state}
         local={local}
@@ -95,7 +97,14 @@ export default function App({ client, theme: initial }: { client: VocoClient; th
           className="flex min-h-[65vh] flex-col overflow-hidden rounded-xl border bg-card shadow-sm lg:min-h-0"
           aria-label="Conversation"
         >
-          <Conversation state={state} mode={local.mode} presence={who} micOn={local.micState === "on" || local.micState === "starting" || local.micState === "off"} />
+          <Conversation
+            state={state}
+            mode={local.mode}
+            presence={who}
+            micOn={local.micState === "on" || local.micState === "starting" || local.micState === "off"}
+            onEarlier={() => client.loadEarlier()}
+            onCancelQueued={(id) => client.cancelQueued(id)}
+          />
           <Composer
             client={client}
             local={local}
@@ -104,11 +113,17 @@ export default function App({ client, theme: initial }: { client: VocoClient; th
           />
         </section>
         <aside className="flex flex-col gap-4 lg:min-h-0" aria-label="Status and activity">
-          <StatusCard client={client} state={state} local={local} presence={who} />
+          <StatusCard client={client} state={state} local={local} presence={who} onSettings={() => setSettingsOpen(true)} />
           <LatencyCard state={state} />
           <ActivityList rows={state.activity} />
         </aside>
       </main>
+      <SettingsPanel
+        open={settingsOpen && !dialogOpen}
+        onOpenChange={setSettingsOpen}
+        state={state}
+        onApprove={(mode) => client.setApprove(mode)}
+      />
       <ApprovalDialog approvals={state.approvals} onDecide={decide} />
     </div>
   );

@@ -20,7 +20,7 @@ function run(msgs: ServerMessage[], s: AppState = open): AppState {
 
 describe("protocol parsing", () => {
   it("accepts every runtime → page type and nothing else", () => {
-    expect(SERVER_TYPES.size).toBe(18);
+    expect(SERVER_TYPES.size).toBe(19);
     expect(parseServerMessage('{"type":"state","value":"thinking"}')).toEqual({ type: "state", value: "thinking" });
     expect(parseServerMessage('{"type":"mcp.request","id":"1"}')).toBeNull(); // never shown to the page
     expect(parseServerMessage("not json")).toBeNull();
@@ -155,8 +155,16 @@ describe("reducer", () => {
   });
 
   it("runtime.status reports the engine, the roots and the approval mode", () => {
-    const s = run([{ type: "runtime.status", engine: "connecting", roots: ["/a", "/b"], approve: "deny" }]);
-    expect(s.runtime).toEqual({ engine: "connecting", roots: ["/a", "/b"], approve: "deny", message: null });
+    const s = run([
+      { type: "runtime.status", engine: "connecting", roots: ["/a", "/b"], approve: "deny", approve_choices: ["ask", "deny"] },
+    ]);
+    expect(s.runtime).toEqual({
+      engine: "connecting",
+      roots: ["/a", "/b"],
+      approve: "deny",
+      approveChoices: ["ask", "deny"],
+      message: null,
+    });
   });
 
   it("activity rows merge progress by id and never move backwards", () => {
@@ -250,6 +258,7 @@ describe("views", () => {
       interrupted: true,
       model: null,
       audio: "halted" as const,
+      transient: "",
       encoding: null,
       durationMs: null,
       haltReason: null,

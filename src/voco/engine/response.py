@@ -59,6 +59,17 @@ class ResponseEmitter(Emitter):
         await self._out(text, from_model=True)
         self._speaker.feed(text)
 
+    async def transient(self, text: str) -> None:
+        """Spoken now, shown while it matters, never part of the reply's text
+        (the approval sentence: once decided, it is no longer true)."""
+        r = self._r
+        await self._send(
+            m.AgentDelta(
+                turn_id=r.turn.turn_id, response_id=r.response_id, text=text, transient=True
+            )
+        )
+        self._speaker.feed(text)
+
     async def say(self, sentence: str) -> None:
         """A sentence of the engine's own (not the model's): shown and spoken now."""
         await self._out(sentence, from_model=False)

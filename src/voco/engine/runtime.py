@@ -20,6 +20,7 @@ from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
 from voco.engine.lifecycle import TurnDeadlines
 from voco.engine.memory_store import BoundedMemorySaver
+from voco.protocol import messages as m
 from voco.providers.base import LLM, STT, TTS
 from voco.providers.deadline import with_deadlines
 from voco.providers.registry import make_llm, make_stt, make_tts
@@ -126,3 +127,21 @@ class EngineRuntime:
             await p.aclose()
         await self.auth.aclose()
         await self._stack.aclose()
+
+
+def describe_llm(llm: LLM) -> m.LlmInfo:
+    """What ``session.ready.llm`` says: the provider chain and its tiers' models.
+    ``command_mode`` only when no language model is configured at all."""
+    models = {tier: llm.model_id(tier) for tier in ("sonnet", "haiku")}
+    return m.LlmInfo(
+        provider=llm.name,
+        command_mode=llm.name == "command-mode",
+        models=models,
+    )
+
+
+def describe_voice(tts: TTS) -> m.VoiceInfo:
+    """The reply voice; ``voices`` lists every voice this engine can switch to
+    (one, for the bundled Piper voice)."""
+    voice = str(getattr(tts, "voice_name", None) or tts.name)
+    return m.VoiceInfo(provider=tts.name, voice=voice, voices=[voice])

@@ -24,7 +24,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.auth.tokens import JWKS_PATH, AuthError
-from voco.engine.runtime import EngineConfig, EngineRuntime
+from voco.engine.history import CheckpointHistory, thread_history
+from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
@@ -223,6 +224,8 @@ class Handler:
                 thread_id=thread_id,
                 user_id=user,
                 server=m.ServerInfo(version=self.rt.version, protocol=PROTOCOL_VERSION),
+                llm=describe_llm(self.rt.llm),
+                voice=describe_voice(self.rt.tts),
             ).to_json()
         )
         if notice is not None:
@@ -256,6 +259,9 @@ class Handler:
             await self.send_text(m.Pong(id=msg.id).to_json())
         elif isinstance(msg, m.SessionEnd):
             raise _Closed(CloseCode.NORMAL, "session ended by client")
+        elif isinstance(msg, m.ThreadHistoryRequest):
+            answer = await thread_history(CheckpointHistory(self.rt.graph), s.thread_id, msg)
+            await self.send_text(answer.to_json())
 
     async def _violation(self, code: str, message: str) -> None:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))

@@ -407,8 +407,9 @@ class Session(ListenerHost):
                 resp.tools.asked(msg.id)
             if resp is not None and resp.life.running and resp.emitter is not None:
                 why = f" It needs your approval because {msg.reason}." if msg.reason else ""
-                # a sentence of its own between the model's words, spaced both sides
-                await resp.emitter.text(f" I'm waiting for your approval to go ahead.{why} ")
+                # a sentence of its own between the model's words, spaced both sides;
+                # spoken, but transient: not part of agent.done.text (docs/protocol.md)
+                await resp.emitter.transient(f" I'm waiting for your approval to go ahead.{why} ")
         else:
             await self.set_state("running_tool")
         return True

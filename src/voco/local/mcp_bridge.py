@@ -17,13 +17,15 @@ import sys
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
 from voco.local.sandbox.core import state_dirs, validate_roots
 from voco.local.sandbox.display import describe_action, escape
+from voco.protocol import activity
 from voco.protocol import messages as m
+from voco.protocol import ui_messages as ui
 
 
 class _Sender(Protocol):
@@ -31,7 +33,8 @@ class _Sender(Protocol):
 
 
 Approver = Callable[[m.McpRequest, str], bool]
-Observer = Callable[[dict[str, Any]], Awaitable[None]]
+Observer = Callable[[ui.Activity], Awaitable[None]]
+_UNKNOWN = object()  # the text before a write could not be read
 
 
 def terminal_approver(request: m.McpRequest, reason: str) -> bool:
@@ -79,22 +82,43 @@ def activity_status(response: m.McpResponse) -> tuple[str, str | None]:
     return response.status, response.code
 
 
-def summarize(response: m.McpResponse) -> str:
-    """One short line for an activity list."""
-    if response.status != "success":
-        return response.error or response.code or response.status
-    r = response.result if isinstance(response.result, dict) else {}
-    if "exit_code" in r:
-        return f"exit {r['exit_code']}" + (" (timed out)" if r.get("timed_out") else "")
-    if "entries" in r:
-        return f"{len(r['entries'])} entries"
-    if "matches" in r:
-        return f"{len(r['matches'])} matches"
-    if "size" in r:
-        return f"{r['size']} bytes"
-    if "bytes_written" in r:
-        return f"wrote {r['bytes_written']} bytes"
-    return "done"
+def summarize(response: m.McpResponse, request: m.McpRequest | None = None) -> str:
+    """One short line for an activity list (``git status`` names the files)."""
+    action = request.action if request is not None else ""
+    payload = request.payload if request is not None else {}
+    return activity.summarize(
+        action, payload, response.status, response.result, response.error, response.code
+    )
+
+
+def activity_done(
+    internal: str, request: m.McpRequest, response: m.McpResponse, before: object = _UNKNOWN
+) -> ui.Activity:
+    """The finished row: the runtime's verdict (a non-zero exit failed) and what
+    the action did, capped and plain text (``voco.protocol.activity``)."""
+    status, code = activity_status(response)
+    known = before is not _UNKNOWN
+    return ui.Activity(
+        id=internal,
+        action=request.action,
+        payload=request.payload,
+        display=describe_action(request.action, request.payload),
+        stage="done",
+        status=status,  # type: ignore[arg-type]
+        code=code,
+        summary=escape(
+            activity.summarize(
+                request.action, request.payload, status, response.result, response.error, code
+            )
+        ),
+        detail=activity.detail(
+            request.action,
+            request.payload,
+            response.result,
+            before=before if isinstance(before, str) else None,
+            before_known=known,
+        ),
+    )
 
 
 class McpBridge:
@@ -152,9 +176,8 @@ class McpBridge:
         msg = m.McpProgress(id=wire_id, stage=stage, reason=reason)  # type: ignore[arg-type]
         asyncio.run_coroutine_threadsafe(client.send(msg), loop)
         shown = escape(reason) if reason is not None else None
-        asyncio.run_coroutine_threadsafe(
-            self._observe({"id": internal_id, "stage": stage, "reason": shown}), loop
-        )
+        row = ui.Activity(id=internal_id, stage=stage, reason=shown)  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(self._observe(row), loop)
 
     def _internal_id(self, client: _Sender, wire_id: str) -> str:
         tag = self._tags.get(client)
@@ -162,10 +185,10 @@ class McpBridge:
             tag = self._tags[client] = f"s{next(self._next_tag)}"
         return f"{tag}.{wire_id}"
 
-    async def _observe(self, event: dict[str, Any]) -> None:
+    async def _observe(self, row: ui.Activity) -> None:
         if self._observer is not None:
             with contextlib.suppress(Exception):
-                await self._observer({"type": "activity", **event})
+                await self._observer(row)
 
     def submit(self, request: m.McpRequest, client: _Sender) -> None:
         internal = self._internal_id(client, request.id)
@@ -180,35 +203,49 @@ class McpBridge:
     async def _handle(self, request: m.McpRequest, client: _Sender, internal: str) -> None:
         self._senders[internal] = (client, request.id)
         await self._observe(
-            {
-                "id": internal,
-                "action": request.action,
-                "payload": request.payload,
-                "display": describe_action(request.action, request.payload),
-                "stage": "requested",
-            }
+            ui.Activity(
+                id=internal,
+                action=request.action,
+                payload=request.payload,
+                display=describe_action(request.action, request.payload),
+                stage="requested",
+            )
         )
         inner = request.model_copy(update={"id": internal})
         try:
-            response = await asyncio.to_thread(self._get_sandbox().handle, inner)
+            response, before = await asyncio.to_thread(self._run, inner)
         finally:
             self._senders.pop(internal, None)
         response = response.model_copy(update={"id": request.id})
-        status, code = activity_status(response)
-        await self._observe(
-            {
-                "id": internal,
-                "action": request.action,
-                "payload": request.payload,
-                "display": describe_action(request.action, request.payload),
-                "stage": "done",
-                "status": status,
-                "code": code,
-                "summary": escape(summarize(response)),
-            }
-        )
+        await self._observe(activity_done(internal, request, response, before))
         with contextlib.suppress(Exception):
             await client.send(response)
+
+    def _run(self, inner: m.McpRequest) -> tuple[m.McpResponse, object]:
+        """On a worker thread: for a write, first the file's current text (to
+        show the diff; read through the sandbox, so it is audited), then the
+        request itself."""
+        sandbox = self._get_sandbox()
+        before: object = _UNKNOWN
+        path = inner.payload.get("path")
+        if inner.action == "write_file" and isinstance(path, str) and self._observer is not None:
+            old = sandbox.handle(
+                m.McpRequest(id=f"{inner.id}.before", action="read_file", payload={"path": path})
+            )
+            result = old.result if isinstance(old.result, dict) else {}
+            if old.status == "success" and "content" in result and not result.get("truncated"):
+                before = str(result["content"])
+            elif old.code == "not_found":
+                before = None
+        return sandbox.handle(inner), before
+
+    def set_approve_mode(self, mode: str, approver: Approver | None) -> None:
+        """Switch how risky actions are decided (the page's settings panel; the
+        caller validates ``mode``). Requests already waiting keep their prompt."""
+        self.approve_mode = mode
+        self._approver = approver
+        if self._sandbox is not None:
+            self._sandbox.set_approver(self._approve if approver is not None else None)
 
     def cancel_pending(self, client: _Sender | None = None) -> None:
         """The session that sent these requests is gone: kill what they run and

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from voco.protocol.activity import ActivityDetail
+
 
 class ProtocolError(Exception):
     """A frame the peer sent that violates the protocol.
@@ -112,6 +114,19 @@ class Ping(_Msg):
     id: str | int | None = None
 
 
+HISTORY_MAX_LIMIT = 100
+
+
+class ThreadHistoryRequest(_Msg):
+    """Ask for the thread's earlier turns (docs/protocol.md, "Thread history"):
+    the newest ``limit`` turns before ``before`` (a turn id from an earlier
+    answer's ``next_before``), or the newest turns when ``before`` is absent."""
+
+    type: Literal["thread.history"] = "thread.history"
+    before: str | None = Field(default=None, min_length=1, max_length=200)
+    limit: int = Field(default=20, ge=1, le=HISTORY_MAX_LIMIT)
+
+
 ClientMessage = Annotated[
     SessionStart
     | TextInput
@@ -120,7 +135,8 @@ ClientMessage = Annotated[
     | AudioPlayed
     | Interrupt
     | SessionEnd
-    | Ping,
+    | Ping
+    | ThreadHistoryRequest,
     Field(discriminator="type"),
 ]
 
@@ -135,12 +151,33 @@ class ServerInfo(BaseModel):
     protocol: int
 
 
+class LlmInfo(BaseModel):
+    """Which language model answers: ``command-mode`` is the offline grammar (no
+    model); ``models`` maps the router's tiers to concrete model ids."""
+
+    model_config = ConfigDict(frozen=True)
+    provider: str
+    command_mode: bool
+    models: dict[str, str] = Field(default_factory=dict)
+
+
+class VoiceInfo(BaseModel):
+    """The reply voice and every voice this engine can speak with."""
+
+    model_config = ConfigDict(frozen=True)
+    provider: str
+    voice: str
+    voices: list[str] = Field(default_factory=list)
+
+
 class SessionReady(_Msg):
     type: Literal["session.ready"] = "session.ready"
     session_id: str
     thread_id: str
     user_id: str
     server: ServerInfo
+    llm: LlmInfo | None = None
+    voice: VoiceInfo | None = None
 
 
 class State(_Msg):
@@ -171,10 +208,15 @@ class TranscriptFinal(_Msg):
 
 
 class AgentDelta(_Msg):
+    """``transient: true`` marks words the engine speaks for the moment (the
+    approval sentence) that are not part of the reply: ``agent.done.text`` and
+    the stored thread leave them out, so a client drops them once decided."""
+
     type: Literal["agent.delta"] = "agent.delta"
     turn_id: str
     response_id: str
     text: str
+    transient: bool | None = None
 
 
 class AgentDone(_Msg):
@@ -224,6 +266,12 @@ class Metrics(_Msg):
     model_config = ConfigDict(extra="allow", frozen=True)
     type: Literal["metrics"] = "metrics"
     turn_id: str
+    stt_ms: int | None = None
+    llm_ttft_ms: int | None = None
+    tts_ttfb_ms: int | None = None
+    e2e_ms: int | None = None
+    engine_overhead_ms: int | None = None
+    audio_ms: int | None = None
 
 
 class Error(_Msg):
@@ -236,6 +284,45 @@ class Error(_Msg):
 class Pong(_Msg):
     type: Literal["pong"] = "pong"
     id: str | int | None = None
+
+
+class HistoryToolAction(BaseModel):
+    """One MCP action of a stored turn, as its tool call and result recorded it."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    action: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    status: McpStatus
+    code: str | None = None
+    summary: str
+    detail: ActivityDetail | None = None
+
+
+class HistoryTurn(BaseModel):
+    """One stored turn. ``turn_id`` is the stored user message's id (stable across
+    sessions; it need not equal the live ``turn_id`` of the session that made it).
+    ``reply_text`` is what the assistant said; for an interrupted reply it is what
+    was heard, and ``heard_text`` repeats it."""
+
+    model_config = ConfigDict(frozen=True)
+    turn_id: str
+    user_text: str
+    reply_text: str
+    interrupted: bool = False
+    heard_text: str | None = None
+    tool_actions: list[HistoryToolAction] = Field(default_factory=list)
+
+
+class ThreadHistory(_Msg):
+    """The answer to ``thread.history``: turns oldest first; ``next_before`` is set
+    when older turns exist (send it as ``before`` to page back)."""
+
+    type: Literal["thread.history"] = "thread.history"
+    thread_id: str
+    before: str | None = None
+    turns: list[HistoryTurn]
+    next_before: str | None = None
 
 
 ServerMessage = Annotated[
@@ -253,7 +340,8 @@ ServerMessage = Annotated[
     | McpRequest
     | Metrics
     | Error
-    | Pong,
+    | Pong
+    | ThreadHistory,
     Field(discriminator="type"),
 ]
 
@@ -271,6 +359,7 @@ CLIENT_TYPES = frozenset(
         Interrupt,
         SessionEnd,
         Ping,
+        ThreadHistoryRequest,
     )
 )
 

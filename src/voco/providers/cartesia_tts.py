@@ -87,6 +87,11 @@ class CartesiaTTS(TTS):
         self._conn: _Connection | None = None
         self._connect_lock = asyncio.Lock()
 
+    @property
+    def voice_name(self) -> str:
+        """Shown to clients (``session.ready.voice``)."""
+        return self._voice_id
+
     async def warmup(self) -> None:
         """Open the WebSocket now so the first clause does not pay for the handshake."""
         await self._connection()

@@ -37,6 +37,12 @@ class PiperTTS(TTS):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
         self._lock = asyncio.Lock()
 
+    @property
+    def voice_name(self) -> str:
+        """Shown to clients (``session.ready.voice``)."""
+        model = self._paths[0]
+        return Path(model).name.removesuffix(".onnx") if model else "en_US-joe-medium"
+
     async def warmup(self) -> None:
         async with self._lock:
             if self._voice is None:

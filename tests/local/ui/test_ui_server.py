@@ -70,13 +70,12 @@ def http_get(url: str, host: str | None = None) -> tuple[int, dict[str, str], by
 
 @pytest.mark.parametrize(
     "attack",
-    ["no-secret", "wrong-secret", "foreign-origin", "rebinding-host", "null-origin"],
+    ["foreign-origin", "rebinding-host", "null-origin", "foreign-origin-no-secret"],
 )
 async def test_foreign_pages_are_refused(engine_factory, project, attack):
     async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
         kw = {
-            "no-secret": {"secret": ""},
-            "wrong-secret": {"secret": ui.secret[:-1] + "x"},
+            "foreign-origin-no-secret": {"origin_": "http://evil.example", "secret": ""},
             "foreign-origin": {"origin_": "http://evil.example"},
             "rebinding-host": {
                 "host": f"evil.example:{ui.port}",
@@ -87,6 +86,20 @@ async def test_foreign_pages_are_refused(engine_factory, project, attack):
         with pytest.raises(websockets.InvalidStatus) as e:
             await connect(ui, **kw)
         assert e.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("secret", ["", "stale-secret-from-an-old-launch"])
+async def test_our_page_with_a_stale_link_is_told_so_and_sent_nothing(
+    engine_factory, project, secret
+):
+    """Right Origin and Host but a wrong secret (the runtime restarted): the
+    page gets close 4401 so it can say the link is stale, and not one frame —
+    no roots, no session."""
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui, secret=secret)
+        with pytest.raises(websockets.ConnectionClosed) as e:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert e.value.rcvd is not None and e.value.rcvd.code == 4401
 
 
 async def test_http_gate_and_headers(engine_factory, project, tmp_path, monkeypatch):
@@ -217,3 +230,88 @@ async def test_a_page_opened_later_sees_the_open_prompt(engine_factory, project)
         assert closed["approved"] is False
         await first.close()
         await second.close()
+
+
+async def test_the_page_gets_the_thread_history_on_connect_and_reconnect(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        first = await next_of(ws, "session.ready")
+        empty = await next_of(ws, "thread.history")
+        assert empty["turns"] == [] and empty["thread_id"] == first["thread_id"]
+        await ws.send(json.dumps({"type": "text.input", "text": "open the readme"}))
+        done = None
+        while done is None:  # command mode may list the folder first, to find it
+            act = await next_of(ws, "activity")
+            if act["stage"] == "done" and act.get("action") == "read_file":
+                done = act
+        # what it did, not just "done": the excerpt read
+        assert done["status"] == "success" and done["detail"]["kind"] == "file"
+        assert done["detail"]["excerpt"] == "# Hello\n"
+        await next_of(ws, "metrics")
+        await ws.close()
+        # a reload: same thread, and the conversation comes back
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{ui.port}/ui?secret={ui.secret}&thread={first['thread_id']}",
+            origin=origin(ui.port),
+        )
+        hist = await next_of(ws, "thread.history")
+        (turn,) = hist["turns"]
+        assert turn["user_text"] == "open the readme" and turn["reply_text"]
+        action = next(a for a in turn["tool_actions"] if a["action"] == "read_file")
+        assert action["status"] == "success"
+        assert action["detail"]["excerpt"] == "# Hello\n"
+        await ws.close()
+
+
+async def test_approval_mode_is_changed_from_the_page_but_never_to_auto(engine_factory, project):
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "deny") as ui:
+        ws = await connect(ui)
+        status = await next_of(ws, "runtime.status")
+        assert status["approve"] == "deny" and status["approve_choices"] == ["ask", "deny"]
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "settings.update", "approve": "all"}))
+        err = await next_of(ws, "error")
+        assert err["code"] == "invalid_message" and not err["fatal"]
+        await ws.send(json.dumps({"type": "settings.update", "approve": "ask"}))
+        while (status := await next_of(ws, "runtime.status"))["approve"] != "ask":
+            pass
+        if shutil.which("bwrap") is None:
+            return
+        # now a risky action asks instead of being refused by policy
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        await ws.send(json.dumps({"type": "approval.decision", "id": req["id"], "approve": False}))
+        await next_of(ws, "approval.closed")
+        await ws.send(json.dumps({"type": "settings.update", "approve": "deny"}))
+        while (status := await next_of(ws, "runtime.status"))["approve"] != "deny":
+            pass
+        await ws.close()
+
+
+async def test_a_typed_turn_while_the_engine_is_away_is_refused_visibly(project):
+    async with serve_ui("ws://127.0.0.1:9/v1/session", "t", [project], "deny") as ui:
+        ws = await connect(ui)
+        while (await next_of(ws, "runtime.status"))["engine"] != "disconnected":
+            pass
+        await ws.send(json.dumps({"type": "text.input", "text": "hello"}))
+        err = await next_of(ws, "error")
+        assert err["code"] == "engine_offline" and "not sent" in err["message"]
+        await ws.close()
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap missing")
+async def test_a_failing_command_is_shown_failed_with_its_output(engine_factory, project):
+    (project / "Makefile").write_text("test:\n\t@echo '\\033[31m1 failed\\033[0m' >&2; exit 2\n")
+    async with engine_factory() as eng, serve_ui(eng.url, eng.token(), [project], "ask") as ui:
+        ws = await connect(ui)
+        await next_of(ws, "session.ready")
+        await ws.send(json.dumps({"type": "text.input", "text": "run the tests"}))
+        req = await next_of(ws, "approval.request")
+        await ws.send(json.dumps({"type": "approval.decision", "id": req["id"], "approve": True}))
+        while (act := await next_of(ws, "activity"))["stage"] != "done":
+            pass
+        assert act["status"] == "error" and act["code"] == "exit_status"
+        d = act["detail"]
+        assert d["kind"] == "command" and d["exit_code"] == 2 and "make test" in d["command"]
+        assert "1 failed" in d["stderr"] and "\x1b" not in d["stderr"]
+        await ws.close()

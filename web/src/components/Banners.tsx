@@ -1,5 +1,5 @@
 import { useEffect, useState, type ReactNode } from "react";
-import { CircleAlert, CloudOff, RotateCw, TriangleAlert, Volume2, WifiOff, X } from "lucide-react";
+import { CircleAlert, CloudOff, KeyRound, RotateCw, TriangleAlert, Volume2, WifiOff, X } from "lucide-react";
 import { Button } from "@/components/ui/button";
 import type { LocalState } from "@/lib/client";
 import type { AppState } from "@/lib/state";
@@ -69,11 +69,22 @@ export function Banners({
   onDismiss: (id: number) => void;
 }) {
   const { connection, runtime } = state;
-  const lost = connection.status !== "open" && (connection.everOpened || connection.attempt > 0);
+  const lost = !connection.badLink && connection.status !== "open" && (connection.everOpened || connection.attempt > 0);
   const now = useNow(lost);
   const items: ReactNode[] = [];
 
-  if (lost) {
+  if (connection.badLink) {
+    items.push(
+      <Banner key="badlink" tone="error" icon={KeyRound} testid="banner-badlink">
+        <p className="font-medium">This page's link is no longer valid.</p>
+        <p className="text-muted-foreground">
+          The local Voco runtime refused its launch secret — it was restarted, or the link is from an older run. Open
+          the newest link that <code className="font-mono">voco up</code> (or <code className="font-mono">voco local</code>)
+          printed in its terminal; restart it to get a fresh one.
+        </p>
+      </Banner>,
+    );
+  } else if (lost) {
     const secs = connection.retryAt ? Math.max(0, Math.ceil((connection.retryAt - now) / 1000)) : 0;
     items.push(
       <Banner
@@ -112,7 +123,11 @@ export function Banners({
         }
       >
         <p className="font-medium">The runtime lost the engine.</p>
-        <p className="text-muted-foreground">{runtime.message ?? "Reconnecting and resuming this conversation…"}</p>
+        <p className="text-muted-foreground">
+          {runtime.message ?? "Reconnecting and resuming this conversation…"}
+          {state.outbox.length > 0 &&
+            ` ${state.outbox.length} typed turn${state.outbox.length === 1 ? "" : "s"} will be sent when it is back.`}
+        </p>
       </Banner>,
     );
   }

@@ -81,12 +81,19 @@ export function Composer({
             value={text}
             onChange={(e) => setText(e.target.value)}
             maxLength={MAX_TEXT_INPUT}
-            placeholder={connected ? "Type a turn… (Enter to send)" : "Offline"}
+            placeholder={
+              presence === "bad_link"
+                ? "Open the newest Voco link to type"
+                : connected && presence !== "engine_down"
+                  ? "Type a turn… (Enter to send)"
+                  : "Type a turn… (sent when Voco reconnects)"
+            }
+            disabled={presence === "bad_link"}
             aria-label="Type a turn"
             data-testid="text-input"
             className="h-9 min-w-0 flex-1 rounded-md border border-input bg-background px-3 text-sm shadow-sm outline-none placeholder:text-muted-foreground focus-visible:ring-2 focus-visible:ring-ring"
           />
-          <Button type="submit" variant="secondary" size="icon" disabled={!connected || !text.trim()} aria-label="Send" data-testid="send">
+          <Button type="submit" variant="secondary" size="icon" disabled={!text.trim() || presence === "bad_link"} aria-label="Send" data-testid="send">
             <SendHorizontal />
           </Button>
         </form>

@@ -10,8 +10,37 @@ const ROWS: [string, string][] = [
   ["engine_overhead_ms", "Engine overhead"],
 ];
 
+/** The last live turn's timings as the page saw them, for a turn the engine sent no
+ * `metrics` for (an interrupted reply ends before its metrics). */
+export function pageTimings(
+  state: AppState,
+): { turnId: string; text: number | null; audio: number | null; interrupted: boolean; settled: boolean } | null {
+  for (let i = state.turns.length - 1; i >= 0; i--) {
+    const t = state.turns[i];
+    if (t.restored || t.timing.finalAt === null) continue;
+    const { finalAt, firstTextAt, firstAudioAt } = t.timing;
+    if (firstTextAt === null && firstAudioAt === null) continue;
+    const replies = t.responseIds.map((id) => state.replies[id]).filter((r) => r !== undefined);
+    const interrupted = replies.some((r) => r.interrupted);
+    // finished and no longer playing: the engine's metrics would have come by now
+    const settled = replies.length > 0 && replies.every((r) => r.done && r.audio !== "streaming");
+    return {
+      settled,
+      turnId: t.turnId,
+      text: firstTextAt !== null ? firstTextAt - finalAt : null,
+      audio: firstAudioAt !== null ? firstAudioAt - finalAt : null,
+      interrupted,
+    };
+  }
+  return null;
+}
+
 export function LatencyCard({ state }: { state: AppState }) {
   const m = state.lastMetrics;
+  const page = pageTimings(state);
+  // The newest turn has no engine figures (interrupted): show what the page measured.
+  const usePage =
+    page !== null && (m === null || m.turn_id !== page.turnId) && (page.interrupted || (m === null && page.settled));
   const e2e = state.turns
     .map((t) => t.metrics?.e2e_ms)
     .filter((v): v is number => typeof v === "number");
@@ -27,7 +56,27 @@ export function LatencyCard({ state }: { state: AppState }) {
           {state.rttMs !== null ? `engine round trip ${state.rttMs} ms` : ""}
         </span>
       </div>
-      {m ? (
+      {usePage && page ? (
+        <div data-testid="latency-page">
+          <div className="mt-2 flex items-baseline gap-2">
+            <span className="text-2xl font-semibold tabular-nums" data-testid="latency-e2e">
+              {formatMs(page.audio)}
+            </span>
+            <span className="text-xs text-muted-foreground">your turn → first audio</span>
+          </div>
+          <dl className="mt-2 grid grid-cols-2 gap-x-4 gap-y-1 text-xs">
+            <div className="flex justify-between gap-2">
+              <dt className="text-muted-foreground">First words</dt>
+              <dd className="font-mono tabular-nums">{formatMs(page.text)}</dd>
+            </div>
+          </dl>
+          <p className="mt-2 text-[11px] text-muted-foreground">
+            Last turn{page.interrupted ? " (interrupted)" : ""}: measured in this page from the transcript, so it leaves out
+            speech-to-text; the engine sends its own breakdown only for replies that finish.
+            {m ? ` Last full breakdown: ${formatMs(m.e2e_ms)}.` : ""}
+          </p>
+        </div>
+      ) : m ? (
         <>
           <div className="mt-2 flex items-baseline gap-2">
             <span className="text-2xl font-semibold tabular-nums" data-testid="latency-e2e">

@@ -3,6 +3,7 @@ import {
   AudioLines,
   CloudOff,
   Hand,
+  KeyRound,
   LoaderCircle,
   Mic,
   MicOff,
@@ -12,6 +13,7 @@ import {
   type LucideIcon,
 } from "lucide-react";
 import { Card } from "@/components/ui/card";
+import { answerMode } from "@/components/Header";
 import { LevelMeter } from "@/components/LevelMeter";
 import type { LocalState, VocoClient } from "@/lib/client";
 import type { AppState, Presence } from "@/lib/state";
@@ -45,6 +47,8 @@ export function look(p: Presence, local: LocalState): Look {
       return { icon: ShieldAlert, title: "Awaiting your approval", detail: "Nothing runs until you decide.", tone: "text-warning", ring: "bg-warning/15" };
     case "running_tool":
       return { icon: SquareTerminal, title: "Running a tool", detail: "In the sandbox, on your project.", tone: "text-info", ring: "bg-info/15", breathe: true };
+    case "bad_link":
+      return { icon: KeyRound, title: "Link invalid", detail: "Open the newest link Voco printed.", tone: "text-destructive", ring: "bg-destructive/15" };
     case "offline":
       return { icon: WifiOff, title: "Offline", detail: "The local runtime is not reachable.", tone: "text-destructive", ring: "bg-destructive/15" };
     case "engine_down":
@@ -57,12 +61,16 @@ export function StatusCard({
   state,
   local,
   presence,
+  onSettings,
 }: {
   client: VocoClient;
   state: AppState;
   local: LocalState;
   presence: Presence;
+  onSettings: () => void;
 }) {
+  const mode = answerMode(state);
+  const approve = state.runtime.approve;
   const l = look(presence, local);
   const Icon = l.icon;
   const readIn = useCallback(() => client.audio.inputLevel, [client]);
@@ -97,6 +105,29 @@ export function StatusCard({
           <LevelMeter read={readOut} label="Reply audio level" className="text-primary" />
         </div>
       </div>
+      <dl className="mt-3 space-y-1 text-[11px]" data-testid="session-info">
+        <div className="flex gap-2">
+          <dt className="w-16 shrink-0 text-muted-foreground">Answers</dt>
+          <dd className="min-w-0 truncate" title={mode?.detail} data-testid="info-mode">
+            {mode ? (mode.command ? "Command mode (no language model)" : mode.label) : "–"}
+          </dd>
+        </div>
+        <div className="flex gap-2">
+          <dt className="w-16 shrink-0 text-muted-foreground">Approvals</dt>
+          <dd className="min-w-0 flex-1 truncate" data-testid="info-approve">
+            {approve === "ask" ? "ask me" : approve === "deny" ? "always refuse" : approve === "all" ? "auto-approve" : "–"}
+          </dd>
+          <button type="button" className="shrink-0 text-primary hover:underline" onClick={onSettings} data-testid="change-settings">
+            change
+          </button>
+        </div>
+        <div className="flex gap-2">
+          <dt className="w-16 shrink-0 text-muted-foreground">Project</dt>
+          <dd className="min-w-0 break-all font-mono" data-testid="info-root">
+            {state.runtime.roots.join(", ") || "–"}
+          </dd>
+        </div>
+      </dl>
     </Card>
   );
 }

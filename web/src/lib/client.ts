@@ -5,7 +5,14 @@
 import { AudioEngine } from "@/audio/engine";
 import { FRAME_SAMPLES } from "@/audio/pcm";
 import { Connection, socketUrl } from "./connection";
-import { MAX_TEXT_INPUT, parseServerMessage, type ClientMessage, type ServerMessage } from "./protocol";
+import {
+  HISTORY_PAGE,
+  MAX_TEXT_INPUT,
+  parseServerMessage,
+  type ApproveMode,
+  type ClientMessage,
+  type ServerMessage,
+} from "./protocol";
 import { initialState, presence, reduce, type Action, type AppState } from "./state";
 
 export type MicMode = "handsfree" | "ptt";
@@ -13,6 +20,15 @@ export type MicMode = "handsfree" | "ptt";
 /** Silence sent after push-to-talk is released, so the engine's VAD sees the turn end. */
 export const PTT_TAIL_FRAMES = 20; // 640 ms
 const PING_EVERY_MS = 15_000;
+const THREAD_KEY = "voco.thread";
+
+function storedThread(): string | null {
+  try {
+    return sessionStorage.getItem(THREAD_KEY);
+  } catch {
+    return null;
+  }
+}
 
 export interface ClientOptions {
   secret: string;
@@ -40,6 +56,8 @@ export class VocoClient {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private log: { dir: "in" | "out"; type: string; at: number }[] = [];
   private played: { rid: string; playedMs: number; why: string }[] = [];
+  /** The last typed turn sent, put back in the queue if the runtime says the engine dropped it. */
+  private inflight: string | null = null;
 
   constructor(opts: ClientOptions) {
     this.local = { mode: opts.mode, pttHeld: false, micState: "off", needsGesture: false };
@@ -56,7 +74,8 @@ export class VocoClient {
       },
       { rawMic: opts.rawMic, forceFallback: opts.forceFallback },
     );
-    this.conn = new Connection(() => socketUrl(location, opts.secret, this.state.session?.thread_id), {
+    // A reload resumes this tab's conversation: the thread id outlives the page.
+    this.conn = new Connection(() => socketUrl(location, opts.secret, this.state.session?.thread_id ?? storedThread()), {
       onConnecting: (attempt) => this.dispatch({ kind: "connection", status: "connecting", attempt }),
       onOpen: () => {
         this.dispatch({ kind: "connection", status: "open" });
@@ -82,6 +101,20 @@ export class VocoClient {
   dispatch(action: Action): void {
     this.state = reduce(this.state, action);
     this.emit();
+    this.flushOutbox();
+  }
+
+  /** Typed turns queued while the engine was away go out, in order, once it is back. */
+  private flushOutbox(): void {
+    const s = this.state;
+    if (!s.outbox.length || s.connection.status !== "open" || s.runtime.engine !== "connected") return;
+    // One at a time: a new text.input would cut the reply to the previous one.
+    if (this.inflight !== null || s.assistant !== "listening" || s.approvals.length) return;
+    const [first] = s.outbox;
+    if (!this.conn.send({ type: "text.input", text: first.text })) return;
+    this.trace("out", "text.input");
+    this.inflight = first.text;
+    this.dispatch({ kind: "unqueue", id: first.id });
   }
 
   private emit(): void {
@@ -158,13 +191,28 @@ export class VocoClient {
     this.trace("in", msg.type);
     this.onAudioMessage(msg);
     if (msg.type === "pong") {
-      const t0 = this.pings.get(msg.id);
+      const key = String(msg.id);
+      const t0 = this.pings.get(key);
       if (t0 !== undefined) {
-        this.pings.delete(msg.id);
+        this.pings.delete(key);
         this.dispatch({ kind: "rtt", ms: Math.round(performance.now() - t0) });
       }
       return;
     }
+    if (msg.type === "session.ready") {
+      try {
+        sessionStorage.setItem(THREAD_KEY, msg.thread_id);
+      } catch {
+        /* storage disabled: a reload starts a new conversation */
+      }
+    }
+    if (msg.type === "error" && msg.code === "engine_offline" && this.inflight !== null) {
+      const text = this.inflight;
+      this.inflight = null;
+      this.dispatch({ kind: "queue", text });
+      return;
+    }
+    if (msg.type === "transcript.final") this.inflight = null;
     this.dispatch({ kind: "server", msg });
   }
 
@@ -191,10 +239,38 @@ export class VocoClient {
 
   // ------------------------------------------------------------- actions
 
+  /** Send a typed turn now, or queue it (shown as pending) while the engine is away. */
   sendText(text: string): boolean {
     const t = text.trim();
     if (!t || t.length > MAX_TEXT_INPUT) return false;
-    return this.send({ type: "text.input", text: t });
+    const s = this.state;
+    if (s.connection.badLink) return false;
+    if (s.connection.status === "open" && s.runtime.engine === "connected" && !s.outbox.length) {
+      if (this.send({ type: "text.input", text: t })) {
+        this.inflight = t;
+        return true;
+      }
+    }
+    this.dispatch({ kind: "queue", text: t });
+    return true;
+  }
+
+  cancelQueued(id: number): void {
+    this.dispatch({ kind: "unqueue", id });
+  }
+
+  /** Older turns of this thread (the "earlier" button). */
+  loadEarlier(): void {
+    const before = this.state.history.nextBefore;
+    if (!before || this.state.history.loading) return;
+    if (this.send({ type: "thread.history", before, limit: HISTORY_PAGE })) {
+      this.dispatch({ kind: "history_requested" });
+    }
+  }
+
+  /** The settings panel: how risky actions are decided (the runtime validates it). */
+  setApprove(mode: ApproveMode): void {
+    if (mode === "ask" || mode === "deny") this.send({ type: "settings.update", approve: mode });
   }
 
   /** The stop button: interrupt, and silence the reply here at once. */
@@ -330,6 +406,21 @@ export class VocoClient {
       },
       get approvals() {
         return self.state.approvals.map((r) => r.id);
+      },
+      get outbox() {
+        return self.state.outbox.map((q) => q.text);
+      },
+      get badLink() {
+        return self.state.connection.badLink;
+      },
+      get history() {
+        return { ...self.state.history };
+      },
+      get approve() {
+        return self.state.runtime.approve;
+      },
+      get threadId() {
+        return self.state.session?.thread_id ?? null;
       },
     };
     Object.defineProperty(window, "__voco", { value: Object.freeze(hook), configurable: false, writable: false });

@@ -2,7 +2,7 @@
  * The page's one WebSocket to the local runtime, reconnecting with
  * exponential backoff (with jitter) whenever it drops.
  */
-import type { ClientMessage } from "./protocol";
+import { CLOSE_BAD_SECRET, type ClientMessage } from "./protocol";
 
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 15_000;
@@ -102,6 +102,12 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
+      if (e.code === CLOSE_BAD_SECRET) {
+        // A stale link: retrying with the same secret cannot work.
+        this.stopped = true;
+        this.events.onClose({ code: e.code, reason: e.reason, attempt: this.attempt, retryAt: null });
+        return;
+      }
       this.attempt += 1;
       const delay = backoffDelay(this.attempt);
       const retryAt = Date.now() + delay;

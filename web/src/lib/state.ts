@@ -5,9 +5,12 @@
 import { APPROVAL_TIMEOUT_MS } from "./protocol";
 import type {
   Activity,
+  ActivityDetail,
   ActivityStage,
   ApprovalRequest,
+  ApproveMode,
   AssistantState,
+  HistoryTurn,
   McpAction,
   McpStatus,
   Metrics,
@@ -15,7 +18,9 @@ import type {
   RuntimeStatus,
   ServerMessage,
   SessionReady,
+  ThreadHistory,
 } from "./protocol";
+import { CLOSE_BAD_SECRET } from "./protocol";
 
 export type ConnectionStatus = "connecting" | "open" | "closed";
 
@@ -25,6 +30,17 @@ export interface Turn {
   final: boolean;
   responseIds: string[];
   metrics: Metrics | null;
+  at: number;
+  /** Rebuilt from the thread's stored history (a reload), not seen live. */
+  restored: boolean;
+  /** Page clock (ms) of the turn's milestones, for timings the engine did not send. */
+  timing: { finalAt: number | null; firstTextAt: number | null; firstAudioAt: number | null };
+}
+
+/** A typed turn waiting for the engine (it was offline when the user sent it). */
+export interface QueuedTurn {
+  id: number;
+  text: string;
   at: number;
 }
 
@@ -41,6 +57,8 @@ export interface Reply {
   interrupted: boolean;
   model: string | null;
   audio: ReplyAudio;
+  /** Words spoken for the moment (the approval sentence): shown until decided, never kept. */
+  transient: string;
   encoding: string | null;
   durationMs: number | null;
   haltReason: string | null;
@@ -55,6 +73,8 @@ export interface ActivityRow {
   code: string | null;
   summary: string | null;
   reason: string | null;
+  detail: ActivityDetail | null;
+  restored: boolean;
   /** The user's answer; "expired": nobody answered in time (the runtime rejected it). */
   decision: "approved" | "rejected" | "expired" | null;
   startedAt: number;
@@ -87,13 +107,19 @@ export interface AppState {
     closeCode: number | null;
     closeReason: string | null;
     everOpened: boolean;
+    /** The runtime refused the launch secret (close 4401): the link is stale. */
+    badLink: boolean;
   };
   runtime: {
     engine: RuntimeStatus["engine"] | "unknown";
     roots: string[];
     approve: RuntimeStatus["approve"] | null;
+    approveChoices: ApproveMode[];
     message: string | null;
   };
+  history: { nextBefore: string | null; loaded: boolean; loading: boolean };
+  outbox: QueuedTurn[];
+  nextQueueId: number;
   session: Omit<SessionReady, "type"> | null;
   assistant: AssistantState;
   userSpeaking: boolean;
@@ -123,6 +149,9 @@ export type Action =
   | { kind: "notice"; level: Notice["level"]; code: string; message: string; at?: number }
   | { kind: "dismiss"; id: number }
   | { kind: "rtt"; ms: number }
+  | { kind: "queue"; text: string; at?: number }
+  | { kind: "unqueue"; id: number }
+  | { kind: "history_requested" }
   | { kind: "clear" };
 
 export const MAX_NOTICES = 5;
@@ -138,8 +167,12 @@ export function initialState(): AppState {
       closeCode: null,
       closeReason: null,
       everOpened: false,
+      badLink: false,
     },
-    runtime: { engine: "unknown", roots: [], approve: null, message: null },
+    runtime: { engine: "unknown", roots: [], approve: null, approveChoices: [], message: null },
+    history: { nextBefore: null, loaded: false, loading: false },
+    outbox: [],
+    nextQueueId: 1,
     session: null,
     assistant: "listening",
     userSpeaking: false,
@@ -170,6 +203,8 @@ function upsertTurn(s: AppState, turnId: string, at: number, patch: Partial<Turn
     responseIds: [],
     metrics: null,
     at,
+    restored: false,
+    timing: { finalAt: null, firstTextAt: null, firstAudioAt: null },
     ...patch,
   };
   const turns = [...s.turns, turn];
@@ -186,6 +221,7 @@ function newReply(responseId: string, turnId: string): Reply {
     interrupted: false,
     model: null,
     audio: "none",
+    transient: "",
     encoding: null,
     durationMs: null,
     haltReason: null,
@@ -243,6 +279,8 @@ function upsertActivity(s: AppState, a: Activity, at: number): ActivityRow[] {
           code: null,
           summary: null,
           reason: null,
+          detail: null,
+          restored: false,
           decision: null,
           startedAt: at,
           updatedAt: at,
@@ -260,6 +298,8 @@ function upsertActivity(s: AppState, a: Activity, at: number): ActivityRow[] {
     code: a.code ?? prev.code,
     summary: a.summary ?? prev.summary,
     reason: a.reason ?? prev.reason,
+    detail: a.detail ?? prev.detail,
+    restored: a.restored ?? prev.restored,
     updatedAt: at,
   };
   if (stage === "running" && prev.stage === "awaiting_approval" && row.decision === null) {
@@ -283,7 +323,107 @@ function decide(s: AppState, id: string, approved: boolean, at: number, closed =
   const activity = s.activity.map((r) =>
     r.id === id && r.decision === null ? { ...r, decision, updatedAt: at } : r,
   );
-  return { ...s, approvals, activity };
+  // Decided: the spoken "waiting for your approval" sentence is no longer shown.
+  const replies = approvals.length === 0 ? dropTransient(s.replies) : s.replies;
+  return { ...s, approvals, activity, replies };
+}
+
+function dropTransient(replies: Record<string, Reply>): Record<string, Reply> {
+  if (!Object.values(replies).some((r) => r.transient)) return replies;
+  const out: Record<string, Reply> = {};
+  for (const [k, r] of Object.entries(replies)) out[k] = r.transient ? { ...r, transient: "" } : r;
+  return out;
+}
+
+/** Mark a turn's page-clock milestone once (the first time it happens). */
+function stamp(s: AppState, turnId: string, key: keyof Turn["timing"], at: number): AppState {
+  const i = s.turns.findIndex((t) => t.turnId === turnId);
+  if (i < 0 || s.turns[i].timing[key] !== null) return s;
+  const turns = s.turns.slice();
+  turns[i] = { ...turns[i], timing: { ...turns[i].timing, [key]: at } };
+  return { ...s, turns };
+}
+
+function turnOf(s: AppState, responseId: string): string | null {
+  return s.replies[responseId]?.turnId ?? null;
+}
+
+/** Stored turns (and their actions) from `thread.history`: the first page
+ * replaces what the page shows (it is the record); older pages go in front. */
+function restoreHistory(s: AppState, h: ThreadHistory, at: number): AppState {
+  const turns: Turn[] = [];
+  const replies: Record<string, Reply> = {};
+  const rows: ActivityRow[] = [];
+  for (const t of h.turns) turns.push(...restoredTurn(t, at, replies, rows));
+  const history = { nextBefore: h.next_before ?? null, loaded: true, loading: false };
+  if (h.before) {
+    const known = new Set(s.turns.map((t) => t.turnId));
+    const older = turns.filter((t) => !known.has(t.turnId));
+    const knownRows = new Set(s.activity.map((r) => r.id));
+    return {
+      ...s,
+      turns: [...older, ...s.turns],
+      replies: { ...replies, ...s.replies },
+      activity: [...rows.filter((r) => !knownRows.has(r.id)), ...s.activity],
+      history,
+    };
+  }
+  // Live rows still in progress stay (an approval may be waiting); finished ones are in the record.
+  const live = s.activity.filter((r) => !r.restored && r.stage !== "done");
+  const liveTurns = s.turns.filter((t) => !t.restored && t.responseIds.some((id) => !s.replies[id]?.done));
+  const liveReplies: Record<string, Reply> = {};
+  for (const t of liveTurns) for (const id of t.responseIds) if (s.replies[id]) liveReplies[id] = s.replies[id];
+  return {
+    ...s,
+    turns: [...turns, ...liveTurns],
+    replies: { ...replies, ...liveReplies },
+    activity: [...rows, ...live],
+    history,
+  };
+}
+
+function restoredTurn(t: HistoryTurn, at: number, replies: Record<string, Reply>, rows: ActivityRow[]): Turn[] {
+  const rid = `h-${t.turn_id}`;
+  const hasReply = t.reply_text !== "" || t.interrupted;
+  if (hasReply) {
+    replies[rid] = {
+      ...newReply(rid, t.turn_id),
+      text: t.reply_text,
+      heard: t.interrupted ? (t.heard_text ?? t.reply_text) : null,
+      done: true,
+      interrupted: t.interrupted ?? false,
+      audio: t.interrupted ? "halted" : "ended",
+    };
+  }
+  for (const a of t.tool_actions ?? []) {
+    rows.push({
+      id: `h-${a.id}`,
+      action: a.action,
+      payload: a.payload ?? {},
+      stage: "done",
+      status: a.status,
+      code: a.code ?? null,
+      summary: a.summary,
+      reason: null,
+      detail: a.detail ?? null,
+      restored: true,
+      decision: null,
+      startedAt: at,
+      updatedAt: at,
+    });
+  }
+  return [
+    {
+      turnId: t.turn_id,
+      userText: t.user_text,
+      final: true,
+      responseIds: hasReply ? [rid] : [],
+      metrics: null,
+      at,
+      restored: true,
+      timing: { finalAt: null, firstTextAt: null, firstAudioAt: null },
+    },
+  ];
 }
 
 export function reduce(s: AppState, action: Action): AppState {
@@ -300,6 +440,7 @@ export function reduce(s: AppState, action: Action): AppState {
           closeCode: status === "open" ? null : (action.code ?? c.closeCode),
           closeReason: status === "open" ? null : (action.reason ?? c.closeReason),
           everOpened: c.everOpened || status === "open",
+          badLink: status === "open" ? false : c.badLink || action.code === CLOSE_BAD_SECRET,
         },
         // What the runtime says about the engine is stale once we lost the runtime.
         runtime: status === "open" ? s.runtime : { ...s.runtime, engine: "unknown" },
@@ -314,6 +455,14 @@ export function reduce(s: AppState, action: Action): AppState {
       return { ...s, notices: s.notices.filter((n) => n.id !== action.id) };
     case "rtt":
       return { ...s, rttMs: action.ms };
+    case "queue": {
+      const q: QueuedTurn = { id: s.nextQueueId, text: action.text, at: action.at ?? Date.now() };
+      return { ...s, outbox: [...s.outbox, q], nextQueueId: s.nextQueueId + 1 };
+    }
+    case "unqueue":
+      return { ...s, outbox: s.outbox.filter((q) => q.id !== action.id) };
+    case "history_requested":
+      return { ...s, history: { ...s.history, loading: true } };
     case "clear":
       return { ...s, turns: [], replies: {}, partial: null, activity: [], notices: [] };
     case "server":
@@ -336,13 +485,18 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
     case "transcript.partial":
       return { ...s, partial: msg.text };
     case "transcript.final":
-      return {
-        ...s,
-        partial: null,
-        turns: upsertTurn(s, msg.turn_id, at, { userText: msg.text, final: true }),
-      };
-    case "agent.delta":
-      return withReply(s, msg.response_id, msg.turn_id, at, (r) => ({ text: r.text + msg.text }));
+      return stamp(
+        { ...s, partial: null, turns: upsertTurn(s, msg.turn_id, at, { userText: msg.text, final: true }) },
+        msg.turn_id,
+        "finalAt",
+        at,
+      );
+    case "agent.delta": {
+      const next = withReply(s, msg.response_id, msg.turn_id, at, (r) =>
+        msg.transient ? { transient: r.transient + msg.text } : { text: r.text + msg.text },
+      );
+      return msg.transient ? next : stamp(next, msg.turn_id, "firstTextAt", at);
+    }
     case "agent.done":
       return withReply(s, msg.response_id, msg.turn_id, at, (r) =>
         msg.interrupted
@@ -350,17 +504,21 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
               done: true,
               interrupted: true,
               heard: msg.text,
+              transient: "",
               // Keep what was written (to show the cut); the heard text if nothing streamed.
               text: r.text.length >= msg.text.length ? r.text : msg.text,
               model: msg.model,
             }
-          : { done: true, interrupted: false, heard: null, text: msg.text, model: msg.model },
+          : { done: true, interrupted: false, heard: null, transient: "", text: msg.text, model: msg.model },
       );
-    case "audio.start":
-      return withReply(s, msg.response_id, null, at, () => ({
+    case "audio.start": {
+      const next = withReply(s, msg.response_id, null, at, () => ({
         audio: "streaming",
         encoding: msg.encoding,
       }));
+      const tid = turnOf(next, msg.response_id);
+      return tid ? stamp(next, tid, "firstAudioAt", at) : next;
+    }
     case "audio.end":
       return withReply(s, msg.response_id, null, at, (r) => ({
         audio: r.audio === "halted" ? "halted" : "ended",
@@ -385,9 +543,11 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
         msg.fatal ? "error" : "warning",
         msg.code,
         msg.message,
-        msg.fatal,
+        msg.fatal ?? false,
         at,
       );
+    case "thread.history":
+      return restoreHistory(s, msg, at);
     case "pong":
       return s;
     case "runtime.status":
@@ -397,6 +557,7 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
           engine: msg.engine,
           roots: msg.roots ?? s.runtime.roots,
           approve: msg.approve ?? s.runtime.approve,
+          approveChoices: msg.approve_choices ?? s.runtime.approveChoices,
           message: msg.message ?? null,
         },
       };
@@ -436,11 +597,13 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
 
 export type Presence =
   | AssistantState
+  | "bad_link" // the runtime refused this page's launch secret
   | "offline" // the page lost the runtime
   | "engine_down"; // the runtime lost the engine
 
 /** What the header should say the assistant is doing. */
 export function presence(s: AppState): Presence {
+  if (s.connection.badLink) return "bad_link";
   if (s.connection.status !== "open") return "offline";
   if (s.runtime.engine === "disconnected" || s.runtime.engine === "connecting") return "engine_down";
   if (s.approvals.length > 0) return "awaiting_approval";
@@ -459,6 +622,14 @@ export function unheardTail(r: Reply): string {
   let k = 0;
   while (k < hw.length && k < tw.length && hw[k] === tw[k]) k++;
   return k === hw.length ? " " + tw.slice(k).join(" ") : "";
+}
+
+/** Did the action fail? A command that exited non-zero did, whatever the wire status. */
+export function rowFailed(r: ActivityRow): boolean {
+  if (r.stage !== "done") return false;
+  if (r.status === "error" || r.status === "rejected") return true;
+  const exit = r.detail?.exit_code;
+  return typeof exit === "number" && exit !== 0;
 }
 
 /** One short line for an MCP action: the command, or the path. */

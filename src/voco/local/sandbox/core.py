@@ -184,6 +184,10 @@ class Sandbox:
     def tools(self) -> ToolEnv:
         return self._tools
 
+    def set_approver(self, approver: Approver | None) -> None:
+        """Change who decides risky actions from now on (``None``: refuse by policy)."""
+        self._approver = approver
+
     def close(self) -> None:
         self.cancel_all()
         self._resolver.close()

@@ -15,8 +15,9 @@ from typing import Any
 
 from voco.local.sandbox.display import describe_action, escape
 from voco.protocol import messages as m
+from voco.protocol import ui_messages as ui
 
-Broadcast = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+Broadcast = Callable[[m._Msg], Coroutine[Any, Any, None]]
 
 
 class UiApprovals:
@@ -34,21 +35,20 @@ class UiApprovals:
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[threading.Event, list[bool]]] = {}
-        self._prompts: dict[str, dict[str, Any]] = {}
+        self._prompts: dict[str, ui.ApprovalRequest] = {}
 
     def __call__(self, request: m.McpRequest, reason: str) -> bool:
         """Runs on the sandbox's worker thread; blocks until decided."""
         event, answer = threading.Event(), [False]
-        prompt = {
-            "type": "approval.request",
-            "id": request.id,
-            "action": request.action,
-            "payload": request.payload,
+        prompt = ui.ApprovalRequest(
+            id=request.id,
+            action=request.action,
+            payload=request.payload,
             # The page shows these two, never raw engine text (see sandbox.display).
-            "display": describe_action(request.action, request.payload),
-            "reason": escape(reason),
-            "roots": self._roots,
-        }
+            display=describe_action(request.action, request.payload),
+            reason=escape(reason),
+            roots=self._roots,
+        )
         with self._lock:
             self._pending[request.id] = (event, answer)
             self._prompts[request.id] = prompt
@@ -58,7 +58,7 @@ class UiApprovals:
             self._pending.pop(request.id, None)
             self._prompts.pop(request.id, None)
         approved = decided and answer[0]
-        self._post({"type": "approval.closed", "id": request.id, "approved": approved})
+        self._post(ui.ApprovalClosed(id=request.id, approved=approved))
         return approved
 
     def decide(self, request_id: str, approve: bool) -> bool:
@@ -79,10 +79,10 @@ class UiApprovals:
         with self._lock:
             return list(self._pending)
 
-    def open_prompts(self) -> list[dict[str, Any]]:
+    def open_prompts(self) -> list[ui.ApprovalRequest]:
         """Prompts still waiting, for a page that connects after they were sent."""
         with self._lock:
             return list(self._prompts.values())
 
-    def _post(self, msg: dict[str, Any]) -> None:
+    def _post(self, msg: m._Msg) -> None:
         asyncio.run_coroutine_threadsafe(self._broadcast(msg), self._loop)

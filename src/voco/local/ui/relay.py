@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -22,11 +21,20 @@ from voco.local.engine_client import EngineClient, SessionRefused
 from voco.local.mcp_bridge import McpBridge
 from voco.local.ui.approvals import UiApprovals
 from voco.protocol import messages as m
+from voco.protocol import ui_messages as ui
 
 log = logging.getLogger("voco.local")
 
-RELAYED = frozenset({"text.input", "interrupt", "audio.played", "ping"})
 MAX_BACKOFF_S = 10.0
+HISTORY_PAGE = 20  # turns asked for when a page (re)connects; the page pages back
+
+
+class Settings(Protocol):
+    """The runtime-wide settings a page may change (``settings.update``)."""
+
+    def approve_choices(self) -> list[ui.ApproveMode]: ...
+
+    async def set_approve(self, mode: ui.PageApproveMode) -> None: ...
 
 
 @dataclass
@@ -51,31 +59,40 @@ class BrowserRelay:
         bridge: McpBridge,
         approvals: UiApprovals | None,
         thread_id: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.ws = ws
         self.cfg = config
         self.bridge = bridge
         self.approvals = approvals
+        self.settings = settings
         self.engine: EngineClient | None = None
+        self.engine_state: ui.EngineLink = "connecting"
+        self.engine_message: str | None = None
         self.thread_id = thread_id  # a reconnecting page resumes its conversation
         self._send_lock = asyncio.Lock()
         self._restart = asyncio.Event()
         self._closed = False
 
-    async def send_json(self, obj: dict[str, Any]) -> None:
+    async def send(self, msg: m._Msg) -> None:
         async with self._send_lock:
-            await self.ws.send_text(json.dumps(obj))
+            await self.ws.send_text(msg.to_json())
 
-    async def status(self, engine: str, message: str | None = None) -> None:
-        body: dict[str, Any] = {
-            "type": "runtime.status",
-            "engine": engine,
-            "roots": [str(r) for r in self.bridge.roots],
-            "approve": self.bridge.approve_mode,
-        }
-        if message:
-            body["message"] = message
-        await self.send_json(body)
+    async def status(self, engine: ui.EngineLink, message: str | None = None) -> None:
+        """Tell the page where the engine link stands (and the settings in force)."""
+        self.engine_state, self.engine_message = engine, message
+        await self.send(
+            ui.RuntimeStatus(
+                engine=engine,
+                roots=[str(r) for r in self.bridge.roots],
+                approve=self.bridge.approve_mode,  # type: ignore[arg-type]
+                approve_choices=self.settings.approve_choices() if self.settings else [],
+                message=message,
+            )
+        )
+
+    async def _error(self, code: str, message: str) -> None:
+        await self.send(m.Error(code=code, message=message, fatal=False))
 
     async def run(self) -> None:
         pump = asyncio.create_task(self._engine_loop())
@@ -113,14 +130,21 @@ class BrowserRelay:
             else:
                 backoff = 0.5
                 self.thread_id = self.engine.ready.thread_id
-                await self.send_json(json.loads(self.engine.ready.to_json()))
+                await self.send(self.engine.ready)
                 await self.status("connected")
                 if self.approvals is not None:  # prompts opened before this page came
                     for prompt in self.approvals.open_prompts():
-                        await self.send_json(prompt)
+                        await self.send(prompt)
+                # the conversation so far (a reloaded page, or after a reconnect);
+                # the answer comes back through the pump like any engine message
+                with contextlib.suppress(Exception):
+                    await self.engine.send(m.ThreadHistoryRequest(limit=HISTORY_PAGE))
                 await self._pump(self.engine)
                 self.bridge.cancel_pending(self.engine)  # nobody is waiting for those now
                 await self.status("disconnected", "engine connection lost; reconnecting")
+                with contextlib.suppress(Exception):
+                    await self.engine.close()
+                self.engine = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._restart.wait(), backoff)
             self._restart.clear()
@@ -175,39 +199,35 @@ class BrowserRelay:
 
     async def _browser_message(self, text: str) -> None:
         try:
-            obj = json.loads(text)
-            kind = obj["type"]
-        except (ValueError, KeyError, TypeError):
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": "invalid_message",
-                    "message": "expected a JSON object with 'type'",
-                    "fatal": False,
-                }
-            )
+            msg = ui.parse_browser(text)
+        except m.ProtocolError as exc:
+            await self._error(exc.code, exc.message)
             return
-        if kind in RELAYED:
-            try:
-                msg = m.parse_client(text)
-            except m.ProtocolError as exc:
-                await self.send_json(
-                    {"type": "error", "code": exc.code, "message": exc.message, "fatal": False}
-                )
+        if isinstance(msg, ui.RELAYED_TO_ENGINE):
+            engine = self.engine
+            if engine is None or self.engine_state != "connected":
+                if isinstance(msg, m.TextInput):  # never dropped silently
+                    await self._error(
+                        "engine_offline", "the engine is not connected; the turn was not sent"
+                    )
                 return
-            if self.engine is not None:
-                with contextlib.suppress(Exception):
-                    await self.engine.send(msg)
-        elif kind == "approval.decision" and self.approvals is not None:
-            self.approvals.decide(str(obj.get("id")), obj.get("approve") is True)
-        elif kind == "session.restart":
+            try:
+                await engine.send(msg)
+            except Exception:
+                if isinstance(msg, m.TextInput):
+                    await self._error(
+                        "engine_offline", "the engine connection dropped; the turn was not sent"
+                    )
+        elif isinstance(msg, ui.ApprovalDecision):
+            if self.approvals is not None:
+                self.approvals.decide(msg.id, msg.approve)
+        elif isinstance(msg, ui.SessionRestart):
             self._restart.set()
-        else:
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": "unknown_type",
-                    "message": f"unknown message type {kind!r}",
-                    "fatal": False,
-                }
-            )
+        elif isinstance(msg, ui.SettingsUpdate):
+            if self.settings is None:
+                await self._error("unsupported", "this runtime has no settings to change")
+                return
+            try:
+                await self.settings.set_approve(msg.approve)
+            except ValueError as exc:
+                await self._error("invalid_setting", str(exc))

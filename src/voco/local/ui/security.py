@@ -42,14 +42,18 @@ class Gate:
             return "missing or wrong launch secret"
         return None
 
-    def check_websocket(
-        self, host: str | None, origin: str | None, secret: str | None
-    ) -> str | None:
+    def check_page(self, host: str | None, origin: str | None) -> str | None:
+        """Is this our own page (right Host and Origin), whatever its secret?"""
         if problem := self.check_host(host):
             return problem
         if origin is None or origin.lower() not in self.origins:
             return f"unexpected Origin {origin!r}"
-        return self.check_secret(secret)
+        return None
+
+    def check_websocket(
+        self, host: str | None, origin: str | None, secret: str | None
+    ) -> str | None:
+        return self.check_page(host, origin) or self.check_secret(secret)
 
     def csp(self) -> str:
         ws = " ".join(f"ws://{h}" for h in sorted(self.hosts))

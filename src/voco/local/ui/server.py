@@ -8,7 +8,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -16,10 +15,12 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voco.local.mcp_bridge import McpBridge
+from voco.local.mcp_bridge import Approver, McpBridge, make_approver
 from voco.local.ui.approvals import UiApprovals
 from voco.local.ui.relay import BrowserRelay, RuntimeConfig
 from voco.local.ui.security import Gate
+from voco.protocol import messages as m
+from voco.protocol import ui_messages as ui
 
 log = logging.getLogger("voco.local")
 
@@ -36,7 +37,8 @@ def web_dist() -> Path:
 
 
 class LocalRuntime:
-    """State shared by every page: one sandbox bridge (one audit log), approvals."""
+    """State shared by every page: one sandbox bridge (one audit log), approvals,
+    and the approval mode, which a page may change (``settings.update``)."""
 
     def __init__(self, config: RuntimeConfig, roots: list[Path], approve: str, gate: Gate):
         self.config = config
@@ -49,22 +51,40 @@ class LocalRuntime:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        if self.approve == "ask":
-            self.approvals = UiApprovals(loop, self.broadcast, self.roots)
-            self.bridge = McpBridge(
-                self.roots, "ask", approver=self.approvals, observer=self.broadcast
-            )
-        else:
-            self.bridge = McpBridge(self.roots, self.approve, observer=self.broadcast)
+        self.approvals = UiApprovals(loop, self.broadcast, self.roots)
+        self.bridge = McpBridge(
+            self.roots, self.approve, approver=self._approver(self.approve), observer=self.broadcast
+        )
+
+    def _approver(self, mode: str) -> Approver | None:
+        if mode == "ask":
+            return self.approvals
+        return make_approver(mode)  # deny -> None (refused by policy), all -> yes
+
+    def approve_choices(self) -> list[ui.ApproveMode]:
+        """What a page may switch to: ask or deny, never auto-approve."""
+        return ["ask", "deny"]
+
+    async def set_approve(self, mode: ui.PageApproveMode) -> None:
+        """A page chose how risky actions are decided; every page is told."""
+        if mode not in self.approve_choices():  # the model already refuses "all"
+            raise ValueError(f"approval mode {mode!r} cannot be chosen from the page")
+        assert self.bridge is not None
+        self.approve = mode
+        self.bridge.set_approve_mode(mode, self._approver(mode))
+        log.info("approval mode set to %s from the page", mode)
+        for page in list(self.pages):
+            with contextlib.suppress(Exception):
+                await page.status(page.engine_state, page.engine_message)
 
     async def stop(self) -> None:
         if self.bridge is not None:
             await self.bridge.aclose()
 
-    async def broadcast(self, msg: dict[str, Any]) -> None:
+    async def broadcast(self, msg: m._Msg) -> None:
         for page in list(self.pages):
             with contextlib.suppress(Exception):
-                await page.send_json(msg)
+                await page.send(msg)
 
 
 def create_ui_app(runtime: LocalRuntime, dist: Path | None = None) -> Starlette:
@@ -106,17 +126,22 @@ def create_ui_app(runtime: LocalRuntime, dist: Path | None = None) -> Starlette:
         return PlainTextResponse("ok")
 
     async def ui_socket(ws: WebSocket) -> None:
-        problem = gate.check_websocket(
-            ws.headers.get("host"), ws.headers.get("origin"), ws.query_params.get("secret")
-        )
-        if problem:
+        problem = gate.check_page(ws.headers.get("host"), ws.headers.get("origin"))
+        if problem:  # another site's page, or DNS rebinding: refused before the upgrade
             log.warning("refused UI connection: %s", problem)
             await ws.close(code=4403, reason=problem[:100])  # before accept: HTTP 403
+            return
+        if problem := gate.check_secret(ws.query_params.get("secret")):
+            # Our own page with an old link (the runtime restarted): accept only
+            # to say so with a close code it can tell apart; nothing else is sent.
+            log.warning("refused UI connection: %s", problem)
+            await ws.accept()
+            await ws.close(code=ui.CLOSE_BAD_SECRET, reason="invalid or stale link secret")
             return
         await ws.accept()
         assert runtime.bridge is not None
         thread = ws.query_params.get("thread") or None
-        page = BrowserRelay(ws, runtime.config, runtime.bridge, runtime.approvals, thread)
+        page = BrowserRelay(ws, runtime.config, runtime.bridge, runtime.approvals, thread, runtime)
         runtime.pages.add(page)
         try:
             await page.run()
