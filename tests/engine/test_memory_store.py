@@ -13,7 +13,7 @@ import pytest
 from tests.engine.test_protocol_conformance import started, turn
 from tests.fakes import ScriptedLLM
 from voco.engine.memory_store import BoundedMemorySaver
-from voco.engine.threads import InMemoryThreadStore
+from voco.store.tenancy import MemoryTenantStore
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,8 +26,8 @@ async def until(cond: Callable[[], bool]) -> None:
     pytest.fail("condition never held")
 
 
-def bounded(n: int) -> tuple[BoundedMemorySaver, InMemoryThreadStore]:
-    threads = InMemoryThreadStore()
+def bounded(n: int) -> tuple[BoundedMemorySaver, MemoryTenantStore]:
+    threads = MemoryTenantStore()
     return BoundedMemorySaver(n, on_evict=threads.forget), threads
 
 
@@ -41,7 +41,7 @@ async def one_turn_thread(eng: Any, saver: BoundedMemorySaver, text: str) -> str
 
 async def test_idle_threads_beyond_the_bound_are_evicted_and_said_gone(engine_factory) -> None:
     saver, threads = bounded(2)
-    async with engine_factory(ScriptedLLM(), checkpointer=saver, threads=threads) as eng:
+    async with engine_factory(ScriptedLLM(), checkpointer=saver, tenants=threads) as eng:
         eng.runtime.retention = saver
         ids = [await one_turn_thread(eng, saver, f"turn {i}") for i in range(4)]
         assert saver.threads == 2 and saver.evicted == 2
@@ -63,7 +63,7 @@ async def test_idle_threads_beyond_the_bound_are_evicted_and_said_gone(engine_fa
 
 async def test_a_thread_held_by_a_session_is_never_evicted(engine_factory) -> None:
     saver, threads = bounded(1)
-    async with engine_factory(ScriptedLLM(), checkpointer=saver, threads=threads) as eng:
+    async with engine_factory(ScriptedLLM(), checkpointer=saver, tenants=threads) as eng:
         eng.runtime.retention = saver
         holder, ready = await started(eng.url, eng.token())
         await turn(holder, "keep me")
@@ -78,7 +78,7 @@ async def test_a_thread_held_by_a_session_is_never_evicted(engine_factory) -> No
 
 async def test_a_long_thread_keeps_few_checkpoints_and_all_its_messages(engine_factory) -> None:
     saver, threads = bounded(10)
-    async with engine_factory(ScriptedLLM(), checkpointer=saver, threads=threads) as eng:
+    async with engine_factory(ScriptedLLM(), checkpointer=saver, tenants=threads) as eng:
         eng.runtime.retention = saver
         peer, ready = await started(eng.url, eng.token())
         tid = ready["thread_id"]
