@@ -48,10 +48,15 @@ async def connect(url: str, token: str, **start: Any) -> EngineClient:
 
 
 async def say(c: EngineClient, text: str) -> m.AgentDone:
+    """Send a typed turn and wait for *its* ``agent.done`` (a reply still playing
+    when the text arrives is cut first and gets an ``agent.done`` of its own)."""
     await c.send(m.TextInput(text=text))
+    turn_id: str | None = None
     while True:
         r = await c.recv()
-        if isinstance(r.message, m.AgentDone):
+        if isinstance(r.message, m.TranscriptFinal) and r.message.text == text:
+            turn_id = r.message.turn_id
+        if isinstance(r.message, m.AgentDone) and r.message.turn_id == turn_id:
             return r.message
 
 
