@@ -30,6 +30,8 @@ from typing import Any
 from psycopg import errors
 
 from voco.auth.tokens import Principal
+from voco.billing.aggregate import event_name
+from voco.billing.meters import TurnUsage, usage_events
 from voco.store.db import Conn, Pool, as_service, as_user
 from voco.store.leases import Leases
 from voco.store.tenancy import (
@@ -268,6 +270,30 @@ class _ProbeDone(Exception):
     pass
 
 
+async def _write_usage(conn: Conn, org: str, thread_id: str, r: TurnRecord) -> None:
+    """The turn's usage rows, in the turn's transaction. Ids are deterministic
+    per (turn, meter, model): a retried write (or the interrupted record that
+    supersedes a finished one) inserts nothing twice."""
+    usage = TurnUsage(
+        r.turn_id, r.user_speech_ms, r.assistant_audio_ms, r.stt_audio_ms,
+        r.llm_tokens, len(r.tool_actions),
+    )  # fmt: skip
+    rows = usage_events(usage)
+    if not rows:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "insert into public.usage_events (id, org_id, thread_id, turn_id, user_id, meter,"
+            " model, event_name, value) values (%s, %s, %s, %s, auth.uid(), %s, %s, %s, %s)"
+            " on conflict (id) do nothing",
+            [
+                (e.id, org, thread_id, e.turn_id, e.meter, e.model, event_name(e.meter, e.model),
+                 e.value)
+                for e in rows
+            ],
+        )  # fmt: skip
+
+
 class _PgGrant(SessionGrant):
     def __init__(
         self,
@@ -330,6 +356,7 @@ class _PgGrant(SessionGrant):
                                 for a in r.tool_actions
                             ],
                         )  # fmt: skip
+                await _write_usage(conn, org, self.thread_id, r)
                 for a in r.tool_actions:
                     await audit(
                         conn, org, "tool.action", a.request_id,
