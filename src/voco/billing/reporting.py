@@ -57,7 +57,7 @@ async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResu
         await conn.execute(
             "create temporary table _picked on commit drop as"
             " select u.id, u.org_id, u.event_name,"
-            " date_bin(%s::interval, u.occurred_at, timestamptz '1970-01-01 00:00:00+00') as bucket,"
+            " date_bin(%s::interval, u.occurred_at, timestamptz '1970-01-01Z') as bucket,"
             " u.value from public.usage_events u"
             " join public.billing_customers c"
             "   on c.org_id = u.org_id and c.stripe_customer_id is not null"

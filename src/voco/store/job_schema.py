@@ -26,9 +26,10 @@ async def ensure_job_schema(conn: AsyncConnection[Any]) -> bool:
     """Apply procrastinate's schema in ``jobs`` once; True if it did now."""
     from procrastinate.schema import SchemaManager
 
-    cur = await conn.execute("select to_regclass('jobs.procrastinate_jobs') is not null")
+    cur = await conn.execute("select to_regclass('jobs.procrastinate_jobs') is not null as ok")
     row = await cur.fetchone()
-    if row is not None and list(row.values() if isinstance(row, dict) else row)[0]:
+    exists = row["ok"] if isinstance(row, dict) else (row or (False,))[0]
+    if exists:
         return False
     async with conn.transaction():
         await conn.execute(f"create schema if not exists {JOBS_SCHEMA}")

@@ -37,6 +37,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from voco.auth.tokens import state_dir
+from voco.billing.stripe_api import BillingConfig
 from voco.store.checkpoints import PooledPostgresSaver, make_checkpointer
 from voco.store.db import Pool
 from voco.store.migrate import migrate
@@ -124,7 +125,7 @@ async def open_store(
         if result.applied:
             log.info("database migrated to %s (applied %s)", result.current, result.applied)
         checkpointer = await _setup_schema(pool)
-        tenants = PostgresTenantStore(pool)
+        tenants = PostgresTenantStore(pool, billing=BillingConfig.from_env() is not None)
         await tenants.start()
         stack.push_async_callback(tenants.aclose)
         log.info("store ready: %s", _redact(url))
