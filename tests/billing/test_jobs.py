@@ -109,7 +109,8 @@ async def seated_org(
         )
         await conn.execute(
             "insert into public.subscriptions (subscription_id, customer_id, status,"
-            " seat_item_id, quantity, event_created) values ('sub_s', 'cus_s', 'active', 'si_s', 1, 1)"
+            " seat_item_id, quantity, event_created)"
+            " values ('sub_s', 'cus_s', 'active', 'si_s', 1, 1)"
         )
     return org, {"sub": owner, "aud": "authenticated"}
 
