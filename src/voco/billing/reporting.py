@@ -65,6 +65,8 @@ async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResu
             " for update of u skip locked",
             (BUCKET,),
         )
+        # statistics for the planner: the mark below joins on it (hash, not loops)
+        await conn.execute("analyze _picked")
         cur = await conn.execute(
             "select org_id::text as org, event_name, bucket, sum(value)::bigint as value,"
             " count(*) as n from _picked group by 1, 2, 3 order by 1, 2, 3"

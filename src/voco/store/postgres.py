@@ -29,6 +29,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,7 +126,11 @@ async def open_store(
         if result.applied:
             log.info("database migrated to %s (applied %s)", result.current, result.applied)
         checkpointer = await _setup_schema(pool)
-        tenants = PostgresTenantStore(pool, billing=BillingConfig.from_env() is not None)
+        tenants = PostgresTenantStore(
+            pool,
+            billing=BillingConfig.from_env() is not None,
+            grace=timedelta(days=float(os.environ.get("VOCO_BILLING_GRACE_DAYS", "7"))),
+        )
         await tenants.start()
         stack.push_async_callback(tenants.aclose)
         log.info("store ready: %s", _redact(url))
