@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from tests.billing.conftest import add_usage, make_org
 from tests.providers.doubles.stripe import API_KEY, Fault, StripeDouble
 from voco.billing import seats
-from voco.billing.jobs import run_worker
+from voco.billing.jobs import defer_seat_sync, make_app, run_worker
 from voco.billing.meters import TOOL_ACTIONS, USER_SPEECH_MS
 from voco.billing.reporting import status
 from voco.billing.stripe_api import BillingConfig, StripeBilling
@@ -183,3 +183,20 @@ async def test_drift_is_repaired_and_audited(pool: Pool, stripe_double: StripeDo
     kinds = await one(pool, f"select kind from public.audit_events where org_id = '{org}'")
     assert {"kind": "billing.seats_drift"} in kinds
     _ = owner
+
+
+async def test_seat_changes_are_debounced_into_one_job(
+    pool: Pool, db_url: str, stripe_double: StripeDouble
+) -> None:
+    org, owner = await seated_org(pool, stripe_double)
+    app = make_app(db_url, periodic=False)
+    async with app.open_async():
+        for _ in range(3):
+            user = await member(pool, org)
+            await seats.set_member_seat(pool, owner, org, user, active=True)
+        queued = [await defer_seat_sync(app, org, debounce_s=0) for _ in range(3)]
+    assert queued == [True, False, False]  # one job waits; it reads the latest count
+    await run_worker(db_url, once=True, config=config(stripe_double))
+    assert stripe_double.items["si_s"]["quantity"] == 4
+    seat_jobs = [j for j in await queue(db_url) if j["task"] == "voco.billing.seats"]
+    assert [j["s"] for j in seat_jobs] == ["succeeded"]
