@@ -126,9 +126,17 @@ async def open_store(
         if result.applied:
             log.info("database migrated to %s (applied %s)", result.current, result.applied)
         checkpointer = await _setup_schema(pool)
+        billing = BillingConfig.from_env() is not None
+        log.info(
+            "billing %s",
+            "on: sessions need an active subscription (4402 otherwise)"
+            if billing
+            else "off (STRIPE_SECRET_KEY is not set): every session is admitted, "
+            "nothing is metered to Stripe",
+        )
         tenants = PostgresTenantStore(
             pool,
-            billing=BillingConfig.from_env() is not None,
+            billing=billing,
             grace=timedelta(days=float(os.environ.get("VOCO_BILLING_GRACE_DAYS", "7"))),
         )
         await tenants.start()
