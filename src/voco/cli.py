@@ -364,6 +364,65 @@ async def _migrate(url: str) -> int:
     return 0
 
 
+def _billing(args: argparse.Namespace) -> int:
+    return _with_database(args.database or "", lambda url: _billing_cmd(args, url))
+
+
+async def _billing_cmd(args: argparse.Namespace, url: str) -> int:
+    from voco.billing import jobs, reporting, seats
+    from voco.billing.stripe_api import BillingConfig, StripeFailure
+
+    config = BillingConfig.from_env()
+    cmd = getattr(args, "billing_cmd", "worker")
+    if config is None and cmd != "status":
+        print(f"voco {cmd}: {jobs.OFF}", file=sys.stderr)
+        if cmd != "worker":
+            return 1
+    try:
+        if cmd == "worker":
+            await jobs.run_worker(url, once=args.once, config=config)
+            return 0
+        async with jobs.services(url, config) as s:
+            if cmd == "status":
+                return _print_status(await reporting.status(s.pool), config is not None)
+            assert s.billing is not None
+            if cmd == "aggregate":
+                agg = await reporting.aggregate(s.pool)
+                sent = await reporting.send_pending(s.pool, s.billing)
+                print(f"aggregated {agg.rows} usage rows into {agg.reports} reports; "
+                      f"sent {sent.sent}; {agg.expired} too old for Stripe")  # fmt: skip
+                return 0
+            for org in args.org or []:
+                r = await seats.sync_seats(s.pool, s.billing, org, proration=s.proration)
+                print(f"org {org}: {r.seats} seats, Stripe quantity {r.stripe_quantity}")
+            repaired = await seats.check_drift(s.pool, s.billing, proration=s.proration)
+            print(f"seat drift repaired in {len(repaired)} organisations")
+            return 0
+    except StripeFailure as exc:
+        print(f"voco billing {cmd}: {exc} (see `voco billing status`)", file=sys.stderr)
+        return 1
+
+
+def _print_status(st: object, enabled: bool) -> int:
+    from voco.billing.reporting import Status
+
+    assert isinstance(st, Status)
+    print("billing: " + ("on" if enabled else "OFF (STRIPE_SECRET_KEY is not set)"))
+    print("reports: " + (", ".join(f"{k} {v}" for k, v in sorted(st.by_status.items())) or "none"))
+    print(f"unreported usage rows: {st.unreported}")
+    for org, n in sorted(st.held.items()):
+        print(f"held (no Stripe customer): org {org}, {n} rows")
+    for r in st.failed:
+        print(f"{r['status']}: report {r['id']} org {r['org']} {r['event_name']} "
+              f"{r['bucket_start']:%Y-%m-%d %H:%M} value {r['value']} "
+              f"after {r['attempts']} attempts: {r['last_error']}")  # fmt: skip
+    return 1 if st.failed else 0
+
+
+def _roots(args: argparse.Namespace) -> list[Path]:
+    return [Path(r) for r in (args.root or [os.getcwd()])]
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from voco.local.launch import run_up
 
@@ -579,6 +638,29 @@ def _add_db(sub: Any) -> None:
     dm.set_defaults(fn=_db_migrate)
 
 
+def _add_billing(sub: Any) -> None:
+    db_help = "Postgres URL (default VOCO_DATABASE_URL, else embedded)"
+    w = sub.add_parser("worker", help="run the billing job queue (procrastinate)")
+    w.add_argument("--once", action="store_true", help="process what is due, then exit")
+    w.add_argument("--database", help=db_help)
+    w.set_defaults(fn=_billing)
+    b = sub.add_parser("billing", help="Stripe metered billing (off without STRIPE_SECRET_KEY)")
+    bsub = b.add_subparsers(dest="billing_cmd", required=True)
+    for name, text in (
+        ("aggregate", "aggregate unreported usage and send it to Stripe now"),
+        ("status", "reports pending/sent/failed, held usage, failures"),
+    ):
+        bp = bsub.add_parser(name, help=text)
+        bp.add_argument("--database", help=db_help)
+        bp.set_defaults(fn=_billing)
+    bs = bsub.add_parser("seats", help="seat quantity in Stripe")
+    bssub = bs.add_subparsers(dest="seats_cmd", required=True)
+    bss = bssub.add_parser("sync", help="set the seat quantity of orgs, then check every org")
+    bss.add_argument("--org", action="append", help="an organisation id to sync first")
+    bss.add_argument("--database", help=db_help)
+    bss.set_defaults(fn=_billing, billing_cmd="seats")
+
+
 def _add_local(sub: Any) -> None:
     lo = sub.add_parser("local", help="the local runtime with the web UI")
     lo.add_argument("--engine", required=True, metavar="URL", help="the engine's session URL")
@@ -615,6 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _add_audit(sub)
     _add_db(sub)
+    _add_billing(sub)
     return p
 
 

@@ -68,6 +68,7 @@ class Listener:
             maxlen=max(1, runtime.turn_config.preroll_ms // FRAME_MS)
         )
         self._utterance: SpeechStream | None = None
+        self._onset = (0, 0)  # usage: (onset of the current speech, preroll given to STT)
         self._preview: asyncio.Future[str | None] | None = None
         self._joined: Turn | None = None  # thinking turn the new speech joins
 
@@ -114,6 +115,7 @@ class Listener:
             await self._utterance.aclose()
         self._cancel_preview()
         self._utterance = await self.rt.stt.open_stream(self._on_partial)
+        self._onset = (ev.onset_ms, len(self._preroll) * FRAME_MS)
         # the onset frames and a little audio before them (the preroll ring
         # holds every frame up to the current one, which is pushed next)
         for f in self._preroll:
@@ -129,7 +131,9 @@ class Listener:
             return
         joined, self._joined = self._joined, None
         preview, self._preview = self._preview, None
-        self._spawn(self._finish_utterance(utterance, self._clock(), joined, preview))
+        onset, preroll_ms = self._onset
+        heard = (max(0, ev.end_ms - onset), max(0, ev.decided_ms - onset) + preroll_ms)
+        self._spawn(self._finish_utterance(utterance, self._clock(), joined, preview, heard))
 
     async def _finish_utterance(
         self,
@@ -137,6 +141,7 @@ class Listener:
         decided: float,
         joined: Turn | None,
         preview: asyncio.Future[str | None] | None,
+        heard: tuple[int, int] = (0, 0),
     ) -> None:
         t0 = self._clock()
         try:
@@ -161,6 +166,10 @@ class Listener:
         else:
             turn = Turn(new_id(), new_id(), text)
         turn.speech_end_at, turn.stt_ms = decided, stt_ms
+        turn.speech_ms, turn.stt_audio_ms = heard
+        if joined is not None:
+            turn.speech_ms += joined.speech_ms
+            turn.stt_audio_ms += joined.stt_audio_ms
         await self._host.user_turn(turn)
 
     async def aclose(self) -> None:

@@ -293,6 +293,11 @@ def create_app(
             return JSONResponse({"error": "this engine does not issue tokens"}, status_code=404)
         return JSONResponse(doc, headers={"cache-control": "public, max-age=300"})
 
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        from voco.billing.http import stripe_webhook as handle
+
+        return await handle(request, app.state.runtime.tenants)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
@@ -320,6 +325,7 @@ def create_app(
         routes=[
             Route("/healthz", health),
             Route(JWKS_PATH, jwks),
+            Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
             WebSocketRoute("/v1/session", session_endpoint),
         ],
         lifespan=lifespan,

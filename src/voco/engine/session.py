@@ -307,6 +307,9 @@ class Session(ListenerHost):
                 heard_text=done.text if done.interrupted else None,
                 timings=timings,
                 tool_actions=resp.tools.take() if resp.tools is not None else (),
+                user_speech_ms=t.speech_ms,
+                assistant_audio_ms=resp.audio.sent_ms,  # so far: see docs/architecture.md
+                stt_audio_ms=t.stt_audio_ms,
             )
         )
 

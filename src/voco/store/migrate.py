@@ -73,6 +73,7 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 class MigrateResult:
     applied: list[str]  # versions applied by this call
     current: str | None  # the database's newest version afterwards
+    jobs_schema_created: bool = False  # procrastinate's tables, in schema jobs
 
 
 async def migrate(
@@ -111,7 +112,12 @@ async def migrate(
                 raise MigrationError(f"migration {mig.version}_{mig.name} failed: {exc}") from exc
             applied.append(mig.version)
         current = max(done | set(applied)) if done or applied else None
-        return MigrateResult(applied, current)
+        jobs = False
+        if any(m.name == "billing" for m in todo):  # it creates schema jobs
+            from voco.store.job_schema import ensure_job_schema
+
+            jobs = await ensure_job_schema(conn)
+        return MigrateResult(applied, current, jobs)
     finally:
         await conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
 

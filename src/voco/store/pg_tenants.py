@@ -25,11 +25,15 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import errors
 
 from voco.auth.tokens import Principal
+from voco.billing.aggregate import event_name
+from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
+from voco.billing.meters import TurnUsage, usage_events
 from voco.store.db import Conn, Pool, as_service, as_user
 from voco.store.leases import Leases
 from voco.store.tenancy import (
@@ -64,12 +68,26 @@ async def audit(
 
 
 class PostgresTenantStore(TenantStore):
-    def __init__(self, pool: Pool, *, leases: Leases | None = None, max_sessions: int = 16):
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        leases: Leases | None = None,
+        max_sessions: int = 16,
+        billing: bool = False,
+        grace: timedelta = DEFAULT_GRACE,
+    ):
         self._pool = pool
+        self.billing = billing  # STRIPE_SECRET_KEY set: sessions need a subscription
+        self.grace = grace
         self.leases = leases or Leases(pool)
         self.max_sessions = max_sessions
         self.queue = ThreadQueue()
         self.writer = Writer()
+
+    @property
+    def pool(self) -> Pool:
+        return self._pool
 
     async def start(self) -> None:
         self.leases.start()
@@ -118,6 +136,8 @@ class PostgresTenantStore(TenantStore):
         session_id: str,
     ) -> tuple[str, str, str | None]:
         org = await self._home_org(conn, principal)
+        if self.billing:
+            await self._entitled(conn, org, session_id)
         await self._ensure_project(conn, org, project_id, session_id)
         notice = None
         resumed = False
@@ -145,6 +165,26 @@ class PostgresTenantStore(TenantStore):
         detail = {"thread": thread_id, "project": project_id, "resumed": resumed}
         await audit(conn, org, "session.start", session_id, detail)
         return org, thread_id, notice
+
+    async def _entitled(self, conn: Conn, org: str, session_id: str) -> None:
+        """4402 unless the org has an active or trialing subscription (or a
+        past_due one within the grace period); read under the member's RLS."""
+        cur = await conn.execute(
+            "select s.status, s.past_due_since from public.subscriptions s"
+            " join public.billing_customers c on c.stripe_customer_id = s.customer_id"
+            " where c.org_id = %s order by s.event_created desc",
+            (org,),
+        )
+        now = datetime.now(UTC)
+        subs = [Subscription(r["status"], r["past_due_since"]) for r in await cur.fetchall()]
+        decisions = [decide(x, billing_enabled=True, now=now, grace=self.grace) for x in subs]
+        if any(d.allowed for d in decisions):
+            return
+        reason = (
+            decisions[0].reason if decisions else decide(None, billing_enabled=True, now=now).reason
+        )
+        await audit(conn, org, "session.refused", session_id, {"reason": "payment_required"})
+        raise _Refusal(SessionRefused(4402, "payment_required", reason))
 
     async def _home_org(self, conn: Conn, principal: Principal) -> str:
         """The token's organisation if it names one (the caller must be a
@@ -268,6 +308,30 @@ class _ProbeDone(Exception):
     pass
 
 
+async def _write_usage(conn: Conn, org: str, thread_id: str, r: TurnRecord) -> None:
+    """The turn's usage rows, in the turn's transaction. Ids are deterministic
+    per (turn, meter, model): a retried write (or the interrupted record that
+    supersedes a finished one) inserts nothing twice."""
+    usage = TurnUsage(
+        r.turn_id, r.user_speech_ms, r.assistant_audio_ms, r.stt_audio_ms,
+        r.llm_tokens, len(r.tool_actions),
+    )  # fmt: skip
+    rows = usage_events(usage)
+    if not rows:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "insert into public.usage_events (id, org_id, thread_id, turn_id, user_id, meter,"
+            " model, event_name, value) values (%s, %s, %s, %s, auth.uid(), %s, %s, %s, %s)"
+            " on conflict (id) do nothing",
+            [
+                (e.id, org, thread_id, e.turn_id, e.meter, e.model, event_name(e.meter, e.model),
+                 e.value)
+                for e in rows
+            ],
+        )  # fmt: skip
+
+
 class _PgGrant(SessionGrant):
     def __init__(
         self,
@@ -330,6 +394,7 @@ class _PgGrant(SessionGrant):
                                 for a in r.tool_actions
                             ],
                         )  # fmt: skip
+                await _write_usage(conn, org, self.thread_id, r)
                 for a in r.tool_actions:
                     await audit(
                         conn, org, "tool.action", a.request_id,

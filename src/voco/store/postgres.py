@@ -29,6 +29,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from voco.auth.tokens import state_dir
+from voco.billing.stripe_api import BillingConfig
 from voco.store.checkpoints import PooledPostgresSaver, make_checkpointer
 from voco.store.db import Pool
 from voco.store.migrate import migrate
@@ -124,7 +126,19 @@ async def open_store(
         if result.applied:
             log.info("database migrated to %s (applied %s)", result.current, result.applied)
         checkpointer = await _setup_schema(pool)
-        tenants = PostgresTenantStore(pool)
+        billing = BillingConfig.from_env() is not None
+        log.info(
+            "billing %s",
+            "on: sessions need an active subscription (4402 otherwise)"
+            if billing
+            else "off (STRIPE_SECRET_KEY is not set): every session is admitted, "
+            "nothing is metered to Stripe",
+        )
+        tenants = PostgresTenantStore(
+            pool,
+            billing=billing,
+            grace=timedelta(days=float(os.environ.get("VOCO_BILLING_GRACE_DAYS", "7"))),
+        )
         await tenants.start()
         stack.push_async_callback(tenants.aclose)
         log.info("store ready: %s", _redact(url))

@@ -77,6 +77,13 @@ class TurnRecord:
     heard_text: str | None = None
     timings: dict[str, int] = field(default_factory=dict)
     tool_actions: tuple[ToolActionRecord, ...] = ()
+    # usage, in whole units (voco.billing.meters): written with the turn
+    user_speech_ms: int = 0
+    assistant_audio_ms: int = 0  # audio actually sent to the client
+    stt_audio_ms: int = 0
+    # model -> (input, output) tokens, where the provider reports them; none
+    # of the current providers do, so this is empty (no token meter rows)
+    llm_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def as_uuid(user_id: str) -> str | None:
