@@ -337,15 +337,24 @@ async def test_a_surrogate_pair_is_fine(engine_factory: Any) -> None:
 
 
 class BuggyLLM(ScriptedLLM):
-    """A bug in code the reader runs (not a disconnect): here, a RuntimeError."""
+    """A bug in code the reader runs (not a disconnect): here, a RuntimeError
+    when a turn starts (``session.ready`` describing the model still works)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = False
 
     def model_id(self, tier: str) -> str:
-        raise RuntimeError("bug: no such tier table")
+        if self.broken:
+            raise RuntimeError("bug: no such tier table")
+        return super().model_id(tier)
 
 
 async def test_a_bug_is_an_internal_error_not_a_quiet_disconnect(engine_factory: Any) -> None:
-    async with engine_factory(BuggyLLM()) as eng:
+    llm = BuggyLLM()
+    async with engine_factory(llm) as eng:
         peer = await _session(eng)
+        llm.broken = True
         await peer.send({"type": "text.input", "text": "hello"})
         closed = await peer.closed()
         assert closed.code == 1011

@@ -15,8 +15,8 @@ async def test_approval_prompt_carries_escaped_display_and_reason(tmp_path):
     sent: list[dict[str, Any]] = []
     got = asyncio.Event()
 
-    async def broadcast(msg: dict[str, Any]) -> None:
-        sent.append(msg)
+    async def broadcast(msg: Any) -> None:
+        sent.append(msg.model_dump())  # the typed /ui message, as it goes on the wire
         got.set()
 
     ui = UiApprovals(asyncio.get_running_loop(), broadcast, [tmp_path], timeout_s=30)
