@@ -615,6 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _add_audit(sub)
     _add_db(sub)
+    from voco.admin.cli import add_admin_parser
+
+    add_admin_parser(sub)
     return p
 
 

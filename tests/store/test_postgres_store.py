@@ -31,6 +31,7 @@ from voco.providers.base import ChatMessage, ToolCall
 from voco.store import ENV_URL, Store, open_store
 from voco.store.checkpoints import make_checkpointer
 from voco.store.embedded import EmbeddedPostgres
+from voco.store.migrate import load_migrations
 
 # ------------------------------------------------------------------ fixtures
 
@@ -155,7 +156,7 @@ async def test_concurrent_first_setup_on_empty_database(pg: EmbeddedPostgres) ->
                 "SELECT count(*) AS n FROM supabase_migrations.schema_migrations"
             )
             row = await cur.fetchone()
-            assert row is not None and row["n"] == 3
+            assert row is not None and row["n"] == len(load_migrations())
 
 
 # ------------------------------------------------------------- checkpoints

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from voco.admin.api import admin_routes
 from voco.auth.tokens import JWKS_PATH, AuthError
 from voco.engine.runtime import EngineConfig, EngineRuntime
 from voco.engine.session import Session
@@ -315,6 +316,7 @@ def create_app(
             Route("/healthz", health),
             Route(JWKS_PATH, jwks),
             WebSocketRoute("/v1/session", session_endpoint),
+            *admin_routes(lambda: app.state.runtime),
         ],
         lifespan=lifespan,
     )

@@ -71,6 +71,11 @@ class PostgresTenantStore(TenantStore):
         self.queue = ThreadQueue()
         self.writer = Writer()
 
+    @property
+    def pool(self) -> Pool:
+        """The pool, for the org admin API (its own ``as_user`` transactions)."""
+        return self._pool
+
     async def start(self) -> None:
         self.leases.start()
 
