@@ -201,6 +201,9 @@ async def remove_member(conn: Conn, org: str, user: str) -> dict[str, Any]:
     existing = await _target(conn, org, user)
     if existing is None or existing["removed_at"] is not None:
         raise AdminError(404, "not_found", "no such member")
+    # audited first: a member removing itself is no member afterwards, and
+    # audit_append admits members only (one transaction, so both or neither)
+    await audit(conn, org, "member.removed", user, {"role": existing["role"]})
     row = await _update(
         conn,
         "update public.org_members set removed_at = now(), seat_active = false"
@@ -208,7 +211,6 @@ async def remove_member(conn: Conn, org: str, user: str) -> dict[str, Any]:
         "user_id, role, seat_active, invited_at, joined_at, removed_at",
         (org, user),
     )
-    await audit(conn, org, "member.removed", user, {"role": existing["role"]})
     return _member(row)
 
 
