@@ -13,7 +13,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from psycopg import errors
 
 from tests.admin.sqltools import as_user, backdated_event, personal_org, tamper, user
-from voco.admin.lifecycle import LifecycleError, delete_user, purge_audit
+from voco.admin.lifecycle import LifecycleError, purge_audit
 from voco.auth.tokens import Principal
 from voco.cli import main
 from voco.store import open_store
@@ -113,7 +113,8 @@ def test_only_the_purge_path_deletes_audit_rows(db: str) -> None:
         for role in ("authenticated", "service_role"):
             with pytest.raises(errors.InsufficientPrivilege), c.transaction():
                 c.execute(
-                    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+                    "select set_config('role', %s, true),"
+                    " set_config('request.jwt.claims', %s, true),"
                     " set_config('voco.audit_purge', %s, true)",
                     (role, json.dumps({"sub": alice, "role": role}), f"{org}:99"),
                 )
