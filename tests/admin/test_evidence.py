@@ -19,6 +19,7 @@ from voco.admin.lifecycle import LifecycleError
 from voco.cli import main
 from voco.store import open_store
 from voco.store.db import as_user
+from voco.store.migrate import load_migrations
 
 
 async def team(db: str) -> tuple[str, str, str]:
@@ -57,7 +58,7 @@ async def test_bundle_content(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert names["billing"]["detail"] == "billing configured (STRIPE_SECRET_KEY set)"
     conf = bundle["configuration"]
     assert conf["legacy_hs256_secret_configured"] is True and conf["billing"] == "stripe"
-    assert conf["schema_version"] == "20261201000400"
+    assert conf["schema_version"] == load_migrations()[-1].version
     assert bundle["organisation"]["audit_retention_days"] == 365
     # the period bounds the changes; a later start shows none
     later = await build_evidence(db, org, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
