@@ -93,6 +93,9 @@ def admin_routes(backend: Callable[[], AdminBackend]) -> list[Route]:
                 status, payload = await job(conn, request)
         except AdminError as exc:
             return _error(exc.status, exc.error, exc.message)
+        except Exception:  # a clear JSON answer, the traceback only in the log
+            log.exception("admin request %s %s failed", request.method, request.url.path)
+            return _error(500, "internal", "internal error")
         return JSONResponse(payload, status)
 
     def route(path: str, methods: list[str], job: Job) -> Route:

@@ -188,6 +188,8 @@ async def add_member(conn: Conn, org: str, user: Any, role: Any = "member") -> d
         row = await cur.fetchone()
     except errors.InsufficientPrivilege:
         raise AdminError(403, "forbidden", "not allowed to add this member") from None
+    except errors.UniqueViolation:  # a concurrent add of the same user won
+        raise AdminError(409, "conflict", "already a member (change the role instead)") from None
     if row is None:
         raise AdminError(403, "forbidden", "not allowed to add this member")
     await audit(conn, org, "member.added", user, {"role": role})
