@@ -22,10 +22,6 @@ from voco.admin.lifecycle import purge_audit
 from voco.auth import tokens
 from voco.cli import main
 
-needs_jwks_auth = pytest.mark.skipif(
-    not hasattr(tokens, "make_verifier"), reason="the JWKS verifier (auth branch) is not here yet"
-)
-
 
 @pytest.fixture
 async def conn(db: str) -> AsyncIterator[AsyncConnection[Any]]:
@@ -115,7 +111,6 @@ def test_secret_files_must_be_0600(tmp_path: Path) -> None:
     assert not controls.secret_files(home).ok
 
 
-@needs_jwks_auth
 def test_weak_token_modes_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     c = controls.token_verification(
         {"SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_JWT_SECRET": "short"}
@@ -139,7 +134,6 @@ def test_billing_is_stated_either_way() -> None:
     assert on.ok and "sk_test_x" not in on.detail
 
 
-@needs_jwks_auth
 async def test_cli_exit_status_follows_the_controls(
     db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,6 @@ that is not a JSON object, 503 when the engine has no Postgres store.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ from starlette.routing import Route
 
 from voco.admin import orgs
 from voco.admin.orgs import AdminError
-from voco.auth.tokens import AuthError
+from voco.auth import AuthError, Verifier
 from voco.store.db import Conn, Pool, as_service, as_user
 from voco.store.pg_tenants import audit
 from voco.store.tenancy import SYSTEM_ORG, as_uuid
@@ -37,7 +36,7 @@ MAX_BODY = 16 * 1024
 class AdminBackend(Protocol):
     """What the API needs of the engine runtime: its verifier and its store."""
 
-    auth: Any  # a verifier: ``verify(token) -> Principal`` (awaitable on main)
+    auth: Verifier
     tenants: Any  # the tenant store; Postgres ones expose ``pool``
 
 
@@ -47,11 +46,6 @@ Job = Callable[[Conn, Request], Awaitable[tuple[int, dict[str, Any]]]]
 def _error(status: int, error: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": error, "message": message}, status, headers=headers)
-
-
-async def _verify(verifier: Any, token: str) -> Any:
-    result = verifier.verify(token)
-    return await result if inspect.isawaitable(result) else result
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -78,7 +72,7 @@ def admin_routes(backend: Callable[[], AdminBackend]) -> list[Route]:
             return _error(401, "unauthenticated", "send Authorization: Bearer <access token>")
         pool: Pool | None = getattr(rt.tenants, "pool", None)
         try:
-            principal = await _verify(rt.auth, header[7:].strip())
+            principal = await rt.auth.verify(header[7:].strip())
         except AuthError as exc:
             if pool is not None:
                 await _audit_auth_failure(pool, str(exc))

@@ -29,7 +29,7 @@ API_ROLES = ("anon", "authenticated", "service_role", "authenticator")
 # the one API role that bypasses RLS on purpose (cross-tenant jobs, as on Supabase)
 BYPASS_ALLOWED = ("service_role",)
 RETENTION_GRACE_DAYS = 1  # a daily purge may lag by up to a day
-SECRET_NAMES = ("auth_signing_key.pem", "jwt_secret")
+SECRET_NAMES = (tokens.SIGNING_KEY_FILE, "jwt_secret")  # jwt_secret: the pre-JWKS HS256 key
 SECRET_SUFFIXES = (".pem", ".key", ".secret", ".token")
 
 
@@ -157,20 +157,17 @@ def token_verification(env: dict[str, str] | None = None) -> Control:
     env = dict(os.environ if env is None else env)
     url = env.get("SUPABASE_URL") or None
     secret = env.get("SUPABASE_JWT_SECRET") or None
-    make = getattr(tokens, "make_verifier", None)
-    if url is None and make is not None:
-        key = tokens.state_dir() / "auth_signing_key.pem"
+    if url is None:
         if secret:
             return Control("token_verification", False, "SUPABASE_JWT_SECRET without SUPABASE_URL")
+        key = tokens.state_dir() / tokens.SIGNING_KEY_FILE
         if not key.exists():  # not created here: checking must not change the system
             return Control(
                 "token_verification", True,
                 "local ES256 issuer; no signing key yet (created 0600 on first start)",
             )  # fmt: skip
-    if make is None:
-        return Control("token_verification", False, "this build has no token weakness check")
     try:
-        verifier = make(url, secret)
+        verifier = tokens.make_verifier(url, secret)
     except Exception as exc:
         return Control("token_verification", False, f"token verifier cannot be built: {exc}")
     weak = list(verifier.weaknesses())
