@@ -236,30 +236,40 @@ def add_admin_parser(sub: Any) -> None:
     o = asub.add_parser("orgs", help="organisations")
     osub = o.add_subparsers(dest="orgs_cmd", required=True)
     api(osub.add_parser("list", help="your organisations"))
-    api(osub.add_parser("create", help="create one; you become its owner")).add_argument("name")
+    api(osub.add_parser("create", help="create one; you become its owner")).add_argument(
+        "name", help="the organisation's name"
+    )
 
     me = asub.add_parser("members", help="members of an organisation")
     msub = me.add_subparsers(dest="members_cmd", required=True)
-    api(msub.add_parser("list")).add_argument("org")
+    api(msub.add_parser("list", help="members and their roles")).add_argument(
+        "org", help="organisation id"
+    )
+    helps = {"add": "add a member", "remove": "remove a member", "role": "change a role"}
     for name in ("add", "remove", "role"):
-        p = api(msub.add_parser(name))
-        p.add_argument("org")
+        p = api(msub.add_parser(name, help=helps[name]))
+        p.add_argument("org", help="organisation id")
         p.add_argument("user", help="the user's UUID")
         if name == "add":
-            p.add_argument("--role", default="member", choices=["owner", "admin", "member"])
+            p.add_argument(
+                "--role", default="member", choices=["owner", "admin", "member"],
+                help="the new member's role (default: member)",
+            )  # fmt: skip
         elif name == "role":
-            p.add_argument("role", choices=["owner", "admin", "member"])
+            p.add_argument("role", choices=["owner", "admin", "member"], help="the new role")
 
     pr = asub.add_parser("projects", help="projects of an organisation")
     psub = pr.add_subparsers(dest="projects_cmd", required=True)
-    api(psub.add_parser("list")).add_argument("org")
+    api(psub.add_parser("list", help="the organisation's projects")).add_argument(
+        "org", help="organisation id"
+    )
 
     def db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--database", help="Postgres URL (else VOCO_DATABASE_URL, else embedded)")
         return p
 
     c = db(asub.add_parser("controls", help="check the SOC 2 controls; non-zero exit on failure"))
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print the results as JSON")
     e = db(asub.add_parser("evidence", help="write an evidence bundle (JSON) for one org"))
     e.add_argument("--org", required=True, help="organisation id")
     e.add_argument("--since", required=True, help="start of the period (YYYY-MM-DD)")
