@@ -698,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit(sub)
     _add_db(sub)
     _add_billing(sub)
+    from voco.admin.cli import add_admin_parser
+
+    add_admin_parser(sub)
     return p
 
 

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from voco.admin.api import admin_routes
 from voco.auth.tokens import JWKS_PATH, AuthError
 from voco.engine.history import CheckpointHistory, thread_history
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
@@ -327,6 +328,7 @@ def create_app(
             Route(JWKS_PATH, jwks),
             Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
             WebSocketRoute("/v1/session", session_endpoint),
+            *admin_routes(lambda: app.state.runtime),
         ],
         lifespan=lifespan,
     )

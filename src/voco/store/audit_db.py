@@ -9,6 +9,12 @@ deleted one (a gap, and the next row's link breaks), reordered rows (links
 break) and an inserted one (a duplicate or out-of-place number, a bad link or
 hash) are each found and named by organisation and sequence number.
 
+Retention (``public.audit_purge``) removes a prefix of a chain and first
+appends a ``retention.checkpoint`` row naming the purged range and the hash
+of the last purged row; a chain that does not start at 1 is accepted only if
+its newest checkpoint says it was purged up to exactly the row before the
+first remaining one, and that row links to the recorded hash.
+
 It reads as the connecting role, which must see every row (the table owner or
 a superuser: verification is an operator's job across tenants).
 """
@@ -25,7 +31,7 @@ from psycopg.rows import dict_row
 GENESIS = "0" * 64
 
 _ROWS = """
-select org_id::text as org, seq, prev_hash, hash,
+select org_id::text as org, seq, prev_hash, hash, kind, detail,
        concat_ws('|', %s::text, org_id::text, seq::text,
                  to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                  coalesce(actor::text, ''), kind, coalesce(subject, ''), detail::text) as body
@@ -60,6 +66,9 @@ def check_chain(org: str, rows: list[dict[str, Any]]) -> list[Problem]:
     problems: list[Problem] = []
     prev_hash = GENESIS
     expected_seq = 1
+    anchor = _purge_anchor(rows)
+    if rows and anchor is not None and int(rows[0]["seq"]) == anchor[0] + 1:
+        expected_seq, prev_hash = anchor[0] + 1, anchor[1]
     for r in rows:
         seq = int(r["seq"])
         if seq != expected_seq:
@@ -81,6 +90,16 @@ def check_chain(org: str, rows: list[dict[str, Any]]) -> list[Problem]:
         prev_hash = r["hash"]
         expected_seq = seq + 1
     return problems
+
+
+def _purge_anchor(rows: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """(last purged seq, its hash) from the newest retention checkpoint."""
+    for r in reversed(rows):
+        if r.get("kind") == "retention.checkpoint":
+            d = r.get("detail")
+            if isinstance(d, dict) and isinstance(d.get("purged_to"), int):
+                return int(d["purged_to"]), str(d.get("last_hash", ""))
+    return None
 
 
 async def verify_database(url: str) -> VerifyResult:

@@ -87,6 +87,7 @@ class PostgresTenantStore(TenantStore):
 
     @property
     def pool(self) -> Pool:
+        """The pool, for the org admin API (its own ``as_user`` transactions)."""
         return self._pool
 
     async def start(self) -> None:
