@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import re
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -37,19 +36,19 @@ import numpy.typing as npt
 import soundfile as sf
 import soxr
 
-from voco.agent.spoken_names import normalise_spoken_name
+from voco.agent.spoken_names import normalise_spoken_name, wordlist
 from voco.audio.pcm import SAMPLE_RATE
 from voco.engine.vocabulary import ProjectVocabulary
 from voco.providers.whisper_stt import WhisperSTT
 
 HERE = Path(__file__).parent
 ESPEAK_VOICES = ("en-us+m3", "en-gb", "en+f2", "en-gb-scotland")
-DISTRACTORS = (
+DISTRACTORS = wordlist(
     "src tests web bench uv.lock LICENSE conftest.py fakes.py speech.py runtime.py server.py "
     "playout.py threads.py turns.py vad.py encode.py pcm.py piper_tts.py deepgram_stt.py "
     "fallback.py anthropic_llm.py command_mode.py name_lookup.py summaries.py router.py "
     "ClauseSplitter Speaker ResponseAudio ProviderError WhisperSTT"
-).split()
+)
 
 
 @dataclass
@@ -112,7 +111,7 @@ def synthesize(voice: str, text: str, tmp: Path) -> npt.NDArray[np.float32]:
         exe = shutil.which("espeak-ng")
         if exe is None:
             raise SystemExit("espeak-ng is not installed (scripts/setup.sh installs it)")
-        subprocess.run([exe, "-v", voice, "-s", "165", "-w", str(out), text], check=True)
+        subprocess.run([exe, "-v", voice, "-s", "160", "-w", str(out), text], check=True)
         x, rate = sf.read(str(out), dtype="float32")
     y = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32)
     pad = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
@@ -126,7 +125,9 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-async def run(models: list[str], voices: list[str], limit: int, beam: int) -> None:
+async def run(
+    models: list[str], voices: list[str], limit: int, beam: int, show: bool = False
+) -> None:
     corpus = load_corpus()[:limit]
     vocab = ProjectVocabulary()
     vocab.add([*DISTRACTORS, *(n for u in corpus for n in u.names)])
@@ -149,6 +150,8 @@ async def run(models: list[str], voices: list[str], limit: int, beam: int) -> No
                     raw = await stt.transcribe(audio[(v, i)], prompt)
                     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
                     seen = vocab.normalise(raw) if use_vocab else raw
+                    if show and canonical(raw) != canonical(u.spoken):
+                        print(f"    [{v}] {u.spoken!r} -> {raw!r} -> {seen!r}")
                     ref = canonical(u.spoken)
                     for x in (r, total):
                         x.errors += edit_distance(ref, canonical(raw))
@@ -178,8 +181,9 @@ def main() -> None:
     ap.add_argument("--voices", default=",".join(("piper", *ESPEAK_VOICES)))
     ap.add_argument("--limit", type=int, default=1000, help="first N utterances only")
     ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--show", action="store_true", help="print every misrecognised utterance")
     a = ap.parse_args()
-    asyncio.run(run(a.models.split(","), a.voices.split(","), a.limit, a.beam))
+    asyncio.run(run(a.models.split(","), a.voices.split(","), a.limit, a.beam, a.show))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voco.agent.spoken_names import normalise_spoken_name
+from voco.agent.spoken_names import normalise_spoken_name, wordlist
 
 _NAME = re.compile(r"^[\w][\w.\-]{1,63}$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{2,63}$")
@@ -31,9 +31,9 @@ _DEFINES = re.compile(
 _EXT = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 # Words before a name that make a bare "read me" a name, not a verb phrase.
 _NAME_CONTEXT = frozenset(
-    "the a an open in of from to into at edit show called named file my this that".split()
+    wordlist("the a an open in of from to into at edit show called named file my this that")
 )
-_NAME_FOLLOWERS = frozenset("file files folder directory module script".split())
+_NAME_FOLLOWERS = frozenset(["file", "files", "folder", "directory", "module", "script"])
 MAX_WINDOW = 6  # spoken words one name may take ("spoken names dot py" is 4)
 FREQUENCY_WEIGHT = 2  # one extra sighting counts like this many observations of recency
 

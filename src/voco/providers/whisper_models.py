@@ -114,5 +114,6 @@ def base_model_dir(home: Path | None = None) -> Path:
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, dst)
     except OSError as exc:
-        raise ProviderError("whisper", f"cannot prepare the base model in {target_dir}: {exc}")
+        msg = f"cannot prepare the base model in {target_dir}: {exc}"
+        raise ProviderError("whisper", msg) from exc
     return target_dir
