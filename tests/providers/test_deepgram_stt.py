@@ -244,3 +244,17 @@ async def test_provider_aclose_closes_open_streams(deepgram_double: DeepgramDoub
     assert deepgram_double.sessions[0].closed_with == (1000, "")
     with pytest.raises(ProviderError):
         await stream.push(b"\0\0")
+
+
+async def test_project_vocabulary_goes_as_keyterms(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url)
+    names = ["README.md", "main.py", "README.md", " ", *[f"n{i}.py" for i in range(100)]]
+    stream = await stt.open_stream(vocabulary=names)
+    await stream.aclose()
+    plain = await stt.open_stream()
+    await plain.aclose()
+    first, second = deepgram_double.sessions[-2:]
+    assert first.keyterms[:3] == ["README.md", "main.py", "n0.py"]
+    assert len(first.keyterms) == 50
+    assert second.keyterms == []
+    assert "keywords=" in make_stt(deepgram_double.url, model="nova-2").stream_url(["main.py"])

@@ -83,3 +83,65 @@ def test_loops_are_cut_to_their_first_pass(raw, clean):
 
     assert collapse_loops(raw) == clean
     assert not looks_degenerate(collapse_loops(raw))
+
+
+VOCABULARY = ["README.md", "cli.py", "mcp_bridge.py", "pyproject.toml", "Dockerfile", "main.py"]
+
+
+@pytest.fixture(scope="module")
+def whisper_tiny():
+    import asyncio
+
+    from voco.providers.whisper_stt import WhisperSTT
+
+    stt = WhisperSTT(model="tiny")
+    asyncio.run(stt.warmup())
+    return stt
+
+
+@pytest.mark.parametrize(
+    ("said", "name"),
+    [
+        ("open pyproject dot toml", "pyproject.toml"),
+        ("show me the imports in cli dot py", "cli.py"),
+    ],
+)
+async def test_base_with_the_project_vocabulary_hears_names_tiny_does_not(
+    whisper, whisper_tiny, said, name
+):
+    pcm = np.concatenate([silence(200), espeak_speech(said), silence(300)])
+    audio = pcm.astype(np.float32) / 32768
+    assert name not in await whisper_tiny.transcribe(audio)
+    stream = await whisper.open_stream(vocabulary=VOCABULARY)
+    await stream.push(pcm.tobytes())
+    assert name in await stream.finish()
+
+
+def test_vocabulary_prompt_is_capped_in_tokens_best_names_first(whisper):
+    from voco.providers.whisper_stt import MAX_PROMPT_TOKENS
+
+    names = [f"module_{i}.py" for i in range(200)]
+    ids = whisper.prompt_tokens(names)
+    assert 0 < len(ids) <= MAX_PROMPT_TOKENS
+    text = whisper._tokenizer.decode(ids)
+    assert text.startswith(" module_0.py, module_1.py") and "module_199" not in text
+    assert whisper.prompt_tokens([]) == [] and whisper.prompt_tokens(["  "]) == []
+
+
+async def test_a_long_prompt_leaves_room_for_the_words(whisper):
+    """CTranslate2 counts the prompt in max_length: a full prompt must not eat the reply."""
+    names = [f"name_number_{i}.py" for i in range(200)]
+    pcm = np.concatenate([silence(200), espeak_speech("Run the tests."), silence(300)])
+    got = await whisper.transcribe(pcm.astype(np.float32) / 32768, whisper.prompt_tokens(names))
+    assert "test" in got.lower()
+
+
+def test_models_are_chosen_by_name():
+    from voco.providers.base import ProviderError
+    from voco.providers.registry import make_stt
+
+    assert make_stt("whisper").model == "base"
+    assert make_stt("whisper:base").model == "base"
+    assert make_stt("whisper:tiny").model == "tiny"
+    with pytest.raises(ProviderError, match="unknown STT"):
+        make_stt("whisper:large")

@@ -21,6 +21,7 @@ from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechSta
 from voco.audio.vad import VadStream
 from voco.engine.record import Turn, new_id
 from voco.engine.runtime import EngineRuntime
+from voco.engine.vocabulary import ProjectVocabulary
 from voco.protocol import messages as m
 from voco.providers.base import ProviderError, SpeechStream
 
@@ -71,6 +72,9 @@ class Listener:
         self._onset = (0, 0)  # usage: (onset of the current speech, preroll given to STT)
         self._preview: asyncio.Future[str | None] | None = None
         self._joined: Turn | None = None  # thinking turn the new speech joins
+        # the project's names this conversation has seen (fed from MCP results
+        # by the session): they bias the STT and respell the transcript
+        self.vocabulary = ProjectVocabulary()
 
     def stream_ms(self) -> int:
         """Stream time just after the current frame."""
@@ -114,7 +118,9 @@ class Listener:
         if self._utterance is not None:
             await self._utterance.aclose()
         self._cancel_preview()
-        self._utterance = await self.rt.stt.open_stream(self._on_partial)
+        names = self.vocabulary.terms(60) if self.rt.stt.capabilities.vocabulary else None
+        vocab = {"vocabulary": names} if names else {}  # providers without it get no kwarg
+        self._utterance = await self.rt.stt.open_stream(self._on_partial, **vocab)
         self._onset = (ev.onset_ms, len(self._preroll) * FRAME_MS)
         # the onset frames and a little audio before them (the preroll ring
         # holds every frame up to the current one, which is pushed next)
@@ -151,7 +157,7 @@ class Listener:
                     text = await preview
             if text is None:
                 text = await utterance.finish()
-            text = text.strip()
+            text = self.vocabulary.normalise(text.strip())
         except ProviderError as exc:
             await self._host.not_understood(joined or Turn(new_id(), new_id()), exc)
             return

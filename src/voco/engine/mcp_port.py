@@ -3,11 +3,16 @@
 These are the seed's ``pending_rpc_futures``. They belong to the live
 connection, never to checkpointed state: when the connection goes, every
 waiter is answered with ``runtime_disconnected`` so the model can be told.
+
+Every successful result also goes to an optional ``on_result`` observer (the
+session's project vocabulary learns file and symbol names from it); an
+observer that fails never costs the tool call its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +23,9 @@ from voco.protocol.messages import McpProgress, McpRequest, McpResponse
 RESPONSE_TIMEOUT_S = 40.0  # runtime's 30 s execution bound plus transport slack
 APPROVAL_TIMEOUT_S = 180.0  # a person deciding gets longer
 
+ResultObserver = Callable[[str, dict[str, Any], Any], None]  # action, payload, result
+log = logging.getLogger("voco.mcp")
+
 
 class SessionMcpPort(McpPort):
     def __init__(
@@ -26,8 +34,10 @@ class SessionMcpPort(McpPort):
         *,
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
         approval_timeout_s: float = APPROVAL_TIMEOUT_S,
+        on_result: ResultObserver | None = None,
     ) -> None:
         self._send = send
+        self._on_result = on_result
         self._response_timeout = response_timeout_s
         self._approval_timeout = approval_timeout_s
         self.pending_rpc_futures: dict[str, asyncio.Future[McpResponse]] = {}
@@ -57,6 +67,11 @@ class SessionMcpPort(McpPort):
                     resp = await asyncio.wait_for(asyncio.shield(fut), remaining)
                 except TimeoutError:
                     continue  # the deadline may have moved (approval); re-check
+                if resp.status == "success" and self._on_result is not None:
+                    try:
+                        self._on_result(action, payload, resp.result)
+                    except Exception:  # an observer bug must not fail the tool call
+                        log.exception("mcp result observer failed")
                 return McpOutcome(resp.status, resp.result, resp.error, resp.code)
         except ConnectionError:
             return McpOutcome(

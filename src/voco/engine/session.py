@@ -85,7 +85,9 @@ class Session(ListenerHost):
         self.grant = grant  # the tenant store: one run per thread, turn records
         self.listener = Listener(runtime, self, clock=clock, spawn=self._spawn)
         self.response: Response | None = None
-        self.mcp = SessionMcpPort(self._send_mcp_request)
+        self.mcp = SessionMcpPort(
+            self._send_mcp_request, on_result=self.listener.vocabulary.observe
+        )
         self._state: str | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -4,6 +4,9 @@ Runs beside the model as its own task, so the first clause is synthesized while
 the model is still writing the rest. Audio is paced to at most ``lead_ms`` ahead
 of real-time playback: that keeps the engine's "audio sent" a good estimate of
 what was heard, and means a barge-in discards little.
+
+The text stays written (``README.md``) everywhere but in the TTS call, which
+gets :func:`~voco.engine.spoken_text.speakable` of each clause.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from voco.audio.encode import OUTPUT_RATE, OutputEncoder
 from voco.engine.clauses import ClauseSplitter
 from voco.engine.playout import ResponseAudio
+from voco.engine.spoken_text import speakable
 from voco.providers.base import TTS
 
 PIECE_MS = 80  # TTS PCM is encoded and sent in pieces of this length
@@ -76,8 +80,8 @@ class Speaker:
             await self._on_end(self._encoder.duration_ms)
 
     async def _speak(self, clause: str) -> None:
-        self.response.begin_clause(clause)
-        async for pcm in self._tts.synthesize(clause):
+        self.response.begin_clause(clause)  # the written words: what was heard, as text
+        async for pcm in self._tts.synthesize(speakable(clause)):
             if self._encoder is None:
                 self._encoder = OutputEncoder(self._tts.sample_rate, self._encoding)  # type: ignore[arg-type]
             step = self._tts.sample_rate * PIECE_MS // 1000 * 2

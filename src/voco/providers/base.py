@@ -18,7 +18,7 @@ Conventions shared by all providers:
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +44,9 @@ class ProviderError(Exception):
 class STTCapabilities:
     streaming: bool  # audio is sent while the user speaks (not only at the end)
     interim_results: bool  # emits partial transcripts
+    # ``open_stream(vocabulary=...)`` biases recognition towards those names
+    # (Whisper: prompt; Deepgram: keyterms). False: the session never passes it.
+    vocabulary: bool = False
 
 
 PartialCallback = Callable[[str], Awaitable[None]]
@@ -85,7 +88,11 @@ class STT(abc.ABC):
     capabilities: STTCapabilities
 
     @abc.abstractmethod
-    async def open_stream(self, on_partial: PartialCallback | None = None) -> SpeechStream: ...
+    async def open_stream(
+        self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
+    ) -> SpeechStream:
+        """One utterance. ``vocabulary``: the project's names, most useful first
+        (only passed when ``capabilities.vocabulary``; the provider caps it)."""
 
     async def warmup(self) -> None:  # noqa: B027 - optional hook
         """Load models / open pools ahead of the first turn."""

