@@ -99,6 +99,17 @@ def whisper_tiny():
     return stt
 
 
+@pytest.fixture(scope="module")
+def whisper_base():
+    import asyncio
+
+    from voco.providers.whisper_stt import WhisperSTT
+
+    stt = WhisperSTT(model="base")
+    asyncio.run(stt.warmup())
+    return stt
+
+
 @pytest.mark.parametrize(
     ("said", "name"),
     [
@@ -107,12 +118,12 @@ def whisper_tiny():
     ],
 )
 async def test_base_with_the_project_vocabulary_hears_names_tiny_does_not(
-    whisper, whisper_tiny, said, name
+    whisper_base, whisper_tiny, said, name
 ):
     pcm = np.concatenate([silence(200), espeak_speech(said), silence(300)])
     audio = pcm.astype(np.float32) / 32768
     assert name not in await whisper_tiny.transcribe(audio)
-    stream = await whisper.open_stream(vocabulary=VOCABULARY)
+    stream = await whisper_base.open_stream(vocabulary=VOCABULARY)
     await stream.push(pcm.tobytes())
     assert name in await stream.finish()
 
@@ -140,7 +151,7 @@ def test_models_are_chosen_by_name():
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_stt
 
-    assert make_stt("whisper").model == "base"
+    assert make_stt("whisper").model == "tiny"  # the default (see registry.py)
     assert make_stt("whisper:base").model == "base"
     assert make_stt("whisper:tiny").model == "tiny"
     with pytest.raises(ProviderError, match="unknown STT"):

@@ -27,10 +27,12 @@ def make_stt(name: str) -> STT:
 
         first, rest = name.split(",", 1)
         return FallbackSTT(make_stt(first.strip()), make_stt(rest))
-    if name in ("whisper", "whisper:base", "whisper:tiny"):  # base is the default
+    if name in ("whisper", "whisper:base", "whisper:tiny"):
+        # tiny.en stays the default: base measured no better here (bench_stt.py,
+        # espeak/Piper voices) at twice the CPU, and misheard "readme" in the e2e test
         from voco.providers.whisper_stt import WhisperSTT
 
-        return WhisperSTT(model="tiny" if name == "whisper:tiny" else "base")
+        return WhisperSTT(model="base" if name == "whisper:base" else "tiny")
     if name == "deepgram":
         _need("DEEPGRAM_API_KEY", "deepgram")
         from voco.providers.deepgram_stt import DeepgramSTT

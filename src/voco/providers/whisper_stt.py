@@ -107,7 +107,7 @@ class WhisperSTT(STT):
         self,
         model_dir: Path | None = None,
         *,
-        model: str = "base",
+        model: str = "tiny",
         cpu_threads: int = 0,
         min_context_s: float = 10.0,
         compute_type: str = "int8",
