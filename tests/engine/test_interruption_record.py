@@ -54,3 +54,29 @@ def test_record_is_idempotent_and_correctable():
     again = merge_messages(first, interruption_updates(first, turn, "r", "Hi"))
     assert [m["id"] for m in again] == ["u1", "r"]
     assert again[-1]["content"] == "Hi"
+
+
+def test_a_later_turn_of_the_thread_is_never_touched():
+    """Two sessions on one thread: the reply to "one" is cut (in session A) after
+    session B's turn "two" finished. B's heard reply stays, and what A's record
+    adds lands inside A's turn, before "two"."""
+    existing = [
+        msg("u1", "user", "one"),
+        msg("a1", "assistant", "", tool_calls=[{"id": "c1", "name": "list_dir", "arguments": {}}]),
+        msg("u2", "user", "two"),
+        msg("a2", "assistant", "You said: two"),
+    ]
+    merged = merge_messages(
+        existing, interruption_updates(existing, Turn("t1", "u1", "one"), "r1", "You")
+    )
+    assert [m["id"] for m in merged][:3] == ["u1", "a1", merged[2]["id"]]
+    assert merged[2]["role"] == "tool" and merged[2]["tool_call_id"] == "c1"
+    assert merged[3] == msg("r1", "assistant", "You", interrupted=True)
+    assert merged[4:] == existing[2:]
+    assert all("before" not in m for m in merged)
+    # correcting it later (audio.played) keeps it in place
+    again = merge_messages(
+        merged, interruption_updates(merged, Turn("t1", "u1", "one"), "r1", "You said")
+    )
+    assert [m["id"] for m in again] == [m["id"] for m in merged]
+    assert again[3]["content"] == "You said"

@@ -189,6 +189,9 @@ async def test_two_sessions_on_one_thread_lose_no_finished_turn(
         for c in (a, b):
             while not isinstance((await c.recv()).message, m.AgentDone):
                 pass
+        for c in (a, b):  # both replies played out: "three" cuts nothing
+            while (await c.recv()).message != m.State(value="listening"):
+                pass
         await say(a, "three")
         state = await eng.runtime.graph.aget_state({"configurable": {"thread_id": thread}})
         await a.close()

@@ -40,19 +40,29 @@ def interruption_updates(
     message with what was heard, flagged ``interrupted``, ends the turn.
     """
     out: list[Message] = [message(ChatMessage("user", turn.text), turn.user_msg_id)]
-    after = False
-    answered = {x.get("tool_call_id") for x in existing if x["role"] == "tool"}
-    for x in existing:
-        if x.get("id") == turn.user_msg_id:
-            after = True
-            continue
-        if not after or x.get("id") == reply_msg_id:
+    # The turn's messages run from its user message to the next user message:
+    # another session on the same thread may have finished a later turn since,
+    # and that turn's reply was heard — it is never blanked, and what this turn
+    # adds goes before it, not at the end of the thread.
+    start = next((i for i, x in enumerate(existing) if x.get("id") == turn.user_msg_id), None)
+    mine: list[Message] = []
+    later: str | None = None
+    if start is not None:
+        for x in existing[start + 1 :]:
+            if x["role"] == "user":
+                later = x.get("id")
+                break
+            mine.append(x)
+    answered = {x.get("tool_call_id") for x in mine if x["role"] == "tool"}
+    added: list[Message] = []
+    for x in mine:
+        if x.get("id") == reply_msg_id:
             continue
         if x["role"] == "assistant":
             out.append({**x, "content": ""})
             for c in x.get("tool_calls", []):
                 if c["id"] not in answered:
-                    out.append(
+                    added.append(
                         message(
                             ChatMessage(
                                 "tool",
@@ -64,8 +74,10 @@ def interruption_updates(
                             new_id(),
                         )
                     )
-    out.append(message(ChatMessage("assistant", heard_text, interrupted=True), reply_msg_id))
-    return out
+    added.append(message(ChatMessage("assistant", heard_text, interrupted=True), reply_msg_id))
+    if later is not None:
+        added = [{**x, "before": later} for x in added]
+    return out + added
 
 
 def metrics_fields(
