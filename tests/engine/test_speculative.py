@@ -235,3 +235,17 @@ async def test_no_tool_runs_before_the_turn_is_confirmed() -> None:
     await rig.prepared("Write hi to x dot txt.")
     await rig.session.turn_goes_on()
     assert "mcp.request" not in rig.types() and rig.session.mcp.pending_rpc_futures == {}
+
+
+async def test_a_failed_speculative_call_fails_the_confirmed_turn_as_usual() -> None:
+    from voco.providers.base import ProviderError
+
+    rig = Rig(ScriptedLLM(fail=ProviderError("scripted", "HTTP 529 overloaded", retryable=True)))
+    await rig.prepared("Run the tests.")
+    assert rig.texts == []  # the failure is not said before the turn is confirmed
+    await rig.confirm("Run the tests.")
+    assert len(rig.llm.calls) == 1
+    errors = [x for x in rig.texts if x.type == "error"]
+    assert [e.code for e in errors] == ["provider_failed"] and "529" in errors[0].message
+    done = [x for x in rig.texts if x.type == "agent.done"]
+    assert len(done) == 1 and "Sorry" in done[0].text

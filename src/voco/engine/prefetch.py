@@ -25,7 +25,6 @@ from voco.providers.base import (
     ChatMessage,
     Finished,
     LLMEvent,
-    ProviderError,
     TextDelta,
     ToolSpec,
 )
@@ -108,13 +107,13 @@ class Prefetch:
                         if isinstance(ev, Finished):
                             break
                 self.events.close()
-            except ProviderError as exc:
-                self.events.close(exc)  # replayed as the same failure
+            except Exception as exc:  # replayed as the same failure, where it is followed
+                self.events.close(exc)
             if synth is not None:
                 await synth
             else:
                 self.pcm.close()
-        finally:
+        finally:  # cancelled: only ever unfollowed (discarded, or its response ended)
             self.events.close(asyncio.CancelledError())
             self.pcm.close(asyncio.CancelledError())
             if synth is not None and not synth.done():
@@ -128,7 +127,7 @@ class Prefetch:
                 async for chunk in self._tts.synthesize(spoken):
                     self.pcm.add(chunk)
                 self.pcm.close()
-            except ProviderError as exc:
+            except Exception as exc:
                 self.pcm.close(exc)
 
         return asyncio.ensure_future(run())
