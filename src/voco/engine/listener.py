@@ -146,7 +146,7 @@ class Listener:
             self._spawn(self._host.turn_may_end(said))
         ended = self.turns.end_after(self.turn_end.silence_needed())
         if ended is not None:
-            self._spawn(self._announce_end(ended, self._take_utterance(ended)))
+            self._spawn(self._announce_end(ended, self._take_utterance(ended), inline=True))
 
     def _cancel_preview(self) -> None:
         if self._preview is not None and not self._preview.done():
@@ -186,10 +186,17 @@ class Listener:
         heard = (max(0, ev.end_ms - onset), max(0, ev.decided_ms - onset) + preroll_ms)
         return self._finish_utterance(utterance, self._clock(), joined, preview, heard)
 
-    async def _announce_end(self, ev: SpeechEnded, finish: Awaitable[None] | None) -> None:
+    async def _announce_end(
+        self, ev: SpeechEnded, finish: Awaitable[None] | None, *, inline: bool = False
+    ) -> None:
+        """``vad.speech_end``, then the transcript: spawned from the reader (it
+        must not wait), awaited ``inline`` where this already is a task of its own."""
         await self._host.send(m.VadSpeechEnd(t_ms=ev.end_ms))
         if finish is not None:
-            self._spawn(finish)
+            if inline:
+                await finish
+            else:
+                self._spawn(finish)
 
     async def _finish_utterance(
         self,
