@@ -182,7 +182,7 @@ class Rig:
 
     async def prepared(self, text: str) -> Prefetch:
         await self.session.turn_may_end(text)
-        pre = self.session._prefetch
+        pre = self.session.prefetch.current
         assert pre is not None
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(pre.task)

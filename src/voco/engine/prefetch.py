@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
+from voco.agent.router import extract_features, route_model
 from voco.engine.clauses import ClauseSplitter
 from voco.engine.speculative import Speculation
 from voco.engine.spoken_text import speakable
@@ -131,6 +132,42 @@ class Prefetch:
                 self.pcm.close(exc)
 
         return asyncio.ensure_future(run())
+
+
+class PrefetchSlot:
+    """A session's one speculative reply at a time (the newest pause wins)."""
+
+    def __init__(self, llm: LLM, tts: TTS, *, system: str, tools: list[ToolSpec]) -> None:
+        self._llm, self._tts = llm, tts
+        self._system, self._tools = system, tools
+        self.current: Prefetch | None = None
+        self._for: object | None = None  # the pause being prepared for
+
+    async def prepare(self, text: str, history: Callable[[], Awaitable[list[ChatMessage]]]) -> None:
+        """Start the reply to ``text`` after ``history`` (the stored conversation),
+        unless the turn was confirmed or went on while that was being read."""
+        self.drop()
+        self._for = pause = object()
+        msgs = [*await history(), ChatMessage("user", text)]
+        if self._for is not pause:
+            return
+        tier = route_model(extract_features(msgs, bool(self._tools))).tier  # as the graph will
+        spec = Speculation(text, msgs, tier)
+        self.current = Prefetch(spec, self._llm, self._tts, system=self._system, tools=self._tools)
+
+    def drop(self) -> None:
+        pre, self.current, self._for = self.current, None, None
+        if pre is not None:
+            pre.cancel()
+
+    def take(self, text: str) -> Prefetch | None:
+        """The turn was confirmed as ``text``: the prefetch if it answers it."""
+        pre, self.current, self._for = self.current, None, None
+        if pre is not None and pre.spec.take(text):
+            return pre
+        if pre is not None:
+            pre.cancel()
+        return None
 
 
 class PrimedLLM(LLM):

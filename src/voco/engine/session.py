@@ -27,19 +27,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voco.agent.context import AgentContext
-from voco.agent.router import extract_features, route_model
 from voco.agent.state import Message, chat_messages, message
 from voco.agent.tools import MCP_TOOLS
 from voco.engine.lifecycle import STILL_WORKING, Cut, Done, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
-from voco.engine.prefetch import Prefetch, PrimedLLM, PrimedTTS
+from voco.engine.prefetch import PrefetchSlot, PrimedLLM, PrimedTTS
 from voco.engine.record import Turn, interruption_updates, metrics_fields, new_id
 from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
-from voco.engine.speculative import Speculation
 from voco.engine.tool_log import RecordingPort
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, ProviderError
@@ -94,8 +92,10 @@ class Session(ListenerHost):
         )
         self._state: str | None = None
         self._closed = False
-        self._prefetch: Prefetch | None = None  # a reply prepared during the user's pause
-        self._prefetch_for: object | None = None  # the pause it is being prepared for
+        # the reply prepared during the user's pause (engine/speculative.py)
+        self.prefetch = PrefetchSlot(
+            runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         if runtime.retention is not None:  # memory mode: not evicted while held
             runtime.retention.pin(thread_id)
@@ -128,7 +128,7 @@ class Session(ListenerHost):
         await self.listener.on_audio(frames, first_index)
 
     async def user_started_speaking(self, confirmed_ms: int, onset_ms: int) -> None:
-        self._drop_prefetch()
+        self.prefetch.drop()
         await self._cut_current(Cut.SPEECH, confirmed_ms)
         await self.send(m.VadSpeechStart(t_ms=onset_ms))
         await self.set_state("listening")
@@ -141,39 +141,17 @@ class Session(ListenerHost):
             await self.set_state("listening")
 
     async def turn_may_end(self, text: str) -> None:
-        """Prepare the reply to ``text`` while the end-of-turn silence runs
-        (engine/speculative.py: nothing is sent, stored or billed until
-        :meth:`start_turn` takes it)."""
-        self._drop_prefetch()
-        self._prefetch_for = pause = object()
+        """Prepare the reply to ``text`` while the end-of-turn silence runs:
+        nothing is sent, stored or billed until :meth:`start_turn` takes it."""
+        if not self._closed:
+            await self.prefetch.prepare(text, self._history)
+
+    async def _history(self) -> list[ChatMessage]:
         snapshot = await self.rt.graph.aget_state(self._graph_config())
-        if self._prefetch_for is not pause or self._closed:
-            return  # the turn was confirmed, or went on, meanwhile
-        msgs = [*chat_messages(snapshot.values), ChatMessage("user", text)]
-        tier = route_model(extract_features(msgs, bool(MCP_TOOLS))).tier
-        self._prefetch = Prefetch(
-            Speculation(text, msgs, tier),
-            self.rt.llm,
-            self.rt.tts,
-            system=SYSTEM_PROMPT,
-            tools=MCP_TOOLS,
-        )
+        return chat_messages(snapshot.values)
 
     async def turn_goes_on(self) -> None:
-        self._drop_prefetch()
-
-    def _drop_prefetch(self) -> None:
-        pre, self._prefetch, self._prefetch_for = self._prefetch, None, None
-        if pre is not None:
-            pre.cancel()
-
-    def _take_prefetch(self, text: str) -> Prefetch | None:
-        pre, self._prefetch, self._prefetch_for = self._prefetch, None, None
-        if pre is not None and pre.spec.take(text):
-            return pre
-        if pre is not None:
-            pre.cancel()
-        return None
+        self.prefetch.drop()
 
     async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
         await self.send(m.Error(code="stt_failed", message=str(exc)))
@@ -212,7 +190,7 @@ class Session(ListenerHost):
         await self._cut_current(Cut.INTERRUPT, self._stream_ms())
         await self.send(m.TranscriptFinal(turn_id=turn.turn_id, text=turn.text))
         resp = self._new_response(turn)
-        resp.prefetch = self._take_prefetch(turn.text)
+        resp.prefetch = self.prefetch.take(turn.text)
         resp.task = asyncio.create_task(self._respond(resp))
 
     async def _respond(self, resp: Response) -> None:
@@ -506,7 +484,7 @@ class Session(ListenerHost):
         if self.busy():
             log.warning("closing %s", self.describe())
         self.mcp.close()
-        self._drop_prefetch()
+        self.prefetch.drop()
         await self._cut_current(Cut.CLOSE, self._stream_ms())
         for task in list(self._tasks):
             task.cancel()
