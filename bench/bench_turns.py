@@ -150,7 +150,9 @@ async def utterance_trial(
 
 async def latency_run(label: str, llm: Any, trials: int, repo: Path) -> None:
     rt = await EngineRuntime.create(EngineConfig(database="memory"), llm=llm)
-    bridge = McpBridge([repo], "deny") if llm is None else None
+    # an audit log of its own: the bench must not write (or trip over) the user's
+    audit = Path(tempfile.mkdtemp(prefix="bench-turns-")) / "audit.jsonl"
+    bridge = McpBridge([repo], "deny", audit_path=audit) if llm is None else None
     res = []
     async with running_engine(rt) as url:
         token = rt.auth.issue("bench")
