@@ -64,12 +64,18 @@ def _engine_config(args: argparse.Namespace) -> Any:
     from voco.audio.turns import TurnConfig
     from voco.engine.lifecycle import TurnDeadlines
     from voco.engine.runtime import EngineConfig
+    from voco.engine.turn_end import TurnEndConfig
 
     try:
         turn = TurnConfig(
             threshold=args.vad_threshold,
             neg_threshold=max(0.01, args.vad_threshold - 0.15),
             end_silence_ms=args.end_silence_ms,
+        )
+        turn_end = TurnEndConfig(
+            complete_ms=args.complete_silence_ms,
+            unsure_ms=args.end_silence_ms,
+            incomplete_ms=args.incomplete_silence_ms,
         )
         defaults = TurnDeadlines()  # `voco up` has no deadline flags: the defaults
         deadlines = TurnDeadlines(
@@ -88,6 +94,7 @@ def _engine_config(args: argparse.Namespace) -> Any:
         tts=args.tts,
         database=args.database,
         turn=turn,
+        turn_end=turn_end,
         supabase_url=getattr(args, "supabase_url", None) or None,
         supabase_jwt_secret=getattr(args, "supabase_jwt_secret", None) or None,
         deadlines=deadlines,
@@ -470,7 +477,20 @@ def _add_engine_flags(s: argparse.ArgumentParser) -> None:
         "--end-silence-ms",
         type=int,
         default=320,
-        help="silence that ends the user's turn, in ms (default: 320)",
+        help="silence that ends the user's turn when its words may or may not be a whole "
+        "request, or the recogniser gives no early transcript, in ms (default: 320)",
+    )
+    s.add_argument(
+        "--complete-silence-ms",
+        type=int,
+        default=160,
+        help="silence that ends the turn after a whole request, in ms (default: 160)",
+    )
+    s.add_argument(
+        "--incomplete-silence-ms",
+        type=int,
+        default=1000,
+        help="silence waited after an unfinished sentence ('... lines of'), in ms (default: 1000)",
     )
     s.add_argument(
         "--database",

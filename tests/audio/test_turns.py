@@ -1,6 +1,6 @@
 import pytest
 
-from voco.audio.turns import SpeechEnded, SpeechStarted, TurnConfig, TurnDetector
+from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechStarted, TurnConfig, TurnDetector
 
 
 def run(probs, cfg=None):
@@ -64,3 +64,29 @@ def test_pause_then_resume_then_end():
         SpeechPaused(end_ms=160),
         SpeechEnded(end_ms=160, decided_ms=320),
     ]
+
+
+def test_end_after_shortens_or_lengthens_the_current_pause() -> None:
+    d = TurnDetector(TurnConfig(end_silence_ms=320, pause_ms=64))
+    for _ in range(3):
+        d.push(0.9)
+    assert d.push(0.0) is None
+    assert isinstance(d.push(0.0), SpeechPaused)  # 64 ms of silence
+    assert d.end_after(1000) is None  # patient: 320 ms no longer ends it
+    for _ in range(20):
+        assert d.push(0.0) is None
+    ev = d.end_after(160)  # already 22 silent frames: ends at the last one pushed
+    assert isinstance(ev, SpeechEnded)
+    assert ev.end_ms == 3 * 32 and ev.decided_ms == 25 * 32
+    assert not d.in_speech and d.end_after(160) is None
+
+
+def test_end_after_is_reset_when_speech_comes_back() -> None:
+    d = TurnDetector(TurnConfig(end_silence_ms=96, pause_ms=64))
+    d.push(0.9), d.push(0.9)
+    d.push(0.0), d.push(0.0)
+    d.end_after(1000)
+    d.push(0.0)
+    assert d.push(0.9) is not None  # resumed
+    events = [d.push(0.0) for _ in range(3)]
+    assert isinstance(events[-1], SpeechEnded)  # back to the configured 96 ms

@@ -81,6 +81,7 @@ class TurnDetector:
         self._silence_frames_needed = -(-self.config.end_silence_ms // FRAME_MS)
         self._pause_frames = max(1, -(-self.config.pause_ms // FRAME_MS))
         self._paused = False
+        self._end_frames = self._silence_frames_needed  # this pause's; see end_after
 
     @property
     def in_speech(self) -> bool:
@@ -107,19 +108,42 @@ class TurnDetector:
             return None
         if prob >= cfg.neg_threshold:
             self._last_voiced_frame = i
+            self._end_frames = self._silence_frames_needed
             if self._paused:
                 self._paused = False
                 return SpeechResumed(i * FRAME_MS)
             return None
         silent = i - self._last_voiced_frame
-        if silent >= self._silence_frames_needed:
-            self._in_speech = False
-            self._paused = False
-            self._run = 0
-            return SpeechEnded((self._last_voiced_frame + 1) * FRAME_MS, (i + 1) * FRAME_MS)
+        if silent >= self._end_frames:
+            return self._end(i)
         if silent == self._pause_frames and not self._paused:
             self._paused = True
             return SpeechPaused((self._last_voiced_frame + 1) * FRAME_MS)
+        return None
+
+    def _end(self, i: int) -> SpeechEnded:
+        self._in_speech = False
+        self._paused = False
+        self._run = 0
+        self._end_frames = self._silence_frames_needed
+        return SpeechEnded((self._last_voiced_frame + 1) * FRAME_MS, (i + 1) * FRAME_MS)
+
+    @property
+    def paused(self) -> bool:
+        """Inside an utterance, after a :class:`SpeechPaused`, before it resumes or ends."""
+        return self._paused
+
+    def end_after(self, silence_ms: int) -> SpeechEnded | None:
+        """Make the current pause end the turn after ``silence_ms`` of silence
+        instead of ``end_silence_ms`` (the caller judged the words: see
+        :mod:`voco.engine.turn_end`). If that much silence has already passed,
+        the turn ends now, at the last frame pushed, and the event is returned.
+        Reset to ``end_silence_ms`` whenever speech comes back."""
+        if not self._in_speech:
+            return None
+        self._end_frames = max(1, -(-silence_ms // FRAME_MS))
+        if self._frame - self._last_voiced_frame >= self._end_frames:
+            return self._end(self._frame)
         return None
 
     def reset_speech(self) -> None:
@@ -127,3 +151,4 @@ class TurnDetector:
         self._in_speech = False
         self._paused = False
         self._run = 0
+        self._end_frames = self._silence_frames_needed

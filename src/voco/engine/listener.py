@@ -21,6 +21,7 @@ from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechSta
 from voco.audio.vad import VadStream
 from voco.engine.record import Turn, new_id
 from voco.engine.runtime import EngineRuntime
+from voco.engine.turn_end import Completeness, TurnEnd
 from voco.engine.vocabulary import ProjectVocabulary
 from voco.protocol import messages as m
 from voco.providers.base import ProviderError, SpeechStream
@@ -49,6 +50,14 @@ class ListenerHost(abc.ABC):
     async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
         """Transcription failed."""
 
+    async def turn_may_end(self, text: str) -> None:  # noqa: B027 - optional hook
+        """The user paused on words that read as a whole request (``text``, as
+        :meth:`user_turn` would get it): the reply may be prepared now, but
+        nothing of it may reach the client before :meth:`user_turn`."""
+
+    async def turn_goes_on(self) -> None:  # noqa: B027 - optional hook
+        """Speech resumed after :meth:`turn_may_end`: drop what was prepared."""
+
 
 class Listener:
     def __init__(
@@ -72,6 +81,8 @@ class Listener:
         self._onset = (0, 0)  # usage: (onset of the current speech, preroll given to STT)
         self._preview: asyncio.Future[str | None] | None = None
         self._joined: Turn | None = None  # thinking turn the new speech joins
+        # how long this pause must last, from the words heard (engine/turn_end.py)
+        self.turn_end = TurnEnd(runtime.turn_end)
         # the project's names this conversation has seen (fed from MCP results
         # by the session): they bias the STT and respell the transcript
         self.vocabulary = ProjectVocabulary()
@@ -95,18 +106,47 @@ class Listener:
             ):
                 await self._utterance.push(frame)
             if isinstance(event, SpeechPaused):
-                self._start_preview()
+                self._start_preview(event)
             elif isinstance(event, SpeechResumed):
                 self._cancel_preview()
+                self.turn_end.resume()
+                await self._host.turn_goes_on()
             elif isinstance(event, SpeechEnded):
                 await self._speech_ended(event)
             self._preroll.append(frame)
 
-    def _start_preview(self) -> None:
-        """The user paused: transcribe now, while the end-of-turn silence runs."""
+    def _start_preview(self, ev: SpeechPaused) -> None:
+        """The user paused: transcribe now, while the end-of-turn silence runs;
+        until the words are known the pause waits as for an unfinished sentence."""
         self._cancel_preview()
         if self._utterance is not None:
-            self._preview = asyncio.ensure_future(self._utterance.preview())
+            self.turn_end.pause(ev.end_ms)
+            self.turns.end_after(self.turn_end.silence_needed())
+            self._preview = preview = asyncio.ensure_future(self._utterance.preview())
+            preview.add_done_callback(self._preview_done)
+
+    def _preview_done(self, preview: asyncio.Future[str | None]) -> None:
+        """The pause's words are known: set the silence it must last from how
+        complete they are, end the turn now if it already has, and let the host
+        prepare the reply to a request that reads as whole.
+
+        A done-callback, not a frame's work, so a transcript that arrives after
+        the short silence has passed ends the turn at once. Everything stateful
+        here is synchronous, so it cannot interleave with a frame in the reader.
+        """
+        if preview is not self._preview or preview.cancelled() or not self.turn_end.paused:
+            return
+        exc = preview.exception()
+        text = None if exc is not None else preview.result()
+        level = self.turn_end.transcript(text.strip() if text is not None else None)
+        said = self.vocabulary.normalise(text.strip()) if text else ""
+        if said and level is not Completeness.INCOMPLETE:
+            if self._joined is not None:
+                said = f"{self._joined.text} {said}"
+            self._spawn(self._host.turn_may_end(said))
+        ended = self.turns.end_after(self.turn_end.silence_needed())
+        if ended is not None:
+            self._spawn(self._announce_end(ended, self._take_utterance(ended), inline=True))
 
     def _cancel_preview(self) -> None:
         if self._preview is not None and not self._preview.done():
@@ -131,15 +171,32 @@ class Listener:
         await self._host.send(m.TranscriptPartial(turn_id="pending", text=text))
 
     async def _speech_ended(self, ev: SpeechEnded) -> None:
-        await self._host.send(m.VadSpeechEnd(t_ms=ev.end_ms))
+        await self._announce_end(ev, self._take_utterance(ev))
+
+    def _take_utterance(self, ev: SpeechEnded) -> Awaitable[None] | None:
+        """The turn ended: take its utterance now (synchronously, so a frame read
+        later belongs to whatever comes next); returns its finishing work."""
+        self.turn_end.resume()
         utterance, self._utterance = self._utterance, None
         if utterance is None:
-            return
+            return None
         joined, self._joined = self._joined, None
         preview, self._preview = self._preview, None
         onset, preroll_ms = self._onset
         heard = (max(0, ev.end_ms - onset), max(0, ev.decided_ms - onset) + preroll_ms)
-        self._spawn(self._finish_utterance(utterance, self._clock(), joined, preview, heard))
+        return self._finish_utterance(utterance, self._clock(), joined, preview, heard)
+
+    async def _announce_end(
+        self, ev: SpeechEnded, finish: Awaitable[None] | None, *, inline: bool = False
+    ) -> None:
+        """``vad.speech_end``, then the transcript: spawned from the reader (it
+        must not wait), awaited ``inline`` where this already is a task of its own."""
+        await self._host.send(m.VadSpeechEnd(t_ms=ev.end_ms))
+        if finish is not None:
+            if inline:
+                await finish
+            else:
+                self._spawn(finish)
 
     async def _finish_utterance(
         self,

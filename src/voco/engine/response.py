@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from voco.agent.context import Emitter
 from voco.engine.lifecycle import ResponseLifecycle
 from voco.engine.playout import ResponseAudio
+from voco.engine.prefetch import Prefetch
 from voco.engine.record import Turn
 from voco.engine.speaker import Speaker
 from voco.engine.tool_log import RecordingPort
@@ -28,6 +29,7 @@ class Response:
     task: asyncio.Task[None] | None = None
     emitter: ResponseEmitter | None = None
     tools: RecordingPort | None = None  # what each MCP request became (the store's record)
+    prefetch: Prefetch | None = None  # the reply prepared during the pause, if it fits
 
     @property
     def audio(self) -> ResponseAudio:

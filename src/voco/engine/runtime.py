@@ -20,6 +20,7 @@ from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
 from voco.engine.lifecycle import TurnDeadlines
 from voco.engine.memory_store import BoundedMemorySaver
+from voco.engine.turn_end import TurnEndConfig
 from voco.protocol import messages as m
 from voco.providers.base import LLM, STT, TTS
 from voco.providers.deadline import with_deadlines
@@ -35,6 +36,7 @@ class EngineConfig:
     stt: str = "whisper"
     tts: str = "piper"
     turn: TurnConfig = field(default_factory=TurnConfig)
+    turn_end: TurnEndConfig = field(default_factory=TurnEndConfig)  # silence by completeness
     # Supabase mode when set (issuer $supabase_url/auth/v1, keys from its JWKS);
     # else the embedded ES256 issuer in $VOCO_HOME
     supabase_url: str | None = None
@@ -58,6 +60,7 @@ class EngineRuntime:
     tenants: TenantStore
     turn_config: TurnConfig
     deadlines: TurnDeadlines = field(default_factory=TurnDeadlines)
+    turn_end: TurnEndConfig = field(default_factory=TurnEndConfig)
     shutdown_s: float = 12.0
     # memory mode's bounded saver: sessions pin their thread so it is not evicted
     retention: BoundedMemorySaver | None = None
@@ -105,6 +108,7 @@ class EngineRuntime:
                 tenants=tenants or MemoryTenantStore(),
                 turn_config=cfg.turn,
                 deadlines=cfg.deadlines,
+                turn_end=cfg.turn_end,
                 shutdown_s=cfg.shutdown_s,
                 retention=retention,
             )

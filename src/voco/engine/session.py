@@ -27,11 +27,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voco.agent.context import AgentContext
-from voco.agent.state import Message, message
+from voco.agent.state import Message, chat_messages, message
+from voco.agent.tools import MCP_TOOLS
 from voco.engine.lifecycle import STILL_WORKING, Cut, Done, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
+from voco.engine.prefetch import PrefetchSlot, PrimedLLM, PrimedTTS
 from voco.engine.record import Turn, interruption_updates, metrics_fields, new_id
 from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
@@ -90,6 +92,10 @@ class Session(ListenerHost):
         )
         self._state: str | None = None
         self._closed = False
+        # the reply prepared during the user's pause (engine/speculative.py)
+        self.prefetch = PrefetchSlot(
+            runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         if runtime.retention is not None:  # memory mode: not evicted while held
             runtime.retention.pin(thread_id)
@@ -122,6 +128,7 @@ class Session(ListenerHost):
         await self.listener.on_audio(frames, first_index)
 
     async def user_started_speaking(self, confirmed_ms: int, onset_ms: int) -> None:
+        self.prefetch.drop()
         await self._cut_current(Cut.SPEECH, confirmed_ms)
         await self.send(m.VadSpeechStart(t_ms=onset_ms))
         await self.set_state("listening")
@@ -132,6 +139,19 @@ class Session(ListenerHost):
     async def nothing_heard(self) -> None:
         if self.response is None or not self.response.life.running:
             await self.set_state("listening")
+
+    async def turn_may_end(self, text: str) -> None:
+        """Prepare the reply to ``text`` while the end-of-turn silence runs:
+        nothing is sent, stored or billed until :meth:`start_turn` takes it."""
+        if not self._closed:
+            await self.prefetch.prepare(text, self._history)
+
+    async def _history(self) -> list[ChatMessage]:
+        snapshot = await self.rt.graph.aget_state(self._graph_config())
+        return chat_messages(snapshot.values)
+
+    async def turn_goes_on(self) -> None:
+        self.prefetch.drop()
 
     async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
         await self.send(m.Error(code="stt_failed", message=str(exc)))
@@ -170,6 +190,7 @@ class Session(ListenerHost):
         await self._cut_current(Cut.INTERRUPT, self._stream_ms())
         await self.send(m.TranscriptFinal(turn_id=turn.turn_id, text=turn.text))
         resp = self._new_response(turn)
+        resp.prefetch = self.prefetch.take(turn.text)
         resp.task = asyncio.create_task(self._respond(resp))
 
     async def _respond(self, resp: Response) -> None:
@@ -178,7 +199,9 @@ class Session(ListenerHost):
         emitter = ResponseEmitter(resp, speaker, send=self.send, clock=self.clock)
         resp.emitter = emitter
         resp.tools = RecordingPort(self.mcp)
-        ctx = AgentContext(self.rt.llm, emitter, resp.tools, SYSTEM_PROMPT)
+        pre = resp.prefetch
+        llm = self.rt.llm if pre is None else PrimedLLM(self.rt.llm, pre)
+        ctx = AgentContext(llm, emitter, resp.tools, SYSTEM_PROMPT)
         speaking = asyncio.create_task(speaker.run())
         cue = asyncio.create_task(self._still_working_cue(resp))
         user = message(ChatMessage("user", resp.turn.text), resp.turn.user_msg_id)
@@ -219,6 +242,8 @@ class Session(ListenerHost):
                 self._spawn(self._back_to_listening(resp))
         finally:
             resp.life.running = False
+            if pre is not None:
+                pre.cancel()
             for t in (cue, speaking):
                 if not t.done():
                     t.cancel()
@@ -235,8 +260,9 @@ class Session(ListenerHost):
                 return
 
     def _speaker(self, resp: Response) -> Speaker:
+        tts = self.rt.tts if resp.prefetch is None else PrimedTTS(self.rt.tts, resp.prefetch)
         return Speaker(
-            self.rt.tts,
+            tts,
             resp.audio,
             self.encoding,
             on_start=lambda: self._audio_start(resp),
@@ -458,6 +484,7 @@ class Session(ListenerHost):
         if self.busy():
             log.warning("closing %s", self.describe())
         self.mcp.close()
+        self.prefetch.drop()
         await self._cut_current(Cut.CLOSE, self._stream_ms())
         for task in list(self._tasks):
             task.cancel()

@@ -1,0 +1,88 @@
+"""Bookkeeping of a speculative reply (sans-I/O; the asyncio side is
+:mod:`voco.engine.prefetch`).
+
+Why: the end-of-turn silence and the reply's first model call and first clause
+of speech are otherwise paid one after the other. When the user pauses on a
+whole request, the engine starts the reply on the speculative transcript while
+the silence runs, and keeps everything it produces here — the model's events,
+the first clause's PCM — sent nowhere. When the turn is confirmed with the same
+words, the real response (the ordinary graph run, which stores and bills as
+always) is served the model call and the clause from these buffers instead of
+asking the vendors again. Otherwise the speculation is discarded unheard.
+
+What may run speculatively is only the first model call and the synthesis of
+its first clause: no tool call is executed (read-only or not), nothing is
+checkpointed, nothing is sent, nothing is recorded. Whether a buffer may serve
+a real call is decided by exact equality of what the call would send
+(conversation, tier, clause text), so a stale speculation can only go unused,
+never answer a different question.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from voco.providers.base import ChatMessage, LLMEvent
+
+_WORDS = re.compile(r"[a-z0-9']+")
+
+
+def same_request(a: str, b: str) -> bool:
+    """Whether two transcripts say the same words (case and punctuation aside):
+    a difference in those is "material" and the speculation must go."""
+    return _WORDS.findall(a.lower()) == _WORDS.findall(b.lower())
+
+
+class SpecState(enum.Enum):
+    RUNNING = "running"  # preparing, held back
+    TAKEN = "taken"  # handed to the confirmed turn's response
+    DISCARDED = "discarded"  # the user went on, or the turn said something else
+
+
+@dataclass
+class Speculation:
+    """One prepared reply: the request it answers and what it has produced."""
+
+    text: str  # the user's turn as the listener would confirm it
+    messages: list[ChatMessage]  # the conversation the model call was given
+    tier: str
+    state: SpecState = SpecState.RUNNING
+    events: list[LLMEvent] = field(default_factory=list)
+    clause: str | None = None  # the first clause's spoken text, as given to the TTS
+    pcm: list[bytes] = field(default_factory=list)
+    llm_served: bool = False
+    tts_served: bool = False
+
+    def take(self, text: str) -> bool:
+        """The turn was confirmed as ``text``: True if this speculation answers it
+        (then it is TAKEN); else it is DISCARDED. Only a RUNNING one can be taken."""
+        if self.state is SpecState.RUNNING and same_request(self.text, text):
+            self.state = SpecState.TAKEN
+            return True
+        self.discard()
+        return False
+
+    def discard(self) -> None:
+        if self.state is SpecState.RUNNING:
+            self.state = SpecState.DISCARDED
+
+    def serves_llm(self, messages: list[ChatMessage], tier: str) -> bool:
+        """A taken speculation serves the first model call that asks exactly what
+        it asked; once."""
+        if self.state is not SpecState.TAKEN or self.llm_served:
+            return False
+        if tier != self.tier or messages != self.messages:
+            return False
+        self.llm_served = True
+        return True
+
+    def serves_tts(self, spoken: str) -> bool:
+        """...and the first synthesis of exactly its first clause; once."""
+        if self.state is not SpecState.TAKEN or self.tts_served or self.clause is None:
+            return False
+        if spoken != self.clause:
+            return False
+        self.tts_served = True
+        return True

@@ -1,0 +1,251 @@
+"""Speculative replies: bookkeeping (pure), the prefetch buffers, and the
+session's rule that nothing of a speculation reaches the client, the
+checkpoint or the record before the turn is confirmed (no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from tests.fakes import ScriptedLLM
+from voco.agent.graph import build_graph
+from voco.audio.turns import TurnConfig
+from voco.engine.prefetch import Prefetch, PrimedLLM, PrimedTTS, Tail
+from voco.engine.record import Turn, new_id
+from voco.engine.runtime import EngineRuntime
+from voco.engine.session import Session
+from voco.engine.speculative import SpecState, Speculation, same_request
+from voco.protocol import messages as m
+from voco.providers.base import TTS, ChatMessage, ToolCall, TTSCapabilities
+from voco.store.tenancy import SessionGrant, TurnRecord
+
+REPLY = "Sure, I can help with that."
+
+
+class CountingTTS(TTS):
+    name = "counting"
+    capabilities = TTSCapabilities(streaming=True)
+    sample_rate = 24000
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        self.said.append(text)
+        yield bytes(2 * 2400)  # 100 ms
+
+
+class Grant(SessionGrant):
+    def __init__(self) -> None:
+        super().__init__(thread_id="t1", user_id="u1", org_id=None, notice=None)
+        self.records: list[TurnRecord] = []
+
+    def run_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()  # type: ignore[return-value]
+
+    def record_turn(self, record: TurnRecord) -> None:
+        self.records.append(record)
+
+    async def release(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------ pure
+
+
+def test_same_request_ignores_case_and_punctuation_only() -> None:
+    assert same_request("Run the tests.", "run the tests")
+    assert not same_request("Run the tests.", "Run the tests again.")
+
+
+def test_a_speculation_serves_only_the_exact_request_once() -> None:
+    msgs = [ChatMessage("user", "Run the tests.")]
+    spec = Speculation("Run the tests.", msgs, "haiku")
+    assert not spec.serves_llm(msgs, "haiku")  # not taken yet: serves nothing
+    assert spec.take("run the tests")
+    assert not spec.serves_llm(msgs, "sonnet")
+    assert not spec.serves_llm([ChatMessage("user", "Run the tests!?")], "haiku")
+    assert spec.serves_llm(list(msgs), "haiku")
+    assert not spec.serves_llm(msgs, "haiku")  # once
+    spec.clause = "Sure,"
+    assert not spec.serves_tts("Sure") and spec.serves_tts("Sure,") and not spec.serves_tts("Sure,")
+
+
+def test_a_different_confirmed_turn_discards_it() -> None:
+    spec = Speculation("Open the readme.", [], "haiku")
+    assert not spec.take("Open the readme and the config.")
+    assert spec.state is SpecState.DISCARDED
+    assert not spec.take("Open the readme.")  # a discarded one never comes back
+
+
+async def test_tail_replays_live_and_raises_the_producers_failure() -> None:
+    tail: Tail[int] = Tail()
+    got: list[int] = []
+
+    async def read() -> None:
+        async for x in tail.follow():
+            got.append(x)
+
+    reader = asyncio.ensure_future(read())
+    tail.add(1)
+    await asyncio.sleep(0)
+    tail.add(2)
+    tail.close(RuntimeError("vendor died"))
+    try:
+        await reader
+    except RuntimeError as exc:
+        assert str(exc) == "vendor died"
+    else:
+        raise AssertionError("the failure was swallowed")
+    assert got == [1, 2]
+
+
+async def test_primed_providers_replay_the_prefetch_and_pass_the_rest_through() -> None:
+    llm, tts = ScriptedLLM(lambda msgs: [REPLY]), CountingTTS()
+    msgs = [ChatMessage("user", "hi")]
+    pre = Prefetch(Speculation("hi", msgs, "haiku"), llm, tts, system="s", tools=[])
+    await pre.task
+    assert pre.spec.clause == "Sure," and tts.said == ["Sure,"]
+    assert pre.spec.take("hi")
+    plm, ptts = PrimedLLM(llm, pre), PrimedTTS(tts, pre)
+    events = [ev async for ev in plm.stream(system="s", messages=msgs, tools=[], tier="haiku")]
+    assert len(llm.calls) == 1 and events == pre.events.items
+    assert [c async for c in ptts.synthesize("Sure,")] == pre.pcm.items
+    assert tts.said == ["Sure,"]
+    async for _ in plm.stream(system="s", messages=msgs, tools=[], tier="haiku"):
+        pass
+    assert len(llm.calls) == 2  # a second call is a real one
+
+
+async def test_cancel_closes_the_vendor_stream() -> None:
+    llm = ScriptedLLM(lambda msgs: [REPLY], delay_s=0.05)
+    pre = Prefetch(Speculation("hi", [], "haiku"), llm, CountingTTS(), system="s", tools=[])
+    async for _ in pre.events.follow():  # the model started answering
+        break
+    pre.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pre.task
+    assert llm.cancelled == 1 and pre.spec.state is SpecState.DISCARDED
+
+
+# --------------------------------------------------------------- session
+
+
+class Rig:
+    def __init__(self, llm: ScriptedLLM) -> None:
+        self.llm, self.tts = llm, CountingTTS()
+        self.graph = build_graph(InMemorySaver())
+        rt: Any = EngineRuntime(
+            vad=None,
+            stt=None,
+            tts=self.tts,
+            llm=llm,
+            graph=self.graph,  # type: ignore[arg-type]
+            auth=None,
+            tenants=None,
+            turn_config=TurnConfig(),  # type: ignore[arg-type]
+        )
+        self.texts: list[Any] = []
+        self.audio: list[bytes] = []
+        self.grant = Grant()
+
+        async def send_text(raw: str) -> None:
+            self.texts.append(m.parse_server(raw))
+
+        async def send_bytes(data: bytes) -> None:
+            self.audio.append(data)
+
+        self.session = Session(
+            rt,
+            send_text=send_text,
+            send_bytes=send_bytes,
+            session_id="s1",
+            thread_id="t1",
+            user_id="u1",
+            project_id="p1",
+            domain=None,
+            encoding="pcm_s16le",
+            grant=self.grant,
+            clock=lambda: 0.0,
+        )
+
+    def types(self) -> list[str]:
+        return [x.type for x in self.texts]
+
+    async def stored(self) -> list[Any]:
+        snap = await self.graph.aget_state({"configurable": {"thread_id": "t1"}})
+        return list(snap.values.get("messages", []))
+
+    async def prepared(self, text: str) -> Prefetch:
+        await self.session.turn_may_end(text)
+        pre = self.session.prefetch.current
+        assert pre is not None
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(pre.task)
+        return pre
+
+    async def confirm(self, text: str) -> None:
+        await self.session.start_turn(Turn(new_id(), new_id(), text))
+        resp = self.session.response
+        assert resp is not None and resp.task is not None
+        await resp.task
+
+
+async def test_a_speculation_the_user_talks_over_is_never_heard_stored_or_recorded() -> None:
+    rig = Rig(ScriptedLLM(lambda msgs: [REPLY]))
+    pre = await rig.prepared("Open the readme.")
+    assert len(rig.llm.calls) == 1 and rig.tts.said == ["Sure,"]  # it did the work...
+    await rig.session.turn_goes_on()
+    assert pre.spec.state is SpecState.DISCARDED
+    assert rig.texts == [] and rig.audio == []  # ...and none of it went out
+    assert await rig.stored() == [] and rig.grant.records == []
+
+
+async def test_a_confirmed_turn_is_served_the_prepared_call_and_clause() -> None:
+    rig = Rig(ScriptedLLM(lambda msgs: [REPLY]))
+    await rig.prepared("Run the tests.")
+    assert rig.texts == [] and rig.audio == []
+    await rig.confirm("Run the tests.")
+    assert len(rig.llm.calls) == 1  # the model was asked once, speculatively
+    assert rig.tts.said == ["Sure,", "I can help with that."]  # the first clause once
+    types = rig.types()
+    assert types.index("transcript.final") < types.index("agent.delta") < types.index("audio.start")
+    assert rig.audio  # released after confirmation
+    roles = [x["role"] for x in await rig.stored()]
+    assert roles == ["user", "assistant"] and len(rig.grant.records) == 1
+
+
+async def test_a_turn_confirmed_with_other_words_asks_the_model_afresh() -> None:
+    rig = Rig(ScriptedLLM(lambda msgs: [REPLY]))
+    pre = await rig.prepared("Open the readme.")
+    await rig.confirm("Open the readme and the config file.")
+    assert pre.spec.state is SpecState.DISCARDED
+    assert len(rig.llm.calls) == 2
+    assert rig.llm.calls[-1][-1].content == "Open the readme and the config file."
+    assert len(rig.grant.records) == 1
+
+
+async def test_no_tool_runs_before_the_turn_is_confirmed() -> None:
+    call = ToolCall("c1", "write_file", {"path": "x.txt", "content": "hi"})
+    rig = Rig(ScriptedLLM(lambda msgs: [call] if msgs[-1].role == "user" else ["Done."]))
+    await rig.prepared("Write hi to x dot txt.")
+    await rig.session.turn_goes_on()
+    assert "mcp.request" not in rig.types() and rig.session.mcp.pending_rpc_futures == {}
+
+
+async def test_a_failed_speculative_call_fails_the_confirmed_turn_as_usual() -> None:
+    from voco.providers.base import ProviderError
+
+    rig = Rig(ScriptedLLM(fail=ProviderError("scripted", "HTTP 529 overloaded", retryable=True)))
+    await rig.prepared("Run the tests.")
+    assert rig.texts == []  # the failure is not said before the turn is confirmed
+    await rig.confirm("Run the tests.")
+    assert len(rig.llm.calls) == 1
+    errors = [x for x in rig.texts if x.type == "error"]
+    assert [e.code for e in errors] == ["provider_failed"] and "529" in errors[0].message
+    done = [x for x in rig.texts if x.type == "agent.done"]
+    assert len(done) == 1 and "Sorry" in done[0].text
