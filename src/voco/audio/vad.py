@@ -112,7 +112,7 @@ class SileroVAD:
 
 _Item = tuple[VadStream, Frame, "asyncio.Future[float]"]
 INLINE_MAX = 64  # a step this small runs on the loop: cheaper than the thread hop
-WINDOW_S = 0.004  # under load, steps at most this often (bigger batches, ≤ 4 ms wait)
+WINDOW_S = 0.008  # under load, steps at most this often (bigger batches, ≤ 8 ms wait)
 
 
 class BatchedVAD:
