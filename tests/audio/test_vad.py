@@ -76,3 +76,47 @@ async def test_batched_vad_coalesces_concurrent_streams(silero):
 def test_rejects_wrong_frame_size(silero):
     with pytest.raises(ValueError):
         silero.step([VadStream()], [np.zeros(100, dtype=np.float32)])
+
+
+def test_pcm16_bytes_give_the_same_probabilities_as_floats(silero):
+    clip = frames(espeak_speech("Open the readme."))
+    a, b = VadStream(), VadStream()
+    for f in clip:
+        from_float = silero.step([a], [pcm16_to_float(f)])
+        from_bytes = silero.step([b], [f])
+        np.testing.assert_array_equal(from_bytes, from_float)
+    np.testing.assert_array_equal(a.state, b.state)
+    np.testing.assert_array_equal(a.context, b.context)
+
+
+def test_step_updates_each_streams_state_in_place(silero):
+    s = VadStream()
+    state, context = s.state, s.context
+    silero.step([s], [frames(espeak_speech("one"))[3]])
+    assert s.state is state and s.context is context  # no per-frame allocation
+    assert np.any(state != 0.0) and np.any(context != 0.0)
+
+
+@pytest.mark.parametrize("inline_max", [0, 1024])  # every step on the thread / on the loop
+async def test_inline_and_threaded_steps_agree(silero, inline_max):
+    vad = BatchedVAD(silero, inline_max=inline_max, window_s=0.0)
+    try:
+        clips = [frames(espeak_speech(t)) for t in ("one two three", "four five six")] * 3
+        streams = [VadStream() for _ in clips]
+        n = min(len(c) for c in clips)
+
+        async def run(k):
+            return [await vad.probability(streams[k], clips[k][i]) for i in range(n)]
+
+        results = await asyncio.gather(*(run(k) for k in range(len(clips))))
+        ref = probs_for(silero, np.frombuffer(b"".join(clips[1][:n]), dtype="<i2"))
+        np.testing.assert_allclose(results[1], ref, atol=1e-5)
+        np.testing.assert_allclose(results[3], ref, atol=1e-5)
+        assert vad.frames == n * len(clips)
+    finally:
+        vad.close()
+
+
+def test_rejects_pcm_bytes_of_the_wrong_size(silero):
+    with pytest.raises(ValueError):
+        silero.step([VadStream()], [bytes(100)])

@@ -22,3 +22,12 @@ def test_keepalive_drops_a_silent_client_within_the_send_timeout() -> None:
         SEND_TIMEOUT_S
     )  # why this exists: uvicorn's own keepalive would take 40 s
     uvicorn.Config(object(), **opts)  # every option is one uvicorn knows
+
+
+async def test_the_engine_declines_permessage_deflate(engine_factory) -> None:
+    """A client offering compression (websockets, browsers do) gets none: PCM does
+    not compress, and inflating every frame was a tenth of the engine's CPU."""
+    import websockets
+
+    async with engine_factory() as engine, websockets.connect(engine.url) as ws:
+        assert ws.protocol.extensions == []  # it offered permessage-deflate

@@ -44,9 +44,12 @@ class Rechunker:
         if len(data) % 2:
             raise OddLengthError(f"audio frame has odd length {len(data)} (PCM16 needs even)")
         self.samples_received += len(data) // 2
+        fb = self._frame_bytes
+        if not self._buf and len(data) == fb and type(data) is bytes:  # the usual chunk: no copy
+            self.frames_emitted += 1
+            return [data]
         self._buf += data
         out: list[bytes] = []
-        fb = self._frame_bytes
         while len(self._buf) >= fb:
             out.append(bytes(self._buf[:fb]))
             del self._buf[:fb]
@@ -63,7 +66,8 @@ class Rechunker:
 
 
 def pcm16_to_float(pcm: bytes) -> npt.NDArray[np.float32]:
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    # one float32 array (a float32 scalar keeps the product float32; 1/32768 is exact)
+    return np.frombuffer(pcm, dtype="<i2") * np.float32(1.0 / 32768.0)
 
 
 def float_to_pcm16(x: npt.NDArray[np.float32]) -> bytes:

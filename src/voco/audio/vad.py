@@ -7,6 +7,10 @@ stateful (LSTM state (2, B, 128) plus a 64-sample context per stream), so each
 stream keeps its own slice, and batching gives bit-identical results to running
 the streams one by one (tested).
 
+Why the frames stay PCM16 ``bytes`` until the step: the int16 → float32 scaling
+is written straight into the batch array (one NumPy call, no per-frame float
+copy), and each stream's state and context are updated in place.
+
 Why not ``import silero_vad``: the package imports torch. We only need its
 bundled ONNX file, located with :func:`importlib.util.find_spec`.
 """
@@ -27,8 +31,10 @@ from voco.audio.pcm import FRAME_SAMPLES, SAMPLE_RATE
 
 CONTEXT_SAMPLES = 64
 STATE_SHAPE = (2, 128)
+_PCM_SCALE = np.float32(1.0 / 32768.0)  # exact (a power of two): same as dividing
 
 F32 = npt.NDArray[np.float32]
+Frame = F32 | bytes  # float samples in [-1, 1), or PCM16 little-endian
 
 
 def bundled_model_path() -> Path:
@@ -74,9 +80,10 @@ class SileroVAD:
         )
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
 
-    def step(self, streams: Sequence[VadStream], frames: Sequence[F32]) -> F32:
+    def step(self, streams: Sequence[VadStream], frames: Sequence[Frame]) -> F32:
         """Run one 512-sample frame for each stream in a single model call.
 
+        A frame is float samples or PCM16 bytes (scaled into the batch here).
         Returns the speech probability per stream and advances each stream's
         state and context in place.
         """
@@ -86,41 +93,62 @@ class SileroVAD:
         x = np.empty((n, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
         state = np.empty((2, n, 128), dtype=np.float32)
         for i, (s, f) in enumerate(zip(streams, frames, strict=True)):
-            if f.shape != (FRAME_SAMPLES,):
+            if isinstance(f, bytes):
+                if len(f) != 2 * FRAME_SAMPLES:
+                    raise ValueError(f"VAD frame must have {2 * FRAME_SAMPLES} bytes, got {len(f)}")
+                np.multiply(np.frombuffer(f, dtype="<i2"), _PCM_SCALE, out=x[i, CONTEXT_SAMPLES:])
+            elif f.shape != (FRAME_SAMPLES,):
                 raise ValueError(f"VAD frame must have {FRAME_SAMPLES} samples, got {f.shape}")
+            else:
+                x[i, CONTEXT_SAMPLES:] = f
             x[i, :CONTEXT_SAMPLES] = s.context
-            x[i, CONTEXT_SAMPLES:] = f
             state[:, i, :] = s.state
         out, new_state = self._session.run(None, {"input": x, "state": state, "sr": self._sr})
         for i, s in enumerate(streams):
-            s.state = np.ascontiguousarray(new_state[:, i, :])
-            s.context = x[i, -CONTEXT_SAMPLES:].copy()
+            s.state[...] = new_state[:, i, :]
+            s.context[...] = x[i, -CONTEXT_SAMPLES:]
         return np.asarray(out, dtype=np.float32).reshape(n)
 
 
-_Item = tuple[VadStream, F32, "asyncio.Future[float]"]
+_Item = tuple[VadStream, Frame, "asyncio.Future[float]"]
+INLINE_MAX = 64  # a step this small runs on the loop: cheaper than the thread hop
+WINDOW_S = 0.008  # under load, steps at most this often (bigger batches, ≤ 8 ms wait)
 
 
 class BatchedVAD:
     """Async front end: coalesces frames from all sessions into batched steps.
 
-    A frame submitted while no step is running is processed at once (no added
-    latency at low load); frames that arrive while a step runs are gathered into
-    the next one, so under load there is one model call per tick for every
-    active stream. Steps run on one dedicated thread so the event loop keeps
-    reading sockets meanwhile.
+    A frame submitted while no step is running is processed at the next turn
+    of the loop (no added latency at low load); frames that arrive while a step
+    runs, or within ``window_s`` of the previous step's start, are gathered into
+    the next one, so under load there are a few model calls per 32 ms tick for
+    every active stream, not one per socket read. A small step (≤
+    ``inline_max`` frames) runs on the loop itself: the thread hop (submit,
+    wake-up, future chaining) costs more than the model call. A bigger one runs
+    on one dedicated thread (the model releases the GIL) so the event loop
+    keeps reading sockets meanwhile.
     """
 
-    def __init__(self, model: SileroVAD, *, max_batch: int = 1024) -> None:
+    def __init__(
+        self,
+        model: SileroVAD,
+        *,
+        max_batch: int = 1024,
+        inline_max: int = INLINE_MAX,
+        window_s: float = WINDOW_S,
+    ) -> None:
         self._model = model
         self._max_batch = max_batch
+        self._inline_max = inline_max
+        self._window_s = window_s
+        self._last_step = -1e9
         self._pending: list[_Item] = []
         self._runner: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vad")
         self.steps = 0
         self.frames = 0
 
-    async def probability(self, stream: VadStream, frame: F32) -> float:
+    async def probability(self, stream: VadStream, frame: Frame) -> float:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[float] = loop.create_future()
         self._pending.append((stream, frame, fut))
@@ -131,6 +159,10 @@ class BatchedVAD:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
+            wait = self._last_step + self._window_s - loop.time()
+            if wait > 0 and len(self._pending) < self._max_batch:
+                await asyncio.sleep(wait)
+            self._last_step = loop.time()
             batch, self._pending = (
                 self._pending[: self._max_batch],
                 self._pending[self._max_batch :],
@@ -144,13 +176,14 @@ class BatchedVAD:
                 (later if id(item[0]) in seen else now).append(item)
                 seen.add(id(item[0]))
             self._pending = later + self._pending
+            streams, frames = [s for s, _, _ in now], [f for _, f, _ in now]
             try:
-                probs = await loop.run_in_executor(
-                    self._executor,
-                    self._model.step,
-                    [s for s, _, _ in now],
-                    [f for _, f, _ in now],
-                )
+                if len(now) <= self._inline_max:
+                    probs = self._model.step(streams, frames)
+                else:
+                    probs = await loop.run_in_executor(
+                        self._executor, self._model.step, streams, frames
+                    )
             except Exception as exc:  # model failure: every waiter learns of it
                 for _, _, fut in now:
                     if not fut.done():

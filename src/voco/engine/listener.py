@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voco.audio.pcm import FRAME_MS, pcm16_to_float
+from voco.audio.pcm import FRAME_MS
 from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
 from voco.audio.vad import VadStream
 from voco.engine.record import Turn, new_id
@@ -97,7 +97,8 @@ class Listener:
 
     async def on_audio(self, frames: list[bytes], first_index: int) -> None:
         for frame in frames:
-            prob = await self.rt.vad.probability(self.vad_stream, pcm16_to_float(frame))
+            # PCM16 bytes as they came: the VAD scales them into its batch
+            prob = await self.rt.vad.probability(self.vad_stream, frame)
             event = self.turns.push(prob)
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)

@@ -381,10 +381,16 @@ class EngineServer(uvicorn.Server):
 
 
 def uvicorn_options() -> dict[str, Any]:
-    """WebSocket settings every engine server uses (the CLI and the in-loop one)."""
+    """WebSocket settings every engine server uses (the CLI and the in-loop one).
+
+    No permessage-deflate: PCM does not compress, and inflating every 32 ms
+    frame (and deflating every reply frame) was a tenth of the engine's CPU
+    per session (bench/bench_load.py with py-spy). Clients that offer it get
+    a plain connection, as the WebSocket spec allows."""
     return {
         "ws": "websockets-sansio",
         "ws_max_size": MAX_WS_FRAME,
+        "ws_per_message_deflate": False,
         "ws_ping_interval": KEEPALIVE_INTERVAL_S,
         "ws_ping_timeout": KEEPALIVE_TIMEOUT_S,
     }
