@@ -77,6 +77,7 @@ class ResumingSession:
         self.client: EngineClient | None = None
         self.thread_id: str | None = None
         self.reconnects = 0
+        self.resent = 0  # typed turns sent again after a reconnect
         self._backlog: list[Received] = []  # read while syncing, delivered after
         self._last_error: m.Error | None = None
 
@@ -133,6 +134,7 @@ class ResumingSession:
         for r in self.pending.synced(item.message.turns):
             if r.outcome == "resend":
                 self.pending.sent(r.text, resend=True)
+                self.resent += 1
                 await self.client.send(m.TextInput(text=r.text))
             else:
                 self._backlog.append(Received(item.at, resolved=r))
