@@ -30,6 +30,7 @@ from voco.audio.pcm import FRAME_MS
 from voco.local.audio_source import SILENCE, AudioSource, Pacer, frames_of, load_wav_16k
 from voco.local.engine_client import SessionRefused
 from voco.local.mcp_bridge import McpBridge
+from voco.local.reconnect import ReconnectPolicy
 from voco.local.resuming import Reconnecting, ResumeFailed, ResumingSession
 from voco.local.sandbox.display import escape
 from voco.protocol import messages as m
@@ -113,6 +114,7 @@ async def talk(
     player: AudioSink | None = None,
     project_id: str = "default",
     resume_thread: str | None = None,
+    policy: ReconnectPolicy | None = None,
     timeout_s: float = 180.0,
     log: TextIO = sys.stderr,
 ) -> TalkResult:
@@ -135,7 +137,9 @@ async def talk(
             flush=True,
         )
 
-    client = ResumingSession(url, start, on_reconnect=reconnecting, on_lost=bridge.cancel_pending)
+    client = ResumingSession(
+        url, start, policy=policy, on_reconnect=reconnecting, on_lost=bridge.cancel_pending
+    )
     await client.open()
     result = TalkResult(encoding=encoding)
     heard = _Heard()
