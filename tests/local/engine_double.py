@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 
 Script = Callable[[ServerConnection, dict[str, Any]], Awaitable[None]]
 
@@ -21,7 +21,8 @@ class FakeEngine:
         self.scripts = scripts
         self.starts: list[dict[str, Any]] = []
         self.texts: list[str] = []
-        self.stored: list[dict[str, Any]] = []  # the thread, as thread.history shows it
+        self.stored: list[dict[str, Any]] = []
+        self.server: Server | None = None  # the thread, as thread.history shows it
 
     async def handler(self, ws: ServerConnection) -> None:
         start = json.loads(await ws.recv())
@@ -87,5 +88,6 @@ class FakeEngine:
 async def fake_engine(scripts: list[Script]) -> AsyncIterator[tuple[FakeEngine, str]]:
     eng = FakeEngine(scripts)
     async with serve(eng.handler, "127.0.0.1", 0) as server:
+        eng.server = server
         port = next(iter(server.sockets)).getsockname()[1]
         yield eng, f"ws://127.0.0.1:{port}/v1/session"

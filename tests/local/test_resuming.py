@@ -14,7 +14,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.local.engine_double import FakeEngine, fake_engine
-from voco.local.engine_client import SessionRefused
+from voco.local.engine_client import EngineUnreachable, SessionRefused
 from voco.local.mcp_bridge import McpBridge
 from voco.local.reconnect import ReconnectPolicy
 from voco.local.resuming import ResumeFailed
@@ -77,11 +77,28 @@ async def test_a_finished_turn_is_read_from_the_thread_not_sent_again(bridge: Mc
     assert eng.texts == ["run the tests"]
 
 
-async def test_an_unreachable_engine_is_retried_then_reported(bridge: McpBridge) -> None:
-    quick = ReconnectPolicy(base_s=0.01, give_up_after_s=0.05)  # nothing listens on port 9
-    with pytest.raises(ResumeFailed, match="gave up"):
-        await talk("ws://127.0.0.1:9/v1/session", "tok", text="hi", bridge=bridge, policy=quick)
-    assert quick.attempt >= 1
+async def test_no_engine_at_all_is_reported_at_once(bridge: McpBridge) -> None:
+    with pytest.raises(EngineUnreachable, match="nothing is listening"):
+        await talk("ws://127.0.0.1:9/v1/session", "tok", text="hi", bridge=bridge)
+
+
+async def test_an_engine_that_stays_away_after_a_loss_is_retried_then_reported(
+    bridge: McpBridge,
+) -> None:
+    eng: FakeEngine
+    quick = ReconnectPolicy(base_s=0.01, give_up_after_s=0.05)
+
+    async def first(ws: ServerConnection, start: dict[str, Any]) -> None:
+        await eng.ready(ws, start)
+        await eng.history_then_text(ws)
+        server.close()  # the engine and its port are gone for good
+        await ws.close(1012)
+
+    async with fake_engine([first]) as (eng, url):
+        server = eng.server
+        with pytest.raises(ResumeFailed, match="gave up"):
+            await talk(url, "tok", text="hi", bridge=bridge, policy=quick)
+    assert quick.attempt >= 1 and eng.texts == ["hi"]
 
 
 @pytest.mark.parametrize("code", [4401, 4402, 4403])

@@ -86,12 +86,16 @@ class ResumingSession:
         assert self.client is not None
         return self.client.ready
 
-    async def open(self) -> None:
-        """Connect (retrying like a reconnect) and sync the thread's stored turns."""
+    async def open(self, *, first: bool = True) -> None:
+        """Connect and sync the thread's stored turns. The first connect fails at
+        once when nothing answers (the engine is not running: say so now, not in
+        two minutes); after a loss, and on 4503/1012 at any time, it retries."""
+        code: int | None = None
         while True:
             try:
                 self.client = await EngineClient.connect(self.url, self._start(self.thread_id))
             except SessionRefused as exc:
+                code = exc.code
                 decision = self.policy.closed(
                     exc.code,
                     self._clock(),
@@ -99,6 +103,8 @@ class ResumingSession:
                     reason=exc.error.message if exc.error else "",
                 )
             except EngineUnreachable as exc:
+                if first:
+                    raise
                 decision = self.policy.unreachable(self._clock(), str(exc))
             else:
                 self.thread_id = self.client.ready.thread_id
@@ -114,7 +120,7 @@ class ResumingSession:
                     return
             if isinstance(decision, GiveUp):
                 if decision.fatal:
-                    raise SessionRefused(None, None, decision.message)
+                    raise SessionRefused(code, None, decision.message)
                 raise ResumeFailed(decision.message)
             if self._on_reconnect is not None:
                 await self._on_reconnect(
@@ -181,7 +187,7 @@ class ResumingSession:
         if self._on_reconnect is not None:
             await self._on_reconnect(Reconnecting(decision.attempt, decision.delay_s, decision.why))
         await asyncio.sleep(max(0.0, decision.at - self._clock()))
-        await self.open()
+        await self.open(first=False)
 
     async def send_text(self, text: str) -> None:
         """A typed turn, tracked until its ``agent.done`` (re-sent after a loss)."""
