@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 apt_need=()
 command -v bwrap >/dev/null 2>&1 || apt_need+=(bubblewrap)    # the sandbox (issue 4)
 command -v espeak-ng >/dev/null 2>&1 || apt_need+=(espeak-ng)  # second voice for tests
+command -v haproxy >/dev/null 2>&1 || apt_need+=(haproxy)      # scale-out test (tests/deploy)
 if [ ${#apt_need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing ${apt_need[*]}" >&2

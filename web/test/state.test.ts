@@ -164,7 +164,21 @@ describe("reducer", () => {
       approve: "deny",
       approveChoices: ["ask", "deny"],
       message: null,
+      reconnect: null,
     });
+  });
+
+  it("runtime.status reconnecting: the engine is down, with the runtime's next attempt", () => {
+    const s = run([
+      { type: "runtime.status", engine: "reconnecting", roots: [], approve: "ask",
+        message: "the engine is going away (drain or restart)", attempt: 2, retry_in_ms: 1500 },
+    ]);
+    expect(presence(s)).toBe("engine_down");
+    expect(s.runtime.reconnect?.attempt).toBe(2);
+    expect(s.runtime.reconnect!.retryAt).toBeGreaterThanOrEqual(1500);
+    const back = run([{ type: "runtime.status", engine: "connected", roots: [], approve: "ask" }], s);
+    expect(back.runtime.reconnect).toBeNull();
+    expect(presence(back)).not.toBe("engine_down");
   });
 
   it("activity rows merge progress by id and never move backwards", () => {

@@ -15,6 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from voco.local.reconnect import Resolved
 from voco.protocol import messages as m
 
 
@@ -63,6 +64,8 @@ class Received:
     at: float  # time.monotonic() on arrival
     message: m.ServerMessage | None = None
     audio: bytes | None = None
+    # set by a resuming session: a typed turn settled while the link was down
+    resolved: Resolved | None = None
 
 
 class EngineClient:

@@ -28,8 +28,10 @@ from typing import Any, TextIO
 
 from voco.audio.pcm import FRAME_MS
 from voco.local.audio_source import SILENCE, AudioSource, Pacer, frames_of, load_wav_16k
-from voco.local.engine_client import EngineClient, SessionRefused
+from voco.local.engine_client import SessionRefused
 from voco.local.mcp_bridge import McpBridge
+from voco.local.reconnect import ReconnectPolicy
+from voco.local.resuming import Reconnecting, ResumeFailed, ResumingSession
 from voco.local.sandbox.display import escape
 from voco.protocol import messages as m
 
@@ -55,6 +57,8 @@ class TalkResult:
     encoding: str = "mp3"
     metrics: dict[str, object] = field(default_factory=dict)
     errors: list[m.Error] = field(default_factory=list)
+    thread_id: str = ""
+    reconnects: int = 0  # engine connections lost and resumed during the turn
 
 
 @dataclass
@@ -67,7 +71,7 @@ class _Heard:
     no_speech: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def _stream_file(client: EngineClient, wav: Path, heard: _Heard) -> None:
+async def _stream_file(client: ResumingSession, wav: Path, heard: _Heard) -> None:
     """The file in real time, then silence until the engine has (or has not) heard words."""
     pacer = Pacer()
     for frame in frames_of(load_wav_16k(wav)):
@@ -91,7 +95,7 @@ async def _stream_file(client: EngineClient, wav: Path, heard: _Heard) -> None:
             return
 
 
-async def _stream_source(client: EngineClient, source: AudioSource) -> None:
+async def _stream_source(client: ResumingSession, source: AudioSource) -> None:
     frames: AsyncIterator[bytes] = source.frames()
     async for frame in frames:
         await client.send_audio(frame)
@@ -109,17 +113,34 @@ async def talk(
     want_audio: bool = True,
     player: AudioSink | None = None,
     project_id: str = "default",
+    resume_thread: str | None = None,
+    policy: ReconnectPolicy | None = None,
     timeout_s: float = 180.0,
     log: TextIO = sys.stderr,
 ) -> TalkResult:
     """Run one turn. Raises :class:`NoSpeech` if a file held no words,
-    :class:`SessionRefused` if the engine refused or ended the session."""
-    start = m.SessionStart(
-        token=token,
-        project_id=project_id,
-        audio=m.AudioConfig(output=m.AudioOutput(encoding=encoding)),  # type: ignore[arg-type]
+    :class:`SessionRefused` if the engine refused the session for good (a lost
+    connection is resumed: :class:`ResumeFailed` if it stays lost)."""
+
+    def start(thread_id: str | None) -> m.SessionStart:
+        return m.SessionStart(
+            token=token,
+            project_id=project_id,
+            thread_id=thread_id or resume_thread,
+            audio=m.AudioConfig(output=m.AudioOutput(encoding=encoding)),  # type: ignore[arg-type]
+        )
+
+    async def reconnecting(r: Reconnecting) -> None:
+        print(
+            f"voco: {r.why}; reconnecting in {r.delay_s:.1f} s (attempt {r.attempt})",
+            file=log,
+            flush=True,
+        )
+
+    client = ResumingSession(
+        url, start, policy=policy, on_reconnect=reconnecting, on_lost=bridge.cancel_pending
     )
-    client = await EngineClient.connect(url, start)
+    await client.open()
     result = TalkResult(encoding=encoding)
     heard = _Heard()
     sender: asyncio.Task[None] | None = None
@@ -129,7 +150,7 @@ async def talk(
         elif source is not None:
             sender = asyncio.create_task(_stream_source(client, source))
         else:
-            await client.send(m.TextInput(text=text or ""))
+            await client.send_text(text or "")
         collect = asyncio.create_task(
             _collect(client, result, bridge, log, heard, want_audio=want_audio, player=player)
         )
@@ -160,14 +181,14 @@ async def talk(
             with contextlib.suppress(BaseException):
                 await sender
         await bridge.aclose()
-        with contextlib.suppress(Exception):
-            await client.send(m.SessionEnd())
         await client.close()
+    result.thread_id = client.thread_id or ""
+    result.reconnects = client.reconnects
     return result
 
 
 async def _collect(
-    client: EngineClient,
+    client: ResumingSession,
     result: TalkResult,
     bridge: McpBridge,
     log: TextIO,
@@ -181,6 +202,13 @@ async def _collect(
     done = False
     while True:
         item = await client.recv()
+        if item.resolved is not None:  # settled while the engine link was down
+            if item.resolved.outcome == "lost":
+                raise ResumeFailed(
+                    f"the turn {item.resolved.text!r} was lost twice; not sent again"
+                )
+            result.reply = item.resolved.reply  # it had finished: the thread has the reply
+            return
         if item.audio is not None:
             if current is not None:
                 result.audio += item.audio
@@ -196,8 +224,8 @@ async def _collect(
             turn = msg.turn_id
             heard.transcribed = True
             result.transcript = msg.text
-        elif isinstance(msg, m.McpRequest):
-            bridge.submit(msg, client)
+        elif isinstance(msg, m.McpRequest) and client.client is not None:
+            bridge.submit(msg, client.client)  # this connection's: ids are per session
         elif isinstance(msg, m.AudioStart):
             current = msg.response_id
         elif isinstance(msg, m.AudioEnd):

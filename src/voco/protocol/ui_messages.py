@@ -22,7 +22,9 @@ ApproveMode = Literal["ask", "deny", "all"]
 # What a page may switch to: never "all" (auto-approve can only be chosen on
 # the command line by the person who started the runtime).
 PageApproveMode = Literal["ask", "deny"]
-EngineLink = Literal["connecting", "connected", "disconnected"]
+# "reconnecting": the engine went away (drain, crash, at capacity) and the
+# runtime is waiting ``retry_in_ms`` before attempt ``attempt`` to resume the thread
+EngineLink = Literal["connecting", "connected", "reconnecting", "disconnected"]
 ActivityStage = Literal["requested", "awaiting_approval", "running", "done"]
 
 # Close code of /ui when the link's secret is wrong or stale: the page stops
@@ -87,6 +89,8 @@ class RuntimeStatus(_Ui):
     approve: ApproveMode
     approve_choices: list[ApproveMode] = Field(default_factory=list)
     message: str | None = None
+    attempt: int | None = None  # with "reconnecting": which retry is next (1, 2, …)
+    retry_in_ms: int | None = None  # with "reconnecting": when it starts
 
 
 class Activity(_Ui):

@@ -85,7 +85,8 @@ class PiperTTS(TTS):
         finally:
             stop.set()  # a cancelled reply stops the worker at the next sentence
             if not fut.done():
-                fut.add_done_callback(lambda f: f.exception())
+                # retrieve its outcome so nothing is logged; cancelled at exit is fine
+                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

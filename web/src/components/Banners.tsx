@@ -70,7 +70,7 @@ export function Banners({
 }) {
   const { connection, runtime } = state;
   const lost = !connection.badLink && connection.status !== "open" && (connection.everOpened || connection.attempt > 0);
-  const now = useNow(lost);
+  const now = useNow(lost || state.runtime.engine === "reconnecting");
   const items: ReactNode[] = [];
 
   if (connection.badLink) {
@@ -106,6 +106,20 @@ export function Banners({
             ? `Reconnecting… (attempt ${connection.attempt + 1})`
             : `Reconnecting in ${secs} s (attempt ${connection.attempt}).`}{" "}
           Is <code className="font-mono">voco up</code> still running? If it was restarted, open the new link it printed.
+        </p>
+      </Banner>,
+    );
+  } else if (connection.status === "open" && runtime.engine === "reconnecting") {
+    const r = runtime.reconnect;
+    const secs = r ? Math.max(0, Math.ceil((r.retryAt - now) / 1000)) : 0;
+    items.push(
+      <Banner key="engine" tone="warning" icon={CloudOff} testid="banner-engine-reconnecting">
+        <p className="font-medium">The engine went away; resuming this conversation on the next one.</p>
+        <p className="text-muted-foreground">
+          {runtime.message ? `${runtime.message}. ` : ""}
+          {r && (secs > 0 ? `Reconnecting in ${secs} s (attempt ${r.attempt}).` : `Reconnecting… (attempt ${r.attempt})`)}
+          {state.outbox.length > 0 &&
+            ` ${state.outbox.length} typed turn${state.outbox.length === 1 ? "" : "s"} will be sent when it is back.`}
         </p>
       </Banner>,
     );

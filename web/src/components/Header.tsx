@@ -49,6 +49,7 @@ export function Header({
       : { label: "Runtime offline", variant: "destructive" };
   } else if (runtime.engine === "connected") conn = { label: "Connected", variant: "success" };
   else if (runtime.engine === "connecting") conn = { label: "Engine connecting…", variant: "warning" };
+  else if (runtime.engine === "reconnecting") conn = { label: "Engine reconnecting…", variant: "warning" };
   else if (runtime.engine === "disconnected") conn = { label: "Engine offline", variant: "destructive" };
   else conn = { label: "Connected to runtime", variant: "secondary" };
 

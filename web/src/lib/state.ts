@@ -116,6 +116,8 @@ export interface AppState {
     approve: RuntimeStatus["approve"] | null;
     approveChoices: ApproveMode[];
     message: string | null;
+    /** The engine went away (drain, crash, at capacity): the runtime's next try. */
+    reconnect: { attempt: number; retryAt: number } | null;
   };
   history: { nextBefore: string | null; loaded: boolean; loading: boolean };
   outbox: QueuedTurn[];
@@ -169,7 +171,7 @@ export function initialState(): AppState {
       everOpened: false,
       badLink: false,
     },
-    runtime: { engine: "unknown", roots: [], approve: null, approveChoices: [], message: null },
+    runtime: { engine: "unknown", roots: [], approve: null, approveChoices: [], message: null, reconnect: null },
     history: { nextBefore: null, loaded: false, loading: false },
     outbox: [],
     nextQueueId: 1,
@@ -559,6 +561,10 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
           approve: msg.approve ?? s.runtime.approve,
           approveChoices: msg.approve_choices ?? s.runtime.approveChoices,
           message: msg.message ?? null,
+          reconnect:
+            msg.engine === "reconnecting"
+              ? { attempt: msg.attempt ?? 1, retryAt: at + (msg.retry_in_ms ?? 0) }
+              : null,
         },
       };
     case "activity":
@@ -605,7 +611,8 @@ export type Presence =
 export function presence(s: AppState): Presence {
   if (s.connection.badLink) return "bad_link";
   if (s.connection.status !== "open") return "offline";
-  if (s.runtime.engine === "disconnected" || s.runtime.engine === "connecting") return "engine_down";
+  const engine = s.runtime.engine;
+  if (engine === "disconnected" || engine === "connecting" || engine === "reconnecting") return "engine_down";
   if (s.approvals.length > 0) return "awaiting_approval";
   return s.assistant;
 }

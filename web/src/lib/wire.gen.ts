@@ -241,11 +241,13 @@ export interface Pong {
 
 export interface RuntimeStatus {
   type: "runtime.status";
-  engine: "connecting" | "connected" | "disconnected";
+  engine: "connecting" | "connected" | "reconnecting" | "disconnected";
   roots: string[];
   approve: "ask" | "deny" | "all";
   approve_choices?: ("ask" | "deny" | "all")[];
   message?: string | null;
+  attempt?: number | null;
+  retry_in_ms?: number | null;
 }
 
 export interface SearchHit {
