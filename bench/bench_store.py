@@ -22,11 +22,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langgraph.checkpoint.memory import InMemorySaver
+from psycopg import AsyncConnection, pq
+from psycopg.rows import DictRow
 
 from tests.fakes import ScriptedLLM
 from voco.agent.context import AgentContext, Emitter, McpOutcome, McpPort
@@ -38,6 +40,55 @@ from voco.store.db import as_user
 from voco.store.embedded import start_embedded
 from voco.store.pg_tenants import audit
 from voco.store.tenancy import TurnRecord
+
+
+class TracedConnection(AsyncConnection[DictRow]):
+    """A pool connection whose libpq protocol trace can be switched on, so the
+    bench counts round trips (sync points: ``Sync`` / simple ``Query``
+    messages) and statements — figures a loaded machine cannot distort."""
+
+    live: ClassVar[list[TracedConnection]] = []
+    trace_dir: ClassVar[Path | None] = None
+
+    @classmethod
+    async def connect(cls, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+        conn = await super().connect(*args, **kw)
+        cls.live.append(conn)
+        if cls.trace_dir is not None:
+            conn._start_trace()
+        return conn
+
+    def _start_trace(self) -> None:
+        assert self.trace_dir is not None
+        self._trace = open(self.trace_dir / f"{uuid.uuid4().hex}.trace", "w")  # noqa: SIM115
+        self.pgconn.trace(self._trace.fileno())
+        self.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    @classmethod
+    def start(cls, d: Path) -> None:
+        cls.trace_dir = d
+        for c in cls.live:
+            if not c.closed:
+                c._start_trace()
+
+    @classmethod
+    def stop(cls) -> tuple[int, int]:
+        """(round trips, statements) since :meth:`start`."""
+        d, cls.trace_dir = cls.trace_dir, None
+        for c in cls.live:
+            if not c.closed and hasattr(c, "_trace"):
+                c.pgconn.untrace()
+                c._trace.close()
+        syncs = stmts = 0
+        assert d is not None
+        for f in d.glob("*.trace"):
+            for line in f.read_text().splitlines():
+                parts = line.split()
+                if len(parts) > 2 and parts[0] == "F":
+                    syncs += parts[2] in ("Sync", "Query")
+                    stmts += parts[2] in ("Execute", "Query")
+            f.unlink()
+        return syncs, stmts
 
 
 class _Quiet(Emitter):
@@ -80,6 +131,9 @@ async def per_turn_cost(store: Any, n: int = 60) -> None:
     graph = build_graph(store.checkpointer)
     saver = store.checkpointer
     totals, ckpt, lease, record = [], [], [], []
+    await store.tenants.leases.renew()  # so the heartbeat is not due during the count
+    trace = Path(tempfile.mkdtemp(prefix="voco-trace-"))
+    TracedConnection.start(trace)
     for i in range(n):
         db0 = saver.db_s
         t0 = time.perf_counter()
@@ -98,6 +152,8 @@ async def per_turn_cost(store: Any, n: int = 60) -> None:
         lease.append((t1 - t0) + (t3 - t2))
         record.append(t4 - t3)
         totals.append(c + lease[-1] + record[-1])
+    syncs, stmts = TracedConnection.stop()
+    trace.rmdir()
     await grant.release()
     ms = 1000.0
     print(
@@ -105,6 +161,10 @@ async def per_turn_cost(store: Any, n: int = 60) -> None:
         f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: checkpoints "
         f"{pct(ckpt, 0.5) * ms:.1f}, run lease {pct(lease, 0.5) * ms:.1f}, "
         f"turn+audit tx {pct(record, 0.5) * ms:.1f})"
+    )
+    print(
+        f"per turn: {syncs / n:.1f} round trips (sync points), {stmts / n:.1f} statements "
+        "(load-independent)"
     )
 
 
@@ -150,7 +210,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="voco-bench-") as d:
         server = await asyncio.to_thread(start_embedded, Path(d) / "pgdata")
         try:
-            async with open_store(server.url, max_connections=16) as store:
+            async with open_store(
+                server.url, max_connections=16, connection_class=TracedConnection
+            ) as store:
                 await per_turn_cost(store)
                 mem = await simultaneous(build_graph(InMemorySaver()))
                 pg = await simultaneous(build_graph(store.checkpointer))

@@ -123,7 +123,7 @@ def test_only_the_purge_path_deletes_audit_rows(db: str) -> None:
                 c.execute("select set_config('role', %s, true)", (role,))
                 c.execute("select public.audit_purge(%s)", (org,))
         n = c.execute("select count(*) from public.audit_events where org_id = %s", (org,))
-        assert n.fetchone() == (1,)
+        assert n.fetchone() == (2,)  # member.added (trigger) + org.created
 
 
 async def test_purge_refuses_bad_input(db: str) -> None:

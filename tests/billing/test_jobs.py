@@ -200,3 +200,24 @@ async def test_seat_changes_are_debounced_into_one_job(
     assert stripe_double.items["si_s"]["quantity"] == 4
     seat_jobs = [j for j in await queue(db_url) if j["task"] == "voco.billing.seats"]
     assert [j["s"] for j in seat_jobs] == ["succeeded"]
+
+
+async def test_worker_once_runs_the_audit_retention_purge(pool: Pool, db_url: str) -> None:
+    """Retention runs with billing off too; it leaves a verifying chain."""
+    from tests.admin.sqltools import backdated_event, personal_org
+    from voco.store.audit_db import verify_database
+
+    org = personal_org(db_url, str(uuid.uuid4()), audited=False)
+    for days in (400, 390):
+        backdated_event(db_url, org, days)
+    backdated_event(db_url, org, 5)
+    await run_worker(db_url, once=True, config=None)
+    async with await AsyncConnection.connect(db_url, row_factory=dict_row) as conn:
+        cur = await conn.execute(
+            "select seq, kind from public.audit_events where org_id = %s order by seq", (org,)
+        )
+        left = [(r["seq"], r["kind"]) for r in await cur.fetchall()]
+    assert left == [(3, "turn"), (4, "retention.checkpoint")]
+    assert (await verify_database(db_url)).ok
+    jobs = [j for j in await queue(db_url) if j["task"] == "voco.audit.retention"]
+    assert jobs == [{"task": "voco.audit.retention", "s": "succeeded", "attempts": 1}]

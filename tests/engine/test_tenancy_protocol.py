@@ -137,7 +137,8 @@ async def test_turns_and_audit_rows_are_written(engine_factory: Any, store: Any)
                 (alice,),
             ).fetchall()
         ]
-    assert kinds[:4] == ["org.created", "project.created", "session.start", "turn"]
+    # member.added: the org_members trigger audits the owner row of the personal org
+    assert kinds[:5] == ["member.added", "org.created", "project.created", "session.start", "turn"]
     assert (await verify_database(store.url)).ok
 
 

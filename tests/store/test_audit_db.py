@@ -57,7 +57,8 @@ async def test_intact_chain_verifies(db: str) -> None:
     seed(db)
     seed(db)
     result = await verify_database(db)
-    assert result.ok and result.rows == 10 and result.orgs == 2
+    # 2 orgs x (member.added from the org_members trigger + 5 turns)
+    assert result.ok and result.rows == 12 and result.orgs == 2
 
 
 async def test_edited_row_is_named(db: str) -> None:
@@ -130,7 +131,7 @@ async def test_concurrent_appenders_keep_one_chain(db: str) -> None:
 
     await asyncio.gather(*(asyncio.to_thread(append_many) for _ in range(4)))
     result = await verify_database(db)
-    assert result.ok and result.rows == 40
+    assert result.ok and result.rows == 41  # + the owner's member.added
 
 
 def test_cli_verify_database(db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -225,7 +225,7 @@ def test_member_versus_owner_within_one_org(db: str, tenants: dict[str, str]) ->
         with as_user(c, ALICE):
             assert c.execute(
                 "select count(*) from public.audit_events where org_id = %s", (a,)
-            ).fetchone() == (1,)
+            ).fetchone() == (3,)  # + the trigger's two member.added rows
             cur = c.execute(
                 "update public.org_members set role = 'admin' where org_id = %s and user_id = %s",
                 (a, AMY),

@@ -140,7 +140,8 @@ async def test_turn_with_tool_actions_is_one_transaction_with_its_audit_rows(sto
         )
         kinds = [r["kind"] for r in await cur.fetchall()]
     assert kinds == [
-        "org.created", "project.created", "session.start", "tool.action", "turn", "session.end",
+        "member.added", "org.created", "project.created", "session.start", "tool.action", "turn",
+        "session.end",
     ]  # fmt: skip
     assert (await verify_database(store.url)).ok
 

@@ -107,8 +107,8 @@ async def create_org(conn: Conn, name: Any) -> dict[str, Any]:
         "insert into public.org_members (org_id, user_id, role) values (%s, auth.uid(), 'owner')",
         (org,),
     )
+    # member.added is written by the org_members trigger (member_audit migration)
     await audit(conn, org, "org.created", org, {"personal": False})
-    await audit(conn, org, "member.added", await _me(conn), {"role": "owner"})
     return {"id": org, "name": row["name"], "role": "owner",
             "audit_retention_days": row["audit_retention_days"]}  # fmt: skip
 
@@ -192,8 +192,7 @@ async def add_member(conn: Conn, org: str, user: Any, role: Any = "member") -> d
         raise AdminError(409, "conflict", "already a member (change the role instead)") from None
     if row is None:
         raise AdminError(403, "forbidden", "not allowed to add this member")
-    await audit(conn, org, "member.added", user, {"role": role})
-    return _member(row)
+    return _member(row)  # audited by the org_members trigger
 
 
 async def remove_member(conn: Conn, org: str, user: str) -> dict[str, Any]:
@@ -203,9 +202,7 @@ async def remove_member(conn: Conn, org: str, user: str) -> dict[str, Any]:
     existing = await _target(conn, org, user)
     if existing is None or existing["removed_at"] is not None:
         raise AdminError(404, "not_found", "no such member")
-    # audited first: a member removing itself is no member afterwards, and
-    # audit_append admits members only (one transaction, so both or neither)
-    await audit(conn, org, "member.removed", user, {"role": existing["role"]})
+    # member.removed is written by the org_members trigger, same transaction
     row = await _update(
         conn,
         "update public.org_members set removed_at = now(), seat_active = false"
@@ -232,8 +229,7 @@ async def set_role(conn: Conn, org: str, user: str, role: Any) -> dict[str, Any]
         " returning user_id, role, seat_active, invited_at, joined_at, removed_at",
         (role, org, user),
     )
-    await audit(conn, org, "member.role_changed", user, {"from": existing["role"], "to": role})
-    return _member(row)
+    return _member(row)  # member.role_changed: the org_members trigger
 
 
 async def _update(conn: Conn, sql: str, args: tuple[Any, ...]) -> dict[str, Any]:

@@ -8,6 +8,11 @@
 * ``voco.billing.seats`` — per org, deferred with a queueing lock and a delay,
   so a burst of membership changes is one Stripe update (debounce).
 * ``voco.billing.seat_drift`` — every ten minutes, the seat invariant.
+* ``voco.audit.retention`` — daily (and at every ``voco worker --once``): the
+  per-org audit retention purge (``voco admin purge-audit``), which leaves a
+  signed ``retention.checkpoint`` row so the rest of the chain verifies. It
+  runs with billing off too (queue ``maintenance``): retention is a SOC 2
+  control, not a billing feature.
 
 The queue's tables live in schema ``jobs`` (:mod:`voco.store.job_schema`);
 its connections use that ``search_path``. Billing is off without
@@ -36,6 +41,7 @@ from voco.store.migrate import migrate
 
 log = logging.getLogger("voco.billing")
 QUEUE = "billing"
+MAINTENANCE = "maintenance"
 OFF = "billing is off (STRIPE_SECRET_KEY is not set): nothing is reported to Stripe"
 
 
@@ -53,6 +59,7 @@ class Services:
     pool: Pool
     billing: StripeBilling | None
     proration: str = "create_prorations"
+    url: str = ""  # the purge connects as the database owner (audit_purge)
 
 
 _services: Services | None = None
@@ -102,9 +109,21 @@ def make_app(
         fixed = await seats.check_drift(s.pool, s.billing, proration=s.proration)
         return f"seat drift repaired in {len(fixed)} organisations"
 
+    @app.task(name="voco.audit.retention", queue=MAINTENANCE, retry=strategy)
+    async def retention_task(timestamp: int = 0) -> str:
+        # admin sits beside billing (it will call billing for seats): imported
+        # where used, so neither package imports the other at load time
+        from voco.admin.lifecycle import purge_audit
+
+        s = _need()
+        done = await purge_audit(s.url)
+        rows = sum(p.purged_to - p.purged_from + 1 for p in done)
+        return f"audit retention: purged {rows} rows in {len(done)} organisations"
+
     if periodic:
         app.periodic(cron="* * * * *", periodic_id="aggregate")(aggregate_task)
         app.periodic(cron="*/10 * * * *", periodic_id="seat_drift")(drift_task)
+        app.periodic(cron="17 3 * * *", periodic_id="audit_retention")(retention_task)
     return app
 
 
@@ -115,6 +134,16 @@ async def defer_seat_sync(app: procrastinate.App, org: str, *, debounce_s: int =
         await app.configure_task(
             "voco.billing.seats", queueing_lock=f"seats:{org}", schedule_in={"seconds": debounce_s}
         ).defer_async(org=org)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def defer_retention(app: procrastinate.App) -> bool:
+    try:
+        await app.configure_task(
+            "voco.audit.retention", queueing_lock="audit_retention"
+        ).defer_async(timestamp=0)
     except AlreadyEnqueued:
         return False
     return True
@@ -146,7 +175,7 @@ async def services(url: str, config: BillingConfig | None) -> AsyncIterator[Serv
             await migrate(conn)
         billing = StripeBilling(config) if config else None
         proration = os.environ.get("VOCO_STRIPE_PRORATION", "create_prorations")
-        _services = Services(pool, billing, proration)
+        _services = Services(pool, billing, proration, url)
         yield _services
     finally:
         _services = None
@@ -158,7 +187,7 @@ async def run_worker(
     retry: procrastinate.RetryStrategy | None = None,
 ) -> None:  # fmt: skip
     """``voco worker``: forever (periodic jobs included), or ``once``: queue an
-    aggregation, process everything due, exit."""
+    aggregation and the retention purge, process everything due, exit."""
     if config is None:
         log.warning(OFF)
     async with services(url, config):
@@ -166,6 +195,7 @@ async def run_worker(
         async with app.open_async():
             if once:
                 await defer_aggregate(app)
+                await defer_retention(app)
             await app.run_worker_async(
-                queues=[QUEUE], wait=not once, install_signal_handlers=not once
+                queues=[QUEUE, MAINTENANCE], wait=not once, install_signal_handlers=not once
             )

@@ -83,11 +83,8 @@ async def set_member_seat(
             " updated_at = now()",
             (org,),
         )
+        # the member.seat audit row is the org_members trigger's (member_audit migration)
         count = await _seats(conn, org)
-        await conn.execute(
-            "select public.audit_append(%s, 'member.seat', %s, %s::jsonb)",
-            (org, user, json.dumps({"active": active, "seats": count})),
-        )
     return count
 
 

@@ -1,4 +1,5 @@
-"""LangGraph's Postgres checkpointer on Voco's pool, without its global lock.
+"""LangGraph's Postgres checkpointer on Voco's pool: no global lock, and the
+writes of one graph run batched into one transaction.
 
 The graph's whole ``VocoState`` (messages, pending MCP action, job queue) is
 checkpointed after every super-step, so a session that reconnects with its
@@ -13,33 +14,254 @@ protects nothing: each operation checks out its own connection. So
 and counts operations in flight (``max_in_flight``) so tests can see the
 database really served them concurrently.
 
+Batching: a text turn is ~10 checkpoint operations (1 read, 5 ``aput``, 4
+``aput_writes``), each its own transaction of 3–4 round trips — most of the
+per-turn database cost. Inside :meth:`PooledPostgresSaver.batch` (held by the
+thread's run lock around one graph run) writes for that thread are *recorded*
+(LangGraph's own SQL and parameters, serialised at call time, so the buffer is
+a snapshot) and sent at the end of the run as one pipelined transaction: one
+round trip, with the run-lease release in the same transaction. A run that
+lasts longer than ``flush_after_s`` (a model call, a tool awaiting approval)
+has what it has so far flushed then, so an engine crash while the user decides
+still leaves the pending action in the checkpoint. A read of a batched thread
+(``aget_tuple``/``alist``) first sends what is buffered, so a reader never
+sees an older state than the run has produced.
+
 The tables live in the ``engine`` schema (the pool's ``search_path``), out of
 reach of the API roles; see ``supabase/migrations``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
 from voco.store.db import Pool
 
+Statement = tuple[str, Any]  # (sql, params)
+
+log = logging.getLogger("voco.store")
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("checkpoint flush failed", exc_info=task.exception())
+
+
+class _Batch:
+    """The statements recorded for one thread during one run."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, Sequence[Any], bool]] = []  # (sql, params, many)
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _Recorder:
+    """Stands in for a cursor inside a batched write: what LangGraph would
+    execute is appended to the batch instead."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+
+    async def execute(self, query: str, params: Sequence[Any] = (), **_: Any) -> None:
+        self._batch.ops.append((query, params, False))
+
+    async def executemany(self, query: str, params: Sequence[Sequence[Any]], **_: Any) -> None:
+        self._batch.ops.append((query, list(params), True))
+
+
+_recording: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "voco_ckpt_recording", default=None
+)
+
 
 class PooledPostgresSaver(AsyncPostgresSaver):
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, *, flush_after_s: float = 0.5) -> None:
         super().__init__(pool)
         self._pool = pool
+        self.flush_after_s = flush_after_s
         self.in_flight = 0
         self.max_in_flight = 0
         self.db_s = 0.0  # wall time spent inside operations (bench instrumentation)
+        self._batches: dict[str, _Batch] = {}
+        # per thread: the last flush sent, so flushes (and reads) keep order
+        self._flushing: dict[str, asyncio.Task[None]] = {}
+
+    # ------------------------------------------------------------ batching
+
+    @asynccontextmanager
+    async def batch(
+        self, thread_id: str, *, finally_sql: Statement | None = None
+    ) -> AsyncIterator[None]:
+        """Record ``thread_id``'s checkpoint writes until exit, then send them
+        in one transaction together with ``finally_sql`` (the run lease's
+        release). Exits even when cancelled (a barge-in): the flush is
+        shielded, and later reads of the thread wait for it."""
+        if thread_id in self._batches:  # nested: the outer batch sends
+            yield
+            return
+        self._batches[thread_id] = _Batch()
+        try:
+            yield
+        finally:
+            batch = self._batches.pop(thread_id)
+            if batch.timer is not None:
+                batch.timer.cancel()
+            extra = [(finally_sql[0], finally_sql[1], False)] if finally_sql else []
+            await asyncio.shield(self._send(thread_id, batch.ops + extra))
+
+    def _flush_soon(self, thread_id: str, batch: _Batch) -> None:
+        if batch.timer is None and self.flush_after_s >= 0:
+            batch.timer = asyncio.get_running_loop().call_later(
+                self.flush_after_s, self._flush_now, thread_id, batch
+            )
+
+    def _flush_now(self, thread_id: str, batch: _Batch) -> None:
+        batch.timer = None
+        if self._batches.get(thread_id) is batch and batch.ops:
+            ops, batch.ops = batch.ops, []
+            # remembered in _flushing; the batch's exit and reads wait on it
+            self._send(thread_id, ops).add_done_callback(_log_failure)
+
+    def _send(
+        self, thread_id: str, ops: list[tuple[str, Sequence[Any], bool]]
+    ) -> asyncio.Task[None]:
+        prev = self._flushing.get(thread_id)
+
+        async def run() -> None:
+            if prev is not None:
+                with contextlib.suppress(BaseException):
+                    await prev
+            if ops:
+                await self._write(ops)
+
+        task = asyncio.ensure_future(run())
+        self._flushing[thread_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._flushing.get(thread_id) is t:
+                del self._flushing[thread_id]
+
+        task.add_done_callback(done)
+        return task
+
+    async def _write(self, ops: list[tuple[str, Sequence[Any], bool]]) -> None:
+        """One pipelined transaction, one sync: a single round trip."""
+        t0 = time.perf_counter()
+        async with self._pool.connection() as conn:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                try:
+                    async with conn.pipeline(), conn.cursor(binary=True) as cur:
+                        await cur.execute("begin")
+                        for query, params, many in ops:
+                            if many:
+                                await cur.executemany(query, params)
+                            else:
+                                await cur.execute(query, params)
+                        await cur.execute("commit")
+                except BaseException:
+                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                        await conn.execute("rollback")
+                    raise
+            finally:
+                self.in_flight -= 1
+                self.db_s += time.perf_counter() - t0
+
+    async def _settled(self, thread_id: str) -> None:
+        """Send what is buffered for ``thread_id`` and wait for every flush."""
+        batch = self._batches.get(thread_id)
+        if batch is not None and batch.ops:
+            ops, batch.ops = batch.ops, []
+            self._send(thread_id, ops)
+        task = self._flushing.get(thread_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        batch = self._batches.get(config["configurable"]["thread_id"])
+        if batch is None:
+            return await super().aput(config, checkpoint, metadata, new_versions)
+        token = _recording.set(batch)
+        try:
+            out = await super().aput(config, checkpoint, metadata, new_versions)
+        finally:
+            _recording.reset(token)
+        self._flush_soon(config["configurable"]["thread_id"], batch)
+        return out
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        batch = self._batches.get(config["configurable"]["thread_id"])
+        if batch is None:
+            await super().aput_writes(config, writes, task_id, task_path)
+            return
+        token = _recording.set(batch)
+        try:
+            await super().aput_writes(config, writes, task_id, task_path)
+        finally:
+            _recording.reset(token)
+        self._flush_soon(config["configurable"]["thread_id"], batch)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self._settled(config["configurable"]["thread_id"])
+        return await super().aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        if config is not None and "thread_id" in config.get("configurable", {}):
+            await self._settled(config["configurable"]["thread_id"])
+        async for item in super().alist(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._settled(thread_id)
+        await super().adelete_thread(thread_id)
+
+    # -------------------------------------------------------------- cursors
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        batch = _recording.get()
+        if batch is not None and pipeline:  # a write of a batched thread
+            yield _Recorder(batch)  # type: ignore[misc]
+            return
         t0 = time.perf_counter()
         async with self._pool.connection() as conn:
             self.in_flight += 1

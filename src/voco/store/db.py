@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
@@ -28,17 +29,57 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 Conn = AsyncConnection[DictRow]
 
 
+def _begin_as(role: str, claims: dict[str, Any]) -> sql.Composed:
+    """``begin`` and the settings as one simple-protocol query: one round
+    trip. synchronous_commit goes back on: a turn, its tool actions and audit
+    rows are durable once committed (the pool's default is off, for
+    checkpoints). Values are quoted literals (no parameters are possible in a
+    multi-statement query); the claims are JSON we serialised ourselves."""
+    return sql.SQL(
+        "begin; select set_config('role', {}, true), set_config('request.jwt.claims', {}, true),"
+        " set_config('synchronous_commit', 'on', true)"
+    ).format(sql.Literal(role), sql.Literal(json.dumps(claims, separators=(",", ":"))))
+
+
 @asynccontextmanager
 async def _as_role(pool: Pool, role: str, claims: dict[str, Any]) -> AsyncIterator[Conn]:
-    async with pool.connection() as conn, conn.transaction():
-        # synchronous_commit back on: a turn, its tool actions and audit rows
-        # are durable once committed (the pool's default is off, for checkpoints)
-        await conn.execute(
-            "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
-            " set_config('synchronous_commit', 'on', true)",
-            (role, json.dumps(claims, separators=(",", ":"))),
-        )
-        yield conn
+    async with pool.connection() as conn:
+        # prepare=False: the literal differs per caller, a prepared statement
+        # per user would only fill psycopg's cache
+        await conn.execute(_begin_as(role, claims), prepare=False)
+        try:
+            yield conn
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.execute("rollback")
+            raise
+        await conn.execute("commit")
+
+
+@asynccontextmanager
+async def as_user_pipelined(pool: Pool, claims: dict[str, Any]) -> AsyncIterator[Conn]:
+    """Like :func:`as_user` for a unit of work that only writes (a turn with
+    its tool actions, usage and audit rows): every statement, ``begin`` and
+    ``commit`` included, goes in one pipeline with a single sync — one round
+    trip. Nothing can be fetched inside; an error (RLS, a constraint) is
+    raised on exit and the whole transaction is rolled back."""
+    role, full = "authenticated", {**claims, "role": "authenticated"}
+    async with pool.connection() as conn:
+        try:
+            async with conn.pipeline():
+                await conn.execute("begin")
+                await conn.execute(
+                    "select set_config('role', %s, true),"
+                    " set_config('request.jwt.claims', %s, true),"
+                    " set_config('synchronous_commit', 'on', true)",
+                    (role, json.dumps(full, separators=(",", ":"))),
+                )
+                yield conn
+                await conn.execute("commit")
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.execute("rollback")
+            raise
 
 
 def as_user(pool: Pool, claims: dict[str, Any]) -> Any:

@@ -23,12 +23,19 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from psycopg import sql
 
 from voco.store.db import Pool
 
 log = logging.getLogger("voco.store")
+
+
+@dataclass
+class RunLease:
+    release_sql: tuple[str, tuple[str, str]]
+    released: bool = False
 
 
 class Leases:
@@ -69,17 +76,28 @@ class Leases:
     # ---------------------------------------------------------- thread runs
 
     @contextlib.asynccontextmanager
-    async def thread_run(self, thread_id: str) -> AsyncIterator[None]:
+    async def thread_run(self, thread_id: str) -> AsyncIterator[RunLease]:
+        """Hold the thread's run lease. The holder may release it inside a
+        transaction of its own (:attr:`RunLease.release_sql`, e.g. with the
+        run's checkpoint writes: one round trip less) and then sets
+        :attr:`RunLease.released`; otherwise it is released here."""
         holder = uuid.uuid4().hex
         delay = 0.02
         while not await self._claim(thread_id, holder):
             await asyncio.sleep(delay)  # another engine process runs this thread
             delay = min(delay * 2, 0.5)
+        run = RunLease(
+            (
+                "delete from engine.thread_runs where thread_id = %s and holder = %s",
+                (thread_id, holder),
+            )
+        )
         try:
-            yield
+            yield run
         finally:
-            # shielded: a cancelled run (barge-in) must still let the thread go
-            await asyncio.shield(self._unclaim(thread_id, holder))
+            if not run.released:
+                # shielded: a cancelled run (barge-in) must still let the thread go
+                await asyncio.shield(self._unclaim(thread_id, holder))
 
     async def _claim(self, thread_id: str, holder: str) -> bool:
         async with self._pool.connection() as conn:

@@ -34,7 +34,8 @@ from voco.auth.tokens import Principal
 from voco.billing.aggregate import event_name
 from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
 from voco.billing.meters import TurnUsage, usage_events
-from voco.store.db import Conn, Pool, as_service, as_user
+from voco.store.checkpoints import PooledPostgresSaver
+from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined
 from voco.store.leases import Leases
 from voco.store.tenancy import (
     SYSTEM_ORG,
@@ -76,8 +77,10 @@ class PostgresTenantStore(TenantStore):
         max_sessions: int = 16,
         billing: bool = False,
         grace: timedelta = DEFAULT_GRACE,
+        checkpointer: PooledPostgresSaver | None = None,
     ):
         self._pool = pool
+        self.checkpointer = checkpointer  # batches a run's checkpoint writes
         self.billing = billing  # STRIPE_SECRET_KEY set: sessions need a subscription
         self.grace = grace
         self.leases = leases or Leases(pool)
@@ -354,9 +357,17 @@ class _PgGrant(SessionGrant):
         # in-process queue first (FIFO, no polling), then the cross-process lease
         async with (
             self._store.queue.hold(self.thread_id),
-            self._store.leases.thread_run(self.thread_id),
+            self._store.leases.thread_run(self.thread_id) as run,
         ):
-            yield
+            saver = self._store.checkpointer
+            if saver is None:
+                yield
+                return
+            # the run's checkpoint writes go as one transaction at its end,
+            # the lease released in it (see store/checkpoints.py)
+            async with saver.batch(self.thread_id, finally_sql=run.release_sql):
+                yield
+            run.released = True
 
     def run_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._locked()
@@ -368,7 +379,7 @@ class _PgGrant(SessionGrant):
         org = self.org_id
         assert org is not None
         try:
-            async with as_user(self._store._pool, self._claims) as conn, conn.pipeline():
+            async with as_user_pipelined(self._store._pool, self._claims) as conn:
                 await conn.execute(
                     "insert into public.turns (org_id, thread_id, user_id, session_id, turn_id,"
                     " response_id, transcript, reply, interrupted, heard_text, model, timings)"

@@ -76,6 +76,7 @@ async def open_store(
     pgdata: Path | None = None,
     max_connections: int = 16,
     prepare_threshold: int | None = 0,
+    connection_class: type[AsyncConnection[DictRow]] = AsyncConnection,
 ) -> AsyncIterator[Store]:
     """Connect (starting the embedded server if no URL is configured), create
     the schema, and close everything again on exit.
@@ -87,6 +88,7 @@ async def open_store(
 
     ``prepare_threshold`` is psycopg's: ``0`` prepares statements on first use
     (what LangGraph's own ``from_conn_string`` does); ``None`` disables them.
+    ``connection_class`` is for instrumentation (the bench counts round trips).
     """
     url = database_url or os.environ.get(ENV_URL) or None
     async with AsyncExitStack() as stack:
@@ -99,7 +101,7 @@ async def open_store(
             url = embedded.url
         pool: Pool = AsyncConnectionPool(
             url,
-            connection_class=AsyncConnection[DictRow],
+            connection_class=connection_class,
             kwargs={
                 "autocommit": True,
                 "prepare_threshold": prepare_threshold,
@@ -136,6 +138,7 @@ async def open_store(
         )
         tenants = PostgresTenantStore(
             pool,
+            checkpointer=checkpointer,
             billing=billing,
             grace=timedelta(days=float(os.environ.get("VOCO_BILLING_GRACE_DAYS", "7"))),
         )
