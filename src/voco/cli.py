@@ -152,6 +152,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ),
         app.state.live,
         config.shutdown_s,
+        app.state.admission,
     )
 
     async def main() -> bool:

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.admin.api import admin_routes
 from voco.auth.tokens import JWKS_PATH, AuthError
+from voco.engine.admission import Admission, AdmissionConfig
 from voco.engine.history import CheckpointHistory, thread_history
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
@@ -277,15 +278,30 @@ def create_app(
     runtime: EngineRuntime | None = None,
     config: EngineConfig | None = None,
     providers: dict[str, Any] | None = None,
+    admission: AdmissionConfig | None = None,
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
     live: set[Handler] = set()
+    gate = Admission(admission)
 
     async def session_endpoint(ws: WebSocket) -> None:
         await Handler(ws, app.state.runtime, live).run()
 
     async def health(request: Request) -> JSONResponse:
+        """Liveness: the process answers (its event loop runs)."""
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
+
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: 503 while draining or at capacity, so a balancer stops
+        sending new sessions here (open ones go on)."""
+        decision = gate.decide(time.monotonic())
+        body: dict[str, Any] = {"ready": decision.admit, "sessions": gate.sessions}
+        if not decision.admit:
+            body.update(reason=decision.reason, retry_after_ms=decision.retry_after_ms)
+        if decision.admit:
+            return JSONResponse(body)
+        retry_s = str(-(-decision.retry_after_ms // 1000))  # whole seconds, rounded up
+        return JSONResponse(body, status_code=503, headers={"retry-after": retry_s})
 
     async def jwks(request: Request) -> JSONResponse:
         # local mode publishes its public key like a Supabase project; Supabase mode has none
@@ -324,7 +340,9 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/healthz", health),
+            Route("/health", health),
+            Route("/healthz", health),  # the original name, kept as an alias
+            Route("/health/ready", ready),
             Route(JWKS_PATH, jwks),
             Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
             WebSocketRoute("/v1/session", session_endpoint),
@@ -333,6 +351,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.live = live
+    app.state.admission = gate
     return app
 
 
@@ -364,13 +383,22 @@ class EngineServer(uvicorn.Server):
     ``timeout_graceful_shutdown``), models and store ≤ T/4.
     """
 
-    def __init__(self, config: uvicorn.Config, live: set[Handler], shutdown_s: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        live: set[Handler],
+        shutdown_s: float,
+        admission: Admission | None = None,
+    ) -> None:
         config.timeout_graceful_shutdown = max(1, math.ceil(shutdown_s / 4))  # uvicorn: int
         super().__init__(config)
         self._live_handlers = live
         self._drain_s = shutdown_s / 2
+        self._admission = admission
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        if self._admission is not None:  # readiness 503 and session.start 4503 at once
+            self._admission.begin_drain()
         for server in self.servers:  # no new sessions while draining
             server.close()
         log.warning("shutdown: %d open session(s)", len(self._live_handlers))
