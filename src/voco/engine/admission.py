@@ -77,11 +77,13 @@ class _Resource:
     window_s: float
     samples: deque[_Sample] = field(default_factory=deque)
     idle_busy: float = 0.0  # busy fraction with no session (the ticker's own cost …)
+    _idle_seen: bool = False
 
     def add(self, s: _Sample) -> None:
         self.samples.append(s)
-        if s.sessions == 0:  # learn the no-session baseline (EWMA)
-            self.idle_busy = 0.8 * self.idle_busy + 0.2 * s.busy
+        if s.sessions == 0:  # learn the no-session baseline (EWMA from the first one)
+            self.idle_busy = s.busy if not self._idle_seen else 0.8 * self.idle_busy + 0.2 * s.busy
+            self._idle_seen = True
 
     def trim(self, now: float) -> None:
         while self.samples and self.samples[0].t < now - self.window_s:
@@ -167,7 +169,7 @@ class Admission:
                     "loop_lag" if loop else "queue_wait",
                     f"this engine is at capacity ({what} {lag * 1000:.0f} ms); retry later",
                 )
-            if self.sessions + 1 > self._capacity_of(name, res):
+            if self.sessions + 1 > self._capacity_of(name, res) + 1e-9:
                 return self._refuse(
                     "loop_busy" if loop else "queue_busy",
                     f"this engine is at capacity ({self.sessions} sessions, "
@@ -182,7 +184,7 @@ class Admission:
         if self.config.max_sessions is not None:
             bounds.append(self.config.max_sessions)
         finite = [b for b in bounds if b != math.inf]
-        return int(min(finite)) if finite else None
+        return math.floor(min(finite) + 1e-9) if finite else None  # 7.999… is 8
 
     def ready(self, now: float) -> bool:
         """Readiness: a balancer should send new sessions here."""

@@ -19,14 +19,16 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.admin.api import admin_routes
 from voco.auth.tokens import JWKS_PATH, AuthError
-from voco.engine.admission import Admission, AdmissionConfig
+from voco.engine.admission import ADMIT, Admission, AdmissionConfig, Decision
+from voco.engine.capacity import CapacitySampler, instrument_vad
 from voco.engine.history import CheckpointHistory, thread_history
+from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
@@ -63,13 +65,23 @@ class _Closed(Exception):
 class Handler:
     """One WebSocket from upgrade to close."""
 
-    def __init__(self, ws: WebSocket, rt: EngineRuntime, live: set[Handler] | None = None) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        rt: EngineRuntime,
+        live: set[Handler] | None = None,
+        gate: Admission | None = None,
+        metrics: EngineMetrics | None = None,
+    ) -> None:
         self.ws = ws
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
         self.grant: SessionGrant | None = None  # the tenant store's admission
         self._live = live if live is not None else set()
+        self._gate = gate
+        self._metrics = metrics
+        self._holds_slot = False  # counted in the gate's admitted sessions
 
     async def send_text(self, data: str) -> None:
         try:
@@ -108,6 +120,10 @@ class Handler:
             raise
         finally:
             self._live.discard(self)
+            if self._holds_slot and self._gate is not None:
+                self._gate.released()
+                if self._metrics is not None:
+                    self._metrics.sessions.set(self._gate.sessions)
             if self.session is not None:
                 await self.session.close()
             if self.grant is not None:
@@ -162,7 +178,12 @@ class Handler:
                 await self._dispatch(ev.message)
             elif isinstance(ev, SendError):
                 await self.send_text(
-                    m.Error(code=ev.code, message=ev.message, fatal=ev.fatal).to_json()
+                    m.Error(
+                        code=ev.code,
+                        message=ev.message,
+                        fatal=ev.fatal,
+                        retry_after_ms=ev.retry_after_ms,
+                    ).to_json()
                 )
             elif isinstance(ev, Close):
                 raise _Closed(ev.code, ev.reason)
@@ -172,7 +193,32 @@ class Handler:
     async def _refuse(self, code: int, error: str, message: str) -> None:
         await self._act(self.conn.start_refused(code, error, message))
 
+    def _admit(self) -> Decision:
+        """Capacity first (cheapest, and before any work for a session we cannot
+        serve); the slot is taken now so concurrent starts cannot overshoot."""
+        if self._gate is None:
+            return ADMIT
+        decision = self._gate.decide(time.monotonic())
+        if decision.admit:
+            self._gate.admitted()
+            self._holds_slot = True
+        if self._metrics is not None:
+            if decision.admit:
+                self._metrics.admitted.inc()
+                self._metrics.sessions.set(self._gate.sessions)
+            else:
+                self._metrics.refused.labels(decision.reason).inc()
+        return decision
+
     async def _start(self, start: m.SessionStart) -> None:
+        if not (decision := self._admit()).admit:
+            log.warning("refused a session: %s (%s)", decision.message, decision.reason)
+            await self._act(
+                self.conn.start_refused(
+                    CloseCode.AT_CAPACITY, "at_capacity", decision.message, decision.retry_after_ms
+                )
+            )
+            return
         token = start.token
         if not token:
             auth = self.ws.headers.get("authorization", "")
@@ -282,10 +328,18 @@ def create_app(
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
     live: set[Handler] = set()
+    if admission is None and config is not None:
+        admission = config.admission
     gate = Admission(admission)
+    metrics = EngineMetrics()
+    sampler = CapacitySampler(gate, metrics)
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime, live).run()
+        await Handler(ws, app.state.runtime, live, gate, metrics).run()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     async def health(request: Request) -> JSONResponse:
         """Liveness: the process answers (its event loop runs)."""
@@ -319,9 +373,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await EngineRuntime.create(config, **(providers or {}))
+        instrument_vad(app.state.runtime.vad, metrics)
+        app.state.runtime.turn_observers.append(metrics.observe_turn)
+        sampler.start()
         try:
             yield
         finally:
+            await sampler.stop()
+            with contextlib.suppress(ValueError):
+                app.state.runtime.turn_observers.remove(metrics.observe_turn)
             for h in list(live):  # uvicorn's cancel bound passed and they linger
                 if h.session is not None:
                     log.warning("shutdown: closing %s", h.session.describe())
@@ -343,6 +403,7 @@ def create_app(
             Route("/health", health),
             Route("/healthz", health),  # the original name, kept as an alias
             Route("/health/ready", ready),
+            Route("/metrics", metrics_endpoint),
             Route(JWKS_PATH, jwks),
             Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
             WebSocketRoute("/v1/session", session_endpoint),
@@ -352,6 +413,7 @@ def create_app(
     )
     app.state.live = live
     app.state.admission = gate
+    app.state.metrics = metrics
     return app
 
 
