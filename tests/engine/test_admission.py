@@ -8,6 +8,7 @@ from voco.engine.admission import Admission, AdmissionConfig
 
 
 def gate(**cfg: object) -> Admission:
+    cfg.setdefault("measured_floor", 0)  # most cases test the measurement itself
     return Admission(AdmissionConfig(**cfg))  # type: ignore[arg-type]
 
 
@@ -111,3 +112,12 @@ def test_bad_configuration_is_refused() -> None:
         AdmissionConfig(max_sessions=0)
     with pytest.raises(ValueError, match="max loop busy"):
         AdmissionConfig(max_loop_busy=1.5)
+
+
+def test_below_the_floor_measurement_never_refuses() -> None:
+    g = with_sessions(gate(measured_floor=3), 2)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.200, busy=0.9)  # a loaded, shared machine
+    assert g.decide(2.0).admit
+    g.admitted()
+    assert g.decide(2.0).reason == "loop_lag"

@@ -32,7 +32,7 @@ class Clock:
 
 async def until(cond: object) -> None:
     while not cond():  # type: ignore[operator]  # noqa: ASYNC110 (state on another thread)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
 
 
 @pytest.fixture
@@ -42,11 +42,33 @@ def executor():
     ex.shutdown(wait=True)
 
 
-async def test_first_clauses_run_before_later_ones_queued_earlier(executor) -> None:
+class Gate:
+    """A job that holds the model thread until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.open = threading.Event()
+
+    def job(self) -> None:
+        self.started.set()
+        self.open.wait()
+
+    def set(self) -> None:
+        self.open.set()
+
+
+@pytest.fixture
+def gate(executor) -> object:
+    g = Gate()
+    yield g
+    g.set()  # a failed test must not leave the thread blocked (teardown waits for it)
+
+
+async def test_first_clauses_run_before_later_ones_queued_earlier(executor, gate) -> None:
     q = InferenceQueue("tts-test", executor)
-    gate, order = threading.Event(), []
-    blocker = asyncio.ensure_future(q.run(gate.wait))
-    await until(lambda: q._running)
+    order = []
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
 
     async def job(name: str, priority: int) -> None:
         with job_priority(priority):
@@ -62,11 +84,10 @@ async def test_first_clauses_run_before_later_ones_queued_earlier(executor) -> N
     assert order == ["first", "later-a", "later-b"]
 
 
-async def test_a_full_queue_refuses_with_a_clear_error(executor) -> None:
+async def test_a_full_queue_refuses_with_a_clear_error(executor, gate) -> None:
     q = InferenceQueue("stt-test", executor, max_depth=1)
-    gate = threading.Event()
-    blocker = asyncio.ensure_future(q.run(gate.wait))
-    await until(lambda: q._running)
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
     waiting = asyncio.ensure_future(q.run(lambda: "ok"))
     await until(lambda: q.depth == 1)
     with pytest.raises(ProviderError, match="queue is full"):
@@ -76,11 +97,11 @@ async def test_a_full_queue_refuses_with_a_clear_error(executor) -> None:
     await blocker
 
 
-async def test_a_cancelled_waiter_leaves_the_queue_and_the_rest_go_on(executor) -> None:
+async def test_a_cancelled_waiter_leaves_the_queue_and_the_rest_go_on(executor, gate) -> None:
     q = InferenceQueue("x-test", executor)
-    gate, ran = threading.Event(), []
-    blocker = asyncio.ensure_future(q.run(gate.wait))
-    await until(lambda: q._running)
+    ran = []
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
     gone = asyncio.ensure_future(q.run(ran.append, "gone"))
     kept = asyncio.ensure_future(q.run(ran.append, "kept"))
     await until(lambda: q.depth == 2)
@@ -103,13 +124,12 @@ async def test_job_errors_reach_the_caller_and_free_the_thread(executor) -> None
     assert await q.run(lambda: 7) == 7
 
 
-async def test_sample_reports_waits_depth_and_busy_fraction(executor) -> None:
+async def test_sample_reports_waits_depth_and_busy_fraction(executor, gate) -> None:
     clock = Clock()
     q = InferenceQueue("m-test", executor, clock=clock)
     assert q in process_queues()
-    gate = threading.Event()
-    blocker = asyncio.ensure_future(q.run(gate.wait))
-    await until(lambda: q._running)
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
     waiter = asyncio.ensure_future(q.run(lambda: None))
     await until(lambda: q.depth == 1)
     clock.t += 2.0  # the blocker has run 2 s, the waiter waited 2 s
@@ -122,3 +142,18 @@ async def test_sample_reports_waits_depth_and_busy_fraction(executor) -> None:
     s = q.sample()
     assert s.depth == 0 and s.waits == (2.0,)
     assert s.busy == 0.0  # no clock time passed while the jobs ran after the first sample
+
+
+def test_one_queue_serves_successive_event_loops(executor, gate) -> None:
+    """A job still running when its loop closes must not block the next loop
+    (the session-scoped models of the tests serve one loop per test)."""
+    q = InferenceQueue("loops-test", executor)
+    left: list[asyncio.Future[None]] = []
+
+    async def leave_a_job_running() -> None:
+        left.append(asyncio.ensure_future(q.run(gate.job)))  # still running at loop close
+        await until(gate.started.is_set)
+
+    asyncio.run(leave_a_job_running())  # closes its loop with the job on the thread
+    gate.set()
+    assert asyncio.run(q.run(lambda: 5)) == 5

@@ -39,6 +39,9 @@ class AdmissionConfig:
     loop_window_s: float = 5.0  # loop samples older than this are forgotten
     queue_window_s: float = 30.0  # inference is bursty (one utterance per ~8 s)
     min_sessions_to_project: int = 2  # fewer: cost per session is too noisy to project
+    # below this many sessions, measurement never refuses (lag with so few is
+    # someone else's load on a shared machine, or a model loading, not ours)
+    measured_floor: int = 8
     retry_after_s: float = 5.0  # what a refused client is told to wait
     drain_retry_after_s: float = 1.0  # draining: reconnect (elsewhere) soon
     lag_quantile: float = 0.95
@@ -158,6 +161,8 @@ class Admission:
                 "max_sessions",
                 f"this engine is at capacity ({cfg.max_sessions} sessions); retry later",
             )
+        if self.sessions < cfg.measured_floor:
+            return ADMIT
         for name, res in self._res.items():
             res.trim(now)
             loop = name == LOOP

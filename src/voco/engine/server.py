@@ -57,6 +57,9 @@ KEEPALIVE_INTERVAL_S = 5.0
 KEEPALIVE_TIMEOUT_S = SEND_TIMEOUT_S - KEEPALIVE_INTERVAL_S
 
 
+GOING_AWAY = "the engine is going away (restart or scale-down); reconnect"
+
+
 class _Closed(Exception):
     def __init__(self, code: int, reason: str) -> None:
         self.code, self.reason = code, reason
@@ -314,6 +317,16 @@ class Handler:
     async def _violation(self, code: str, message: str) -> None:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
 
+    async def going_away(self) -> None:
+        """Drain's last word: a fatal ``going_away`` error, then 1012 (§10)."""
+        with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
+            await self.send_text(
+                m.Error(
+                    code="going_away", message=GOING_AWAY, fatal=True, retry_after_ms=0
+                ).to_json()
+            )
+        await self._close(CloseCode.GOING_AWAY, GOING_AWAY)
+
     async def _close(self, code: int, reason: str) -> None:
         # the peer may be gone already; closing twice is Starlette's RuntimeError
         with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
@@ -466,6 +479,11 @@ class EngineServer(uvicorn.Server):
         log.warning("shutdown: %d open session(s)", len(self._live_handlers))
         for cut in await drain(self._live_handlers, self._drain_s):
             log.warning("shutdown: cut %s", cut)
+        open_ = [h for h in self._live_handlers if h.session is not None]
+        if open_:  # say why before closing, so clients reconnect (elsewhere) at once
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.gather(*(h.going_away() for h in open_))
         await super().shutdown(sockets)
         log.warning("shutdown: done")
 

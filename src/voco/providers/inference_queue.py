@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import heapq
 import itertools
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -68,7 +69,12 @@ class QueueSample:
 
 
 class InferenceQueue:
-    """Serialises jobs onto ``executor`` (a one-thread pool) with priorities."""
+    """Serialises jobs onto ``executor`` (a one-thread pool) with priorities.
+
+    Loop-agnostic on purpose: a job's end is seen on the model thread and the
+    next waiter is woken on *its own* event loop, so one queue serves every loop
+    of a process (the tests run one per test) and a closed loop's leftover
+    waiters are skipped rather than blocking the model forever."""
 
     def __init__(
         self,
@@ -82,6 +88,7 @@ class InferenceQueue:
         self.max_depth = max_depth
         self._executor = executor
         self._clock = clock
+        self._lock = threading.Lock()  # the model thread releases, loops enqueue
         self._heap: list[tuple[int, int, float, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._running = False
@@ -93,7 +100,8 @@ class InferenceQueue:
 
     @property
     def depth(self) -> int:
-        return sum(1 for *_, f in self._heap if not f.done())
+        with self._lock:
+            return sum(1 for *_, f in self._heap if not f.done())
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the model thread when its turn comes."""
@@ -101,19 +109,21 @@ class InferenceQueue:
             raise ProviderError(
                 self.name, f"the {self.name} queue is full ({self.max_depth} jobs waiting)"
             )
-        loop = asyncio.get_running_loop()
         enqueued = self._clock()
-        turn: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._heap, (PRIORITY.get(), next(self._seq), enqueued, turn))
-        self._next()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            heapq.heappush(self._heap, (PRIORITY.get(), next(self._seq), enqueued, turn))
+            self._next()
         try:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # our turn came as we were cancelled
                 self._release()
             raise
-        self._waits.append(self._clock() - enqueued)
-        self._run_start = self._clock()
+        started = self._clock()
+        with self._lock:
+            self._waits.append(started - enqueued)
+            self._run_start = started
         try:
             job = self._executor.submit(fn, *args)
         except BaseException:
@@ -121,36 +131,50 @@ class InferenceQueue:
             raise
         # the thread, not the waiter, frees the slot: a cancelled waiter whose
         # job already runs keeps the model busy until the job ends
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
+        job.add_done_callback(lambda _: self._release())
         return await asyncio.wrap_future(job)
 
     def _next(self) -> None:
+        """Wake the first live waiter (call with the lock held)."""
         while not self._running and self._heap:
             *_, turn = heapq.heappop(self._heap)
-            if not turn.done():  # a cancelled waiter's slot is skipped
-                self._running = True
-                turn.set_result(None)
+            loop = turn.get_loop()
+            if turn.done() or loop.is_closed():  # cancelled, or its loop is gone
+                continue
+            self._running = True
+            try:
+                loop.call_soon_threadsafe(self._wake, turn)
+            except RuntimeError:  # the loop closed just now
+                self._running = False
+
+    def _wake(self, turn: asyncio.Future[None]) -> None:
+        if turn.done():  # cancelled between being chosen and being woken
+            self._release()
+        else:
+            turn.set_result(None)
 
     def _release(self) -> None:
-        if self._run_start is not None:
-            self._busy_s += self._clock() - self._run_start
-            self._run_start = None
-        self._running = False
-        self._next()
+        with self._lock:
+            if self._run_start is not None:
+                self._busy_s += self._clock() - self._run_start
+                self._run_start = None
+            self._running = False
+            self._next()
 
     def sample(self) -> QueueSample:
         """Wait, depth and busy fraction since the previous call (then reset)."""
-        now = self._clock()
-        busy = self._busy_s
-        if self._run_start is not None:  # count the running job's share so far
-            busy += now - self._run_start
-            self._run_start = now
-        span = max(1e-6, now - self._last_sample)
-        waiting = [now - t for _, _, t, f in self._heap if not f.done()]
-        waits = tuple(self._waits)
-        self._waits.clear()
-        self._busy_s = 0.0
-        self._last_sample = now
+        with self._lock:
+            now = self._clock()
+            busy = self._busy_s
+            if self._run_start is not None:  # count the running job's share so far
+                busy += now - self._run_start
+                self._run_start = now
+            span = max(1e-6, now - self._last_sample)
+            waiting = [now - t for _, _, t, f in self._heap if not f.done()]
+            waits = tuple(self._waits)
+            self._waits.clear()
+            self._busy_s = 0.0
+            self._last_sample = now
         return QueueSample(
             depth=len(waiting),
             max_wait_s=max([*waits, *waiting], default=0.0),
