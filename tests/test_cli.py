@@ -151,6 +151,16 @@ def test_token_and_serve_refuse_bad_auth_options(env):
     assert "Traceback" not in out.stderr
 
 
+def test_serve_refuses_several_workers_on_memory_and_bad_counts(env):
+    out = run(["serve", "--workers", "2", "--database", "memory"], env)
+    assert out.returncode == 2
+    assert "--workers 2 needs a shared database" in out.stderr and "Traceback" not in out.stderr
+    out = run(["serve", "--workers", "0", "--database", "memory"], env)
+    assert out.returncode == 2 and "--workers must be at least 1" in out.stderr
+    out = run(["serve", "--max-sessions", "0", "--database", "memory"], env)
+    assert out.returncode == 2 and "--max-sessions: max sessions must be at least 1" in out.stderr
+
+
 @pytest.fixture(scope="module")
 def files() -> Iterator[dict[str, Path]]:
     d = Path(tempfile.mkdtemp(prefix="voco-cli-files-"))

@@ -88,6 +88,13 @@ def _engine_config(args: argparse.Namespace) -> Any:
     extra: dict[str, Any] = {}
     if getattr(args, "shutdown_timeout", None) is not None:
         extra["shutdown_s"] = args.shutdown_timeout
+    if getattr(args, "max_sessions", None) is not None:
+        from voco.engine.admission import AdmissionConfig
+
+        try:
+            extra["admission"] = AdmissionConfig(max_sessions=args.max_sessions)
+        except ValueError as exc:
+            raise UsageError(f"--max-sessions: {exc}") from None
     return EngineConfig(
         llm=args.llm,
         stt=args.stt,
@@ -130,16 +137,57 @@ def _session_token(args: argparse.Namespace) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    workers = _serve_workers_count(args)
     check_port_free(args.host, args.port)
     _check_auth_options(args)
     check_database(args.database)  # before the slow imports: fail within seconds
+    if workers > 1:
+        return _serve_supervised(args, workers)
+    url = f"ws://{args.host}:{args.port}/v1/session"
+    print(f"voco serve: starting on {url} (loading models)…", file=sys.stderr, flush=True)
+    try:
+        started = _run_engine(
+            args, None, lambda: print(f"voco serve: ready on {url}", file=sys.stderr, flush=True)
+        )
+    except KeyboardInterrupt:
+        return 0
+    if not started:
+        print(
+            f"voco serve: could not serve on {args.host}:{args.port} (port in use, or "
+            "start-up failed; see the log above)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _serve_workers_count(args: argparse.Namespace) -> int:
+    """``--workers``: default the machine's cores (one with ``--database memory``,
+    whose state is per process and so cannot be shared by several)."""
+    from voco.engine.workers import machine_cores
+
+    if args.workers is None:
+        return 1 if args.database == "memory" else machine_cores()
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and args.database == "memory":
+        raise UsageError(
+            f"--workers {args.workers} needs a shared database: with --database memory each "
+            "worker would keep its own threads and its own 16-session cap per user; use "
+            "Postgres (the embedded default, or --database postgresql://…), or --workers 1"
+        )
+    return int(args.workers)
+
+
+def _run_engine(args: argparse.Namespace, sock: Any, on_started: Callable[[], None]) -> bool:
+    """One engine process: build the app, serve (on ``sock`` when a supervisor
+    passed one), call ``on_started`` once it accepts; ``True`` if it started."""
     import uvicorn
 
     from voco.engine.server import EngineServer, create_app, uvicorn_options
 
     config = _engine_config(args)
     providers = _build_providers(args)
-    url = f"ws://{args.host}:{args.port}/v1/session"
     app = create_app(config=config, providers=providers)
     # EngineServer: SIGTERM drains live replies, then cuts and exits (bounded)
     server = EngineServer(
@@ -152,31 +200,71 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ),
         app.state.live,
         config.shutdown_s,
+        app.state.admission,
     )
 
     async def main() -> bool:
-        print(f"voco serve: starting on {url} (loading models)…", file=sys.stderr, flush=True)
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
         while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn sets a flag)
             await asyncio.sleep(0.05)
         if server.started:
-            print(f"voco serve: ready on {url}", file=sys.stderr, flush=True)
+            on_started()
         with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
             await task
         return server.started
 
+    return asyncio.run(main())
+
+
+def _serve_worker(args: argparse.Namespace, sock: Any, index: int, ready: Any) -> None:
+    """A supervised worker (a spawned process): one engine on the shared socket."""
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format=f"%(asctime)s worker{index} %(name)s %(levelname)s %(message)s",
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        _run_engine(args, sock, ready.set)
+
+
+def _serve_supervised(args: argparse.Namespace, workers: int) -> int:
+    import functools
+
+    from voco.engine.workers import Supervisor, listen
+
+    url = f"ws://{args.host}:{args.port}/v1/session"
+    embedded = None
+    if args.database is None and not os.environ.get("VOCO_DATABASE_URL"):
+        from voco.store import default_pgdata
+        from voco.store.embedded import start_embedded
+
+        embedded = start_embedded(default_pgdata())  # one server for every worker
+        args.database = embedded.url
     try:
-        started = asyncio.run(main())
-    except KeyboardInterrupt:
-        return 0
-    if not started:
+        try:
+            sock = listen(args.host, args.port)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
         print(
-            f"voco serve: could not serve on {args.host}:{args.port} (port in use, or "
-            "start-up failed; see the log above)",
+            f"voco serve: starting {workers} workers on {url} (loading models)…",
             file=sys.stderr,
+            flush=True,
         )
-        return 1
-    return 0
+        supervisor = Supervisor(
+            functools.partial(_serve_worker, args),
+            sock,
+            workers,
+            stop_timeout_s=_engine_config(args).shutdown_s + 5,
+        )
+        status = supervisor.run(
+            lambda: print(
+                f"voco serve: ready on {url} ({workers} workers)", file=sys.stderr, flush=True
+            )
+        )
+        sock.close()
+        return status
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -563,6 +651,20 @@ def _add_serve(sub: Any) -> None:
         type=float,
         default=12.0,
         help="SIGTERM to exit: drain live replies (1/2), cut the rest (1/4), close (1/4)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="engine processes sharing the port (default: this machine's cores; 1 with "
+        "--database memory, which cannot be shared)",
+    )
+    s.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        help="per worker: refuse session.start (4503 at_capacity) beyond this many sessions, "
+        "on top of the measured headroom (default: measured headroom only)",
     )
     s.set_defaults(fn=_cmd_serve)
 

@@ -61,6 +61,18 @@ async def close_code(ws: websockets.ClientConnection) -> int | None:
         return exc.rcvd.code if exc.rcvd else None
 
 
+async def last_words(ws: websockets.ClientConnection) -> tuple[int | None, dict | None]:
+    """The close code and the last ``error`` before it."""
+    error = None
+    try:
+        while True:
+            raw = await ws.recv()
+            if isinstance(raw, str) and (msg := json.loads(raw))["type"] == "error":
+                error = msg
+    except websockets.ConnectionClosed as exc:
+        return (exc.rcvd.code if exc.rcvd else None), error
+
+
 def start_engine(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     args = ["serve", "--port", str(port), "--database", "memory", "--llm", "command"]
     return subprocess.Popen(
@@ -95,7 +107,8 @@ async def test_sigterm_with_open_sessions_exits_and_says_what_it_cut(tmp_path: P
         sessions = [await open_session(url, token) for _ in range(3)]
         await sessions[0].send(json.dumps({"type": "text.input", "text": "list the files"}))
         proc.send_signal(signal.SIGTERM)
-        codes = await asyncio.gather(*(close_code(ws) for ws in sessions))
+        words = await asyncio.gather(*(last_words(ws) for ws in sessions))
+        codes = [code for code, _ in words]
         out, _ = await asyncio.to_thread(proc.communicate, timeout=120)
     finally:
         if proc.poll() is None:
@@ -103,6 +116,10 @@ async def test_sigterm_with_open_sessions_exits_and_says_what_it_cut(tmp_path: P
             proc.wait()
     assert proc.returncode is not None  # it exited on its own
     assert set(codes) <= {1012, 1006}, codes  # going away (or the transport just closed)
+    for code, error in words:  # each closed session was told why, and what to do
+        if code == 1012:
+            assert error is not None and error["code"] == "going_away", error
+            assert error["fatal"] and "reconnect" in error["message"], error
     assert "shutdown: 3 open session(s)" in out, out
     assert "shutdown: done" in out, out
     assert "Traceback" not in out, out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import make_verifier
 from voco.auth.verifier import Verifier
+from voco.engine.admission import AdmissionConfig
 from voco.engine.lifecycle import TurnDeadlines
 from voco.engine.memory_store import BoundedMemorySaver
 from voco.engine.turn_end import TurnEndConfig
@@ -47,6 +49,8 @@ class EngineConfig:
     # SIGTERM → exit bound: drain ≤ 1/2, cancel ≤ 1/4, close models/store ≤ 1/4
     shutdown_s: float = 12.0
     memory_threads: int = 1000  # --database memory keeps at most this many idle threads
+    # refuse session.start (4503) before one more would break the admitted ones
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
 @dataclass
@@ -65,6 +69,8 @@ class EngineRuntime:
     # memory mode's bounded saver: sessions pin their thread so it is not evicted
     retention: BoundedMemorySaver | None = None
     version: str = __version__
+    # each answered turn's timings (ms) also go to these (the /metrics histograms)
+    turn_observers: list[Callable[[Mapping[str, int]], None]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @classmethod

@@ -19,13 +19,16 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.admin.api import admin_routes
 from voco.auth.tokens import JWKS_PATH, AuthError
+from voco.engine.admission import ADMIT, Admission, AdmissionConfig, Decision
+from voco.engine.capacity import CapacitySampler, instrument_vad
 from voco.engine.history import CheckpointHistory, thread_history
+from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
 from voco.protocol import PROTOCOL_VERSION
@@ -54,6 +57,9 @@ KEEPALIVE_INTERVAL_S = 5.0
 KEEPALIVE_TIMEOUT_S = SEND_TIMEOUT_S - KEEPALIVE_INTERVAL_S
 
 
+GOING_AWAY = "the engine is going away (restart or scale-down); reconnect"
+
+
 class _Closed(Exception):
     def __init__(self, code: int, reason: str) -> None:
         self.code, self.reason = code, reason
@@ -62,13 +68,23 @@ class _Closed(Exception):
 class Handler:
     """One WebSocket from upgrade to close."""
 
-    def __init__(self, ws: WebSocket, rt: EngineRuntime, live: set[Handler] | None = None) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        rt: EngineRuntime,
+        live: set[Handler] | None = None,
+        gate: Admission | None = None,
+        metrics: EngineMetrics | None = None,
+    ) -> None:
         self.ws = ws
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
         self.grant: SessionGrant | None = None  # the tenant store's admission
         self._live = live if live is not None else set()
+        self._gate = gate
+        self._metrics = metrics
+        self._holds_slot = False  # counted in the gate's admitted sessions
 
     async def send_text(self, data: str) -> None:
         try:
@@ -107,6 +123,10 @@ class Handler:
             raise
         finally:
             self._live.discard(self)
+            if self._holds_slot and self._gate is not None:
+                self._gate.released()
+                if self._metrics is not None:
+                    self._metrics.sessions.set(self._gate.sessions)
             if self.session is not None:
                 await self.session.close()
             if self.grant is not None:
@@ -161,7 +181,12 @@ class Handler:
                 await self._dispatch(ev.message)
             elif isinstance(ev, SendError):
                 await self.send_text(
-                    m.Error(code=ev.code, message=ev.message, fatal=ev.fatal).to_json()
+                    m.Error(
+                        code=ev.code,
+                        message=ev.message,
+                        fatal=ev.fatal,
+                        retry_after_ms=ev.retry_after_ms,
+                    ).to_json()
                 )
             elif isinstance(ev, Close):
                 raise _Closed(ev.code, ev.reason)
@@ -171,7 +196,32 @@ class Handler:
     async def _refuse(self, code: int, error: str, message: str) -> None:
         await self._act(self.conn.start_refused(code, error, message))
 
+    def _admit(self) -> Decision:
+        """Capacity first (cheapest, and before any work for a session we cannot
+        serve); the slot is taken now so concurrent starts cannot overshoot."""
+        if self._gate is None:
+            return ADMIT
+        decision = self._gate.decide(time.monotonic())
+        if decision.admit:
+            self._gate.admitted()
+            self._holds_slot = True
+        if self._metrics is not None:
+            if decision.admit:
+                self._metrics.admitted.inc()
+                self._metrics.sessions.set(self._gate.sessions)
+            else:
+                self._metrics.refused.labels(decision.reason).inc()
+        return decision
+
     async def _start(self, start: m.SessionStart) -> None:
+        if not (decision := self._admit()).admit:
+            log.warning("refused a session: %s (%s)", decision.message, decision.reason)
+            await self._act(
+                self.conn.start_refused(
+                    CloseCode.AT_CAPACITY, "at_capacity", decision.message, decision.retry_after_ms
+                )
+            )
+            return
         token = start.token
         if not token:
             auth = self.ws.headers.get("authorization", "")
@@ -267,6 +317,16 @@ class Handler:
     async def _violation(self, code: str, message: str) -> None:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
 
+    async def going_away(self) -> None:
+        """Drain's last word: a fatal ``going_away`` error, then 1012 (§10)."""
+        with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
+            await self.send_text(
+                m.Error(
+                    code="going_away", message=GOING_AWAY, fatal=True, retry_after_ms=0
+                ).to_json()
+            )
+        await self._close(CloseCode.GOING_AWAY, GOING_AWAY)
+
     async def _close(self, code: int, reason: str) -> None:
         # the peer may be gone already; closing twice is Starlette's RuntimeError
         with contextlib.suppress(WebSocketDisconnect, ConnectionError, RuntimeError, OSError):
@@ -277,15 +337,38 @@ def create_app(
     runtime: EngineRuntime | None = None,
     config: EngineConfig | None = None,
     providers: dict[str, Any] | None = None,
+    admission: AdmissionConfig | None = None,
 ) -> Starlette:
     """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
     live: set[Handler] = set()
+    if admission is None and config is not None:
+        admission = config.admission
+    gate = Admission(admission)
+    metrics = EngineMetrics()
+    sampler = CapacitySampler(gate, metrics)
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime, live).run()
+        await Handler(ws, app.state.runtime, live, gate, metrics).run()
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     async def health(request: Request) -> JSONResponse:
+        """Liveness: the process answers (its event loop runs)."""
         return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
+
+    async def ready(request: Request) -> JSONResponse:
+        """Readiness: 503 while draining or at capacity, so a balancer stops
+        sending new sessions here (open ones go on)."""
+        decision = gate.decide(time.monotonic())
+        body: dict[str, Any] = {"ready": decision.admit, "sessions": gate.sessions}
+        if not decision.admit:
+            body.update(reason=decision.reason, retry_after_ms=decision.retry_after_ms)
+        if decision.admit:
+            return JSONResponse(body)
+        retry_s = str(-(-decision.retry_after_ms // 1000))  # whole seconds, rounded up
+        return JSONResponse(body, status_code=503, headers={"retry-after": retry_s})
 
     async def jwks(request: Request) -> JSONResponse:
         # local mode publishes its public key like a Supabase project; Supabase mode has none
@@ -303,9 +386,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await EngineRuntime.create(config, **(providers or {}))
+        instrument_vad(app.state.runtime.vad, metrics)
+        app.state.runtime.turn_observers.append(metrics.observe_turn)
+        sampler.start()
         try:
             yield
         finally:
+            await sampler.stop()
+            with contextlib.suppress(ValueError):
+                app.state.runtime.turn_observers.remove(metrics.observe_turn)
             for h in list(live):  # uvicorn's cancel bound passed and they linger
                 if h.session is not None:
                     log.warning("shutdown: closing %s", h.session.describe())
@@ -324,7 +413,10 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/healthz", health),
+            Route("/health", health),
+            Route("/healthz", health),  # the original name, kept as an alias
+            Route("/health/ready", ready),
+            Route("/metrics", metrics_endpoint),
             Route(JWKS_PATH, jwks),
             Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
             WebSocketRoute("/v1/session", session_endpoint),
@@ -333,6 +425,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.live = live
+    app.state.admission = gate
+    app.state.metrics = metrics
     return app
 
 
@@ -364,18 +458,32 @@ class EngineServer(uvicorn.Server):
     ``timeout_graceful_shutdown``), models and store ≤ T/4.
     """
 
-    def __init__(self, config: uvicorn.Config, live: set[Handler], shutdown_s: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        live: set[Handler],
+        shutdown_s: float,
+        admission: Admission | None = None,
+    ) -> None:
         config.timeout_graceful_shutdown = max(1, math.ceil(shutdown_s / 4))  # uvicorn: int
         super().__init__(config)
         self._live_handlers = live
         self._drain_s = shutdown_s / 2
+        self._admission = admission
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        if self._admission is not None:  # readiness 503 and session.start 4503 at once
+            self._admission.begin_drain()
         for server in self.servers:  # no new sessions while draining
             server.close()
         log.warning("shutdown: %d open session(s)", len(self._live_handlers))
         for cut in await drain(self._live_handlers, self._drain_s):
             log.warning("shutdown: cut %s", cut)
+        open_ = [h for h in self._live_handlers if h.session is not None]
+        if open_:  # say why before closing, so clients reconnect (elsewhere) at once
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.gather(*(h.going_away() for h in open_))
         await super().shutdown(sockets)
         log.warning("shutdown: done")
 

@@ -382,6 +382,10 @@ class Session(ListenerHost):
             audio_ms=resp.audio.sent_ms,
         )
         await self.send(m.Metrics(turn_id=resp.turn.turn_id, **fields))  # type: ignore[arg-type]
+        if speaker.first_audio_at is not None:  # off the wire: response start → first audio
+            fields["first_audio_ms"] = int((speaker.first_audio_at - resp.life.started_at) * 1000)
+        for observe in self.rt.turn_observers:
+            observe(fields)
 
     # ---------------------------------------------------------------- cutting
 

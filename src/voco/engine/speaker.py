@@ -20,6 +20,7 @@ from voco.engine.clauses import ClauseSplitter
 from voco.engine.playout import ResponseAudio
 from voco.engine.spoken_text import speakable
 from voco.providers.base import TTS
+from voco.providers.inference_queue import FIRST, LATER, job_priority
 
 PIECE_MS = 80  # TTS PCM is encoded and sent in pieces of this length
 
@@ -68,9 +69,11 @@ class Speaker:
     async def run(self) -> None:
         """Consume clauses until :meth:`finish`; sends ``audio.end`` if any audio went out."""
         while (clause := await self._queue.get()) is not None:
-            if self.first_clause_at is None:
+            first = self.first_clause_at is None
+            if first:
                 self.first_clause_at = self._clock()
-            await self._speak(clause)
+            with job_priority(FIRST if first else LATER):  # shared TTS: first clauses first
+                await self._speak(clause)
         if self._encoder is not None:
             tail = self._encoder.flush()
             self.response.add_audio(self._encoder.duration_ms)

@@ -42,6 +42,8 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4403
     START_TIMEOUT = 4408
     RATE_LIMITED = 4429
+    AT_CAPACITY = 4503
+    GOING_AWAY = 1012
     MESSAGE_TOO_BIG = 1009
     INTERNAL = 1011
     NORMAL = 1000
@@ -76,6 +78,7 @@ class SendError:
     code: str
     message: str
     fatal: bool = False
+    retry_after_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,10 @@ class ServerConnection:
     def start_accepted(self) -> None:
         self.phase = Phase.READY
 
-    def start_refused(self, code: int, error: str, message: str) -> list[Event]:
-        return self._fatal(code, error, message)
+    def start_refused(
+        self, code: int, error: str, message: str, retry_after_ms: int | None = None
+    ) -> list[Event]:
+        return self._fatal(code, error, message, retry_after_ms)
 
     # ----------------------------------------------------------------- frames
 
@@ -188,6 +193,8 @@ class ServerConnection:
             )
         return [SendError(code, message)]
 
-    def _fatal(self, close: int, code: str, message: str) -> list[Event]:
+    def _fatal(
+        self, close: int, code: str, message: str, retry_after_ms: int | None = None
+    ) -> list[Event]:
         self.phase = Phase.CLOSED
-        return [SendError(code, message, fatal=True), Close(close, message[:120])]
+        return [SendError(code, message, True, retry_after_ms), Close(close, message[:120])]

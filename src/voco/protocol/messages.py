@@ -279,6 +279,8 @@ class Error(_Msg):
     code: str
     message: str
     fatal: bool = False
+    # at_capacity / going_away: wait this long before reconnecting (§2 close codes)
+    retry_after_ms: int | None = Field(default=None, ge=0)
 
 
 class Pong(_Msg):

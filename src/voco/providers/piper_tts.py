@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from voco.providers.base import TTS, ProviderError, TTSCapabilities
+from voco.providers.inference_queue import InferenceQueue
 
 
 def bundled_voice() -> tuple[Path, Path]:
@@ -35,6 +36,7 @@ class PiperTTS(TTS):
         self._voice: Any = None
         self.sample_rate = 22050
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        self._queue = InferenceQueue("tts", self._executor)
         self._lock = asyncio.Lock()
 
     @property
@@ -76,7 +78,14 @@ class PiperTTS(TTS):
             except BaseException as exc:  # handed to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
 
-        fut = loop.run_in_executor(self._executor, work)
+        # queued behind other sessions' clauses (a reply's first clause first)
+        fut = asyncio.ensure_future(self._queue.run(work))
+
+        def refused(f: asyncio.Future[None]) -> None:  # e.g. the queue is full
+            if not f.cancelled() and (exc := f.exception()) is not None:
+                queue.put_nowait(exc)
+
+        fut.add_done_callback(refused)
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
@@ -85,8 +94,7 @@ class PiperTTS(TTS):
         finally:
             stop.set()  # a cancelled reply stops the worker at the next sentence
             if not fut.done():
-                # retrieve its outcome so nothing is logged; cancelled at exit is fine
-                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+                fut.cancel()  # still waiting: leaves the queue; running: ends at stop
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

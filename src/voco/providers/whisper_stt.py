@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from voco.audio.pcm import SAMPLE_RATE, pcm16_to_float
 from voco.providers.base import STT, PartialCallback, ProviderError, SpeechStream, STTCapabilities
+from voco.providers.inference_queue import InferenceQueue
 from voco.providers.whisper_models import base_model_dir, tiny_model_dir
 
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: Whisper's trained window
@@ -126,6 +127,8 @@ class WhisperSTT(STT):
         self._model: Any = None
         self._tokenizer: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        # every session's decodes share the thread: bounded, measured, prioritised
+        self._queue = InferenceQueue("stt", self._executor)
         self._lock = asyncio.Lock()
         self.fallbacks = 0  # how often the full-window decode was needed
 
@@ -180,9 +183,7 @@ class WhisperSTT(STT):
     async def transcribe(self, audio: npt.NDArray[np.float32], prompt: Sequence[int] = ()) -> str:
         await self.warmup()
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._decode, audio, list(prompt)
-            )
+            return await self._queue.run(self._decode, audio, list(prompt))
         except ProviderError:
             raise
         except Exception as exc:

@@ -128,6 +128,7 @@ export interface ErrorMsg {
   code: string;
   message: string;
   fatal?: boolean;
+  retry_after_ms?: number | null;
 }
 
 export interface HaltAudio {

@@ -1,0 +1,209 @@
+"""Admission control: refuse the next session before it would break the others.
+
+Why a separate, pure module: the decision is arithmetic over measurements
+(event-loop lag and busy fraction sampled by a ticker, inference queue wait and
+busy fraction, the admitted count), and it must be testable with an injected
+clock and hand-made samples, without a server or a loaded machine. The asyncio
+side (:mod:`voco.engine.capacity`) only samples and calls in.
+
+The model: each resource r (the event loop, each inference queue) has a busy
+fraction ``busy_r`` over a sliding window, measured while ``n`` sessions were
+admitted. Its per-session cost is ``(busy_r - idle_r) / n``; admitting one more
+session projects ``idle_r + cost_r * (n + 1)``. A session is admitted only if
+that projection stays under the resource's ceiling (below 1.0, i.e. with
+headroom, so the admitted sessions stay real time) **and** the observed lag or
+queue wait is already within bounds (the machine may be shared: a loop that
+gets less CPU than it asks for shows as lag, not as busy time). The same
+numbers give the capacity estimate published in ``/metrics`` and readiness.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+LOOP = "loop"
+
+
+@dataclass(frozen=True)
+class AdmissionConfig:
+    """Ceilings. The defaults keep ping p99 well under 50 ms on the loop and an
+    inference wait that still lets first audio land within ~0.6 s."""
+
+    max_sessions: int | None = None  # --max-sessions: a hard cap on top of measurement
+    max_loop_lag_s: float = 0.025  # high-quantile loop lag above which we refuse
+    max_loop_busy: float = 0.70  # projected event-loop busy fraction ceiling
+    max_queue_wait_s: float = 0.30  # high-quantile inference wait above which we refuse
+    max_queue_busy: float = 0.80  # projected inference busy fraction ceiling
+    loop_window_s: float = 5.0  # loop samples older than this are forgotten
+    queue_window_s: float = 30.0  # inference is bursty (one utterance per ~8 s)
+    min_sessions_to_project: int = 2  # fewer: cost per session is too noisy to project
+    # below this many sessions, measurement never refuses (lag with so few is
+    # someone else's load on a shared machine, or a model loading, not ours)
+    measured_floor: int = 8
+    retry_after_s: float = 5.0  # what a refused client is told to wait
+    drain_retry_after_s: float = 1.0  # draining: reconnect (elsewhere) soon
+    lag_quantile: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.max_sessions is not None and self.max_sessions < 1:
+            raise ValueError("max sessions must be at least 1")
+        for name in ("max_loop_busy", "max_queue_busy"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name.replace('_', ' ')} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``admit`` or a refusal with its metric ``reason`` and what to tell the client."""
+
+    admit: bool
+    reason: str = ""  # draining | max_sessions | loop_lag | loop_busy | queue_wait | queue_busy
+    message: str = ""
+    retry_after_ms: int = 0
+
+
+ADMIT = Decision(admit=True)
+
+
+@dataclass
+class _Sample:
+    t: float
+    sessions: int
+    busy: float  # fraction of wall time this resource was busy since the last sample
+    lag_s: float  # loop lag, or the inference queue's longest wait in the interval
+
+
+@dataclass
+class _Resource:
+    window_s: float
+    samples: deque[_Sample] = field(default_factory=deque)
+    idle_busy: float = 0.0  # busy fraction with no session (the ticker's own cost …)
+    _idle_seen: bool = False
+
+    def add(self, s: _Sample) -> None:
+        self.samples.append(s)
+        if s.sessions == 0:  # learn the no-session baseline (EWMA from the first one)
+            self.idle_busy = s.busy if not self._idle_seen else 0.8 * self.idle_busy + 0.2 * s.busy
+            self._idle_seen = True
+
+    def trim(self, now: float) -> None:
+        while self.samples and self.samples[0].t < now - self.window_s:
+            self.samples.popleft()
+
+    def lag(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        lags = sorted(s.lag_s for s in self.samples)
+        return lags[min(len(lags) - 1, math.floor(q * len(lags)))]
+
+    def cost_per_session(self) -> float | None:
+        """Busy fraction one session adds (a ratio estimator over the window:
+        extra busy time over session-samples), or ``None`` with nothing measured."""
+        weight = sum(s.sessions for s in self.samples)
+        if weight == 0:
+            return None
+        extra = sum(max(0.0, s.busy - self.idle_busy) for s in self.samples if s.sessions)
+        return extra / weight
+
+
+class Admission:
+    """Counts admitted sessions and decides on the next one. Clock-injected:
+    every call takes ``now`` (monotonic seconds) instead of reading a clock."""
+
+    def __init__(self, config: AdmissionConfig | None = None) -> None:
+        self.config = config or AdmissionConfig()
+        self.sessions = 0
+        self.draining = False
+        self._res: dict[str, _Resource] = {LOOP: _Resource(self.config.loop_window_s)}
+
+    # ------------------------------------------------------------ measurements
+
+    def observe_loop(self, now: float, lag_s: float, busy: float) -> None:
+        """One ticker sample: how late the tick fired, and the loop thread's
+        CPU time over wall time since the previous tick."""
+        self._observe(LOOP, now, lag_s, busy)
+
+    def observe_queue(self, name: str, now: float, wait_s: float, busy: float) -> None:
+        """One sample of an inference queue: its longest wait since the previous
+        sample (including jobs still waiting) and its busy fraction."""
+        self._observe(name, now, wait_s, busy)
+
+    def _observe(self, name: str, now: float, lag_s: float, busy: float) -> None:
+        window = self.config.loop_window_s if name == LOOP else self.config.queue_window_s
+        res = self._res.setdefault(name, _Resource(window))
+        res.add(_Sample(now, self.sessions, min(1.0, max(0.0, busy)), max(0.0, lag_s)))
+        res.trim(now)
+
+    # ------------------------------------------------------------- sessions
+
+    def admitted(self) -> None:
+        self.sessions += 1
+
+    def released(self) -> None:
+        self.sessions = max(0, self.sessions - 1)
+
+    def begin_drain(self) -> None:
+        self.draining = True
+
+    # ------------------------------------------------------------- decisions
+
+    def decide(self, now: float) -> Decision:
+        """May one more session start now?"""
+        cfg = self.config
+        if self.draining:
+            return self._refuse(
+                "draining", "this engine is shutting down; reconnect", cfg.drain_retry_after_s
+            )
+        if cfg.max_sessions is not None and self.sessions >= cfg.max_sessions:
+            return self._refuse(
+                "max_sessions",
+                f"this engine is at capacity ({cfg.max_sessions} sessions); retry later",
+            )
+        if self.sessions < cfg.measured_floor:
+            return ADMIT
+        for name, res in self._res.items():
+            res.trim(now)
+            loop = name == LOOP
+            lag = res.lag(cfg.lag_quantile)
+            limit = cfg.max_loop_lag_s if loop else cfg.max_queue_wait_s
+            if lag > limit:
+                what = "the event loop lags" if loop else f"the {name} queue waits"
+                return self._refuse(
+                    "loop_lag" if loop else "queue_wait",
+                    f"this engine is at capacity ({what} {lag * 1000:.0f} ms); retry later",
+                )
+            if self.sessions + 1 > self._capacity_of(name, res) + 1e-9:
+                return self._refuse(
+                    "loop_busy" if loop else "queue_busy",
+                    f"this engine is at capacity ({self.sessions} sessions, "
+                    f"{'event loop' if loop else name} near saturation); retry later",
+                )
+        return ADMIT
+
+    def capacity(self, now: float) -> int | None:
+        """Sessions this process can hold by measurement (and ``--max-sessions``);
+        ``None`` while nothing bounds it yet."""
+        bounds = [self._capacity_of(n, r) for n, r in self._res.items()]
+        if self.config.max_sessions is not None:
+            bounds.append(self.config.max_sessions)
+        finite = [b for b in bounds if b != math.inf]
+        return math.floor(min(finite) + 1e-9) if finite else None  # 7.999… is 8
+
+    def ready(self, now: float) -> bool:
+        """Readiness: a balancer should send new sessions here."""
+        return self.decide(now).admit
+
+    def _capacity_of(self, name: str, res: _Resource) -> float:
+        if self.sessions < self.config.min_sessions_to_project:
+            return math.inf
+        cost = res.cost_per_session()
+        if not cost:
+            return math.inf
+        ceiling = self.config.max_loop_busy if name == LOOP else self.config.max_queue_busy
+        return max(0.0, ceiling - res.idle_busy) / cost
+
+    def _refuse(self, reason: str, message: str, after_s: float | None = None) -> Decision:
+        after = self.config.retry_after_s if after_s is None else after_s
+        return Decision(False, reason, message, round(after * 1000))

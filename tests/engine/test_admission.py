@@ -1,0 +1,123 @@
+"""The admission decision, with an injected clock and hand-made measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+from voco.engine.admission import Admission, AdmissionConfig
+
+
+def gate(**cfg: object) -> Admission:
+    cfg.setdefault("measured_floor", 0)  # most cases test the measurement itself
+    return Admission(AdmissionConfig(**cfg))  # type: ignore[arg-type]
+
+
+def with_sessions(g: Admission, n: int) -> Admission:
+    for _ in range(n):
+        g.admitted()
+    return g
+
+
+def test_admits_while_nothing_is_measured_and_nothing_is_capped() -> None:
+    g = gate()
+    assert g.decide(0.0).admit
+    assert g.capacity(0.0) is None
+
+
+def test_max_sessions_refuses_with_a_retry_after_then_admits_after_a_release() -> None:
+    g = with_sessions(gate(max_sessions=2), 2)
+    d = g.decide(0.0)
+    assert not d.admit and d.reason == "max_sessions"
+    assert d.retry_after_ms == 5000 and "capacity" in d.message
+    assert g.capacity(0.0) == 2
+    g.released()
+    assert g.decide(0.0).admit
+
+
+def test_draining_refuses_everything_with_a_short_retry() -> None:
+    g = gate()
+    g.begin_drain()
+    d = g.decide(0.0)
+    assert (d.admit, d.reason, d.retry_after_ms) == (False, "draining", 1000)
+    assert not g.ready(0.0)
+
+
+def test_sustained_loop_lag_refuses_and_is_forgotten_after_the_window() -> None:
+    g = gate(max_loop_lag_s=0.025, loop_window_s=5.0)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.040, busy=0.2)
+    d = g.decide(2.0)
+    assert not d.admit and d.reason == "loop_lag" and "40 ms" in d.message
+    assert g.decide(7.5).admit  # every sample is older than the window now
+
+
+def test_one_pause_among_many_ticks_is_not_overload() -> None:
+    g = gate(max_loop_lag_s=0.025)
+    for i in range(50):
+        g.observe_loop(i * 0.1, lag_s=0.001, busy=0.1)
+    g.observe_loop(5.0, lag_s=0.300, busy=0.1)  # a GC pause
+    assert g.decide(5.0).admit
+
+
+def test_busy_loop_projection_refuses_the_session_that_would_pass_the_ceiling() -> None:
+    # 4 sessions keep the loop 60 % busy: 15 % each; a 5th would make 75 % > 70 %
+    g = with_sessions(gate(max_loop_busy=0.70), 4)
+    for i in range(10):
+        g.observe_loop(i * 0.1, lag_s=0.001, busy=0.60)
+    d = g.decide(1.0)
+    assert not d.admit and d.reason == "loop_busy"
+    assert g.capacity(1.0) == 4
+    g.released()  # 3 sessions measured at the same per-session cost: a 4th fits
+    for i in range(10, 60):
+        g.observe_loop(i * 0.1, lag_s=0.001, busy=0.45)
+    assert g.decide(6.0).admit
+
+
+def test_the_idle_baseline_is_not_charged_to_sessions() -> None:
+    g = gate(max_loop_busy=0.70)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.0, busy=0.10)  # no session: ticker, timers …
+    with_sessions(g, 4)
+    for i in range(20, 70):
+        g.observe_loop(i * 0.1, lag_s=0.0, busy=0.50)  # 10 % each on top of the 10 %
+    assert g.capacity(7.0) == 6
+    assert g.decide(7.0).admit
+
+
+def test_fewer_sessions_than_the_projection_minimum_are_not_projected() -> None:
+    g = with_sessions(gate(min_sessions_to_project=2), 1)
+    g.observe_loop(0.0, lag_s=0.0, busy=0.65)  # one session, noisy
+    assert g.decide(0.0).admit
+
+
+def test_inference_queue_wait_refuses_naming_the_queue() -> None:
+    g = gate(max_queue_wait_s=0.3)
+    g.observe_queue("stt", 0.0, wait_s=0.9, busy=0.5)
+    d = g.decide(0.0)
+    assert not d.admit and d.reason == "queue_wait" and "stt queue" in d.message
+    assert g.decide(31.0).admit  # the queue window (30 s) has passed
+
+
+def test_inference_busy_projection_uses_the_longer_queue_window() -> None:
+    g = with_sessions(gate(max_queue_busy=0.8), 8)
+    for i in range(20):  # one sample a second: 80 % busy with 8 sessions → 10 % each
+        g.observe_queue("tts", float(i), wait_s=0.05, busy=0.8)
+    d = g.decide(20.0)
+    assert not d.admit and d.reason == "queue_busy"
+    assert g.capacity(20.0) == 8
+
+
+def test_bad_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="max sessions"):
+        AdmissionConfig(max_sessions=0)
+    with pytest.raises(ValueError, match="max loop busy"):
+        AdmissionConfig(max_loop_busy=1.5)
+
+
+def test_below_the_floor_measurement_never_refuses() -> None:
+    g = with_sessions(gate(measured_floor=3), 2)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.200, busy=0.9)  # a loaded, shared machine
+    assert g.decide(2.0).admit
+    g.admitted()
+    assert g.decide(2.0).reason == "loop_lag"

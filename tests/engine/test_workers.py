@@ -1,0 +1,203 @@
+"""``voco serve --workers 2`` on the embedded Postgres: one port, two engine
+processes, and the per-user cap (16) held across them by Postgres leases.
+
+Which worker takes a connection is the kernel's choice; the test makes it
+deterministic by stopping one worker (SIGSTOP) while the other accepts, so 8
+sessions land on each and the 17th — refused with 4429 — is refused by a worker
+that holds only 8 itself. Then: a killed worker is restarted, and SIGTERM
+drains both (1012). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import websockets
+
+pytestmark = pytest.mark.timeout(420)
+VOCO = [sys.executable, "-m", "voco.cli"]
+FAST_STOP = ["--shutdown-timeout", "4"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """The supervisor process, its log collected line by line."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            [*VOCO, "serve", "--workers", "2", "--port", str(port), "--llm", "command", *FAST_STOP],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 240) -> None:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: any(text in x for x in self.lines) or self.proc.poll() is not None,
+                timeout,
+            )
+        if not ok or not any(text in x for x in self.lines):
+            pytest.fail(f"never logged {text!r}:\n{self.log()}")
+
+    def log(self) -> str:
+        with self._cond:
+            return "".join(self.lines)
+
+    def workers(self) -> list[psutil.Process]:
+        kids = psutil.Process(self.proc.pid).children()
+        return [p for p in kids if any("spawn_main" in a for a in p.cmdline())]
+
+    def sessions_of(self, worker: psutil.Process) -> int:
+        return sum(
+            1
+            for c in worker.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_ESTABLISHED
+        )
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    # not pytest's tmp_path (0700): the embedded Postgres runs as its own user as root
+    home = Path(tempfile.mkdtemp(prefix="voco-workers-"))
+    e = {
+        **os.environ,
+        "VOCO_HOME": str(home),
+        "ANTHROPIC_API_KEY": "",
+        "VOCO_AUDIT_LOG": str(home / "audit.jsonl"),
+        "SUPABASE_URL": "",
+        "SUPABASE_JWT_SECRET": "",
+    }
+    for key in ("VOCO_TOKEN", "VOCO_LLM", "VOCO_STT", "VOCO_TTS", "VOCO_DATABASE_URL"):
+        e.pop(key, None)
+    yield e
+    shutil.rmtree(home, ignore_errors=True)
+
+
+async def open_session(url: str, token: str) -> tuple[websockets.ClientConnection, dict]:
+    ws = await websockets.connect(url, ping_interval=None)
+    await ws.send(json.dumps({"type": "session.start", "token": token}))
+    first_error: dict = {}
+    while True:
+        try:
+            msg = json.loads(await ws.recv())
+        except websockets.ConnectionClosed as exc:
+            return ws, {**first_error, "close": exc.rcvd.code if exc.rcvd else None}
+        if msg["type"] == "session.ready":
+            return ws, msg
+        if msg["type"] == "error":
+            first_error = msg
+
+
+async def close_code(ws: websockets.ClientConnection) -> int | None:
+    try:
+        while True:
+            await ws.recv()
+    except websockets.ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+
+
+@contextlib.contextmanager
+def stopped(p: psutil.Process) -> Iterator[None]:
+    p.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        p.send_signal(signal.SIGCONT)
+
+
+async def test_two_workers_share_the_port_and_the_per_user_cap(env) -> None:
+    port = free_port()
+    served = await asyncio.to_thread(Served, env, port)
+    try:
+        await asyncio.to_thread(served.wait_for, "ready on")
+        assert "(2 workers)" in served.log()
+        a, b = served.workers()
+        token = (
+            await asyncio.to_thread(
+                subprocess.run,
+                [*VOCO, "token", "--user", "alice"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+        ).stdout.strip()
+        url = f"ws://127.0.0.1:{port}/v1/session"
+
+        sessions = []
+        with stopped(b):  # every connection is accepted by a
+            for _ in range(8):
+                ws, ready = await open_session(url, token)
+                assert ready["type"] == "session.ready", ready
+                sessions.append(ws)
+        with stopped(a):  # now every connection is accepted by b
+            for _ in range(8):
+                ws, ready = await open_session(url, token)
+                assert ready["type"] == "session.ready", ready
+                sessions.append(ws)
+            ws, refused = await open_session(url, token)  # b holds 8 of alice's 16
+            assert refused["close"] == 4429 and refused["code"] == "rate_limited", refused
+        assert (served.sessions_of(a), served.sessions_of(b)) == (8, 8)
+
+        await sessions.pop(0).close()  # a gives a slot back …
+        with stopped(a):  # … which b sees in Postgres
+            while True:  # the release is asynchronous to the close: retry until freed
+                ws, ready = await open_session(url, token)
+                if ready.get("type") == "session.ready":
+                    sessions.append(ws)
+                    break
+                assert ready["close"] == 4429, ready
+
+        # a worker that dies is restarted (its sessions are gone; the others stay)
+        old = {p.pid for p in served.workers()}
+        a.kill()
+        await asyncio.to_thread(served.wait_for, "died with exit code -9; restarting it")
+        while len(new := {p.pid for p in served.workers()}) < 2 or new == old:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        assert len(new & old) == 1
+
+        survivors = [ws for ws in sessions if ws.close_code is None]
+        served.proc.send_signal(signal.SIGTERM)
+        codes = await asyncio.gather(*(close_code(ws) for ws in survivors))
+        status = await asyncio.to_thread(served.proc.wait, 120)
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+    log = served.log()
+    assert status == 0, log
+    assert 1012 in codes and set(codes) <= {1012, 1006}, codes
+    assert "Traceback" not in log, log
