@@ -261,8 +261,14 @@ class Handler:
         elif isinstance(msg, m.SessionEnd):
             raise _Closed(CloseCode.NORMAL, "session ended by client")
         elif isinstance(msg, m.ThreadHistoryRequest):
-            answer = await thread_history(CheckpointHistory(self.rt.graph), s.thread_id, msg)
-            await self.send_text(answer.to_json())
+            # on the session's writer: off the reader, and after the writes
+            # submitted before it (a client reads what it just caused)
+            async def answer(req: m.ThreadHistoryRequest = msg) -> None:
+                history = CheckpointHistory(self.rt.graph)
+                with contextlib.suppress(ConnectionError, WebSocketDisconnect):  # client gone
+                    await s.send(await thread_history(history, s.thread_id, req))
+
+            s.writer.submit(answer, "thread.history")
 
     async def _violation(self, code: str, message: str) -> None:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
