@@ -29,7 +29,8 @@ from typing import Any
 from voco.agent.context import AgentContext
 from voco.agent.state import Message, chat_messages, message
 from voco.agent.tools import MCP_TOOLS
-from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, Done, Ended, ResponseLifecycle
+from voco.engine.ending import turn_record
+from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, Done, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
@@ -42,7 +43,7 @@ from voco.engine.tool_log import RecordingPort
 from voco.engine.writer import SerialWriter
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, ProviderError
-from voco.store.tenancy import SessionGrant, TurnRecord
+from voco.store.tenancy import SessionGrant
 
 __all__ = ["Session", "Turn", "interruption_updates"]
 
@@ -325,7 +326,7 @@ class Session(ListenerHost):
         if end is not None:
             self._unended.pop(resp.response_id, None)
             if not end.joined:  # a joined turn goes on in the next response
-                self._record_turn(resp, end)
+                self.grant.record_turn(turn_record(resp, end, self.clock()))
         return resp.response_id not in self._unended
 
     def _end_or_watch(self, resp: Response) -> None:
@@ -337,33 +338,6 @@ class Session(ListenerHost):
         # audio.played after a halt), or an audio.played: poll it coarsely
         while not self._take_end(resp):  # noqa: ASYNC110 (a deadline, not an event)
             await asyncio.sleep(0.05)
-
-    def _record_turn(self, resp: Response, end: Ended) -> None:
-        """Hand the turn to the tenant store (it writes in the background), with
-        the audio actually sent and, if cut, what was heard."""
-        t, life = resp.turn, resp.life
-        done_at = resp.done_at if resp.done_at is not None else self.clock()
-        timings = {"total_ms": int((done_at - life.started_at) * 1000)}
-        if t.stt_ms is not None:
-            timings["stt_ms"] = t.stt_ms
-        if life.first_delta_at is not None:
-            timings["llm_ttft_ms"] = int((life.first_delta_at - life.started_at) * 1000)
-        self.grant.record_turn(
-            TurnRecord(
-                turn_id=t.turn_id,
-                response_id=resp.response_id,
-                transcript=t.text,
-                reply=end.text,
-                interrupted=end.interrupted,
-                model=end.model,
-                heard_text=end.heard_text,
-                timings=timings,
-                tool_actions=resp.tools.take() if resp.tools is not None else (),
-                user_speech_ms=t.speech_ms,
-                assistant_audio_ms=end.audio_ms,
-                stt_audio_ms=t.stt_audio_ms,
-            )
-        )
 
     async def _audio_start(self, resp: Response) -> None:
         async with self._send_lock:
