@@ -14,6 +14,16 @@
   6 s deadlines): seconds from ``text.input`` to the spoken error's first audio.
 * ``burst``: N simultaneous text turns, one session each, on the memory store
   (or ``--database URL``): ``agent.done`` latency percentiles.
+* ``soak``: ``--soak-sessions`` (20) sessions talking for ``--soak-minutes``
+  (10) on each store of ``--soak-stores`` (``memory,postgres``; postgres is the
+  embedded server in a temporary ``VOCO_HOME`` unless ``--database URL``):
+  turns completed, sessions dropped, RSS at start/end, per session, and its
+  slope (``bench/fault_soak.py``). Pin it to a core to keep a shared machine
+  usable: ``taskset -c 1 uv run python bench/bench_faults.py --only soak``
+  (the embedded Postgres, started by this process, inherits the affinity).
+
+At the end a before/after table: each fault, the figure issue 15 measured
+before its fixes, and this run's figure (``not run`` for skipped scenarios).
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.fault_soak import pid_note, print_soak, soak
 from langgraph.checkpoint.memory import InMemorySaver
 
 from tests.fakes import ScriptedLLM
@@ -47,15 +58,49 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import TokenAuthority
 from voco.demo import running_engine
+from voco.engine.memory_store import BoundedMemorySaver
 from voco.engine.runtime import EngineRuntime
-from voco.engine.threads import InMemoryThreadStore
 from voco.local.engine_client import EngineClient
 from voco.protocol import messages as m
 from voco.providers.anthropic_llm import AnthropicLLM
 from voco.providers.base import LLM, ChatMessage, ToolCall
 from voco.providers.deadline import with_deadlines
+from voco.store.tenancy import MemoryTenantStore, TenantStore
 
 VOCO = [sys.executable, "-m", "voco.cli"]
+
+# fault -> (figure before the fixes, from issue 15; this run's figure)
+TABLE: dict[str, list[str]] = {
+    "engine SIGKILL → healthy again": ["~4 s", "not run"],
+    "engine SIGKILL → finished turns kept": ["2 of 2", "not run"],
+    "runtime drop → pending call failed": ["< 70 ms", "not run"],
+    "model hangs → spoken error": ["91 s of silence", "not run"],
+    "model drips SSE pings → spoken error": ["never", "not run"],
+    "model HTTP 500 → spoken error": ["(not measured)", "not run"],
+    "model garbage → spoken error": ["(not measured)", "not run"],
+    "40 simultaneous turns, memory (agent.done p50)": ["0.5 s", "not run"],
+    "40 simultaneous turns, postgres (agent.done p50)": ["4.3 s", "not run"],
+    "soak 20 sessions, memory: turns / drops": ["(not reported)", "not run"],
+    "soak 20 sessions, memory: RSS": ["506 → 1,139 MB in 5 min, rising", "not run"],
+    "soak 20 sessions, postgres: turns / drops": [
+        "13 % of turns completed; 2 of 20 closed 1011 keepalive",
+        "not run",
+    ],
+    "soak 20 sessions, postgres: RSS": ["(not measured)", "not run"],
+}
+
+
+def after(fault: str, figure: str) -> None:
+    TABLE.setdefault(fault, ["(not measured)", ""])[1] = figure
+
+
+def print_table() -> None:
+    width = max(len(k) for k in TABLE)
+    before_w = max(len(v[0]) for v in TABLE.values())
+    print(f"\n  {'fault':{width}s}  {'before':{before_w}s}  after (this run)")
+    print(f"  {'-' * width}  {'-' * before_w}  {'-' * 16}")
+    for fault, (before, now) in TABLE.items():
+        print(f"  {fault:{width}s}  {before:{before_w}s}  {now}")
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -91,7 +136,13 @@ class Models:
 
 
 @contextlib.asynccontextmanager
-async def engine(models: Models, llm: LLM, checkpointer: Any = None) -> AsyncIterator[Any]:
+async def engine(
+    models: Models,
+    llm: LLM,
+    checkpointer: Any = None,
+    tenants: TenantStore | None = None,
+    retention: BoundedMemorySaver | None = None,
+) -> AsyncIterator[Any]:
     rt = EngineRuntime(
         vad=BatchedVAD(models.silero),
         stt=models.stt,
@@ -99,8 +150,9 @@ async def engine(models: Models, llm: LLM, checkpointer: Any = None) -> AsyncIte
         llm=llm,
         graph=build_graph(checkpointer or InMemorySaver()),
         auth=TokenAuthority(),  # the embedded issuer in $VOCO_HOME
-        threads=InMemoryThreadStore(),
+        tenants=tenants or MemoryTenantStore(),
         turn_config=TurnConfig(),
+        retention=retention,
     )
     try:
         async with running_engine(rt) as url:
@@ -151,6 +203,7 @@ async def bench_drop(models: Models, trials: int) -> None:
             xs.append((failed_at[-1] - dropped) * 1000)
             await c2.close()
     report("drop → reconnected turn sees the call failed", xs, "ms")
+    after("runtime drop → pending call failed", f"{pct(xs, 50):.0f} ms (p50)")
 
 
 HOSTILE = {
@@ -181,6 +234,9 @@ async def bench_hostile(models: Models, trials: int) -> None:
                     await c.close()
                 report(f"{name}: text.input → error", to_error, "s")
                 report(f"{name}: text.input → first spoken audio", to_audio, "s")
+                label = {"hang": "hangs", "drip pings": "drips SSE pings"}.get(name, name)
+                label = label.replace("garbage body", "garbage")
+                after(f"model {label} → spoken error", f"{pct(to_audio, 50):.1f} s (p50)")
         await llm.aclose()
 
 
@@ -189,12 +245,13 @@ async def bench_burst(models: Models, n: int, database: str | None) -> None:
     print(f"{n} simultaneous text turns ({where} store)")
     stack = contextlib.AsyncExitStack()
     checkpointer: Any = InMemorySaver()
+    tenants: TenantStore | None = None
     if database is not None:
         from voco.store import open_store
 
         store = await stack.enter_async_context(open_store(database))
-        checkpointer = store.checkpointer
-    async with stack, engine(models, ScriptedLLM(), checkpointer) as (url, rt):
+        checkpointer, tenants = store.checkpointer, store.tenants
+    async with stack, engine(models, ScriptedLLM(), checkpointer, tenants) as (url, rt):
         clients = [
             await EngineClient.connect(url, m.SessionStart(token=rt.auth.issue(f"u{i % 8}")))
             for i in range(n)
@@ -210,6 +267,37 @@ async def bench_burst(models: Models, n: int, database: str | None) -> None:
         for c in clients:
             await c.close()
     report("text.input → agent.done", list(xs), "ms")
+    after(f"{n} simultaneous turns, {where} (agent.done p50)", f"{pct(list(xs), 50) / 1000:.2f} s")
+
+
+async def bench_soak(
+    models: Models, stores: list[str], database: str | None, sessions: int, minutes: float
+) -> None:
+    """The soak on each store: memory as ``--database memory`` runs it (bounded
+    saver, memory tenants), postgres as the engine runs it (pool saver, RLS)."""
+    for where in stores:
+        print(f"soak: {sessions} sessions for {minutes:g} min, {where} store ({pid_note()})")
+        stack = contextlib.AsyncExitStack()
+        pgdata: Path | None = None
+        if where == "memory":
+            tenants_mem = MemoryTenantStore()
+            saver = BoundedMemorySaver(on_evict=tenants_mem.forget)
+            parts: dict[str, Any] = {
+                "checkpointer": saver, "tenants": tenants_mem, "retention": saver,
+            }  # fmt: skip
+        else:
+            from voco.store import open_store
+
+            if database is None:
+                pgdata = Path(tempfile.mkdtemp(prefix="voco-soak-")) / "pgdata"
+            store = await stack.enter_async_context(open_store(database, pgdata=pgdata))
+            parts = {"checkpointer": store.checkpointer, "tenants": store.tenants}
+        async with stack, engine(models, ScriptedLLM(), **parts) as (url, rt):
+            res = await soak(url, rt, where, sessions=sessions, minutes=minutes, pgdata=pgdata)
+            await rt.tenants.flush()
+        figures = print_soak(res)
+        after(f"soak {sessions} sessions, {where}: turns / drops", figures["turns"])
+        after(f"soak {sessions} sessions, {where}: RSS", figures["rss"])
 
 
 # ------------------------------------------------------------------ subprocess
@@ -278,6 +366,8 @@ async def bench_kill(database: str | None) -> None:
     print(f"  kill → healthy again {healthy - killed:8.2f} s")
     print(f"  kill → thread resumed {resumed - killed:8.2f} s  (same thread: {kept})")
     print(f"  finished user turns kept: {turns} of 2")
+    after("engine SIGKILL → healthy again", f"{healthy - killed:.1f} s")
+    after("engine SIGKILL → finished turns kept", f"{turns} of 2")
 
 
 def _token(env: dict[str, str]) -> str:
@@ -304,11 +394,14 @@ async def main() -> None:
     ap.add_argument("--database", default=None, help="Postgres URL (default: memory/embedded)")
     ap.add_argument("--burst", type=int, default=40)
     ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--soak-sessions", type=int, default=20)
+    ap.add_argument("--soak-minutes", type=float, default=10.0)
+    ap.add_argument("--soak-stores", default="memory,postgres")
     args = ap.parse_args()
     only = set(args.only.split(","))
     if "kill" in only:
         await bench_kill(args.database)
-    if only & {"drop", "hostile", "burst"}:
+    if only & {"drop", "hostile", "burst", "soak"}:
         models = Models()
         await models.warm()
         if "drop" in only:
@@ -317,6 +410,10 @@ async def main() -> None:
             await bench_hostile(models, max(1, args.trials // 2))
         if "burst" in only:
             await bench_burst(models, args.burst, args.database)
+        if "soak" in only:
+            stores = [x for x in args.soak_stores.split(",") if x]
+            await bench_soak(models, stores, args.database, args.soak_sessions, args.soak_minutes)
+    print_table()
     print(json.dumps({"note": "figures from a shared, loaded machine"}))
 
 

@@ -106,6 +106,8 @@ async def test_usage_reported_and_a_cancelled_org_is_4402(
                 llm.heard.set()
             if isinstance(got.message, m.AgentDone):
                 break
+        while (await a.recv()).message != m.State(value="listening"):
+            pass  # played out: the turn (and its usage) is recorded when its audio ends
         await a.close()
         await store.tenants.flush()
 

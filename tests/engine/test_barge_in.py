@@ -115,8 +115,9 @@ async def test_interrupt_message_halts_playback(engine_factory):
         assert 0 < len(done.message.text) < len(LONG_REPLY)
         # the client reports what it actually played: the record follows it
         await conv.c.send(m.AudioPlayed(response_id=halt.response_id, played_ms=0))
-        await conv.c.send(m.Ping(id="sync"))
-        await conv.until(lambda x: isinstance(x, m.Pong))
+        # thread.history is answered after the session's pending writes
+        await conv.c.send(m.ThreadHistoryRequest())
+        await conv.until(lambda x: isinstance(x, m.ThreadHistory))
         state = await eng.runtime.graph.aget_state(
             {"configurable": {"thread_id": conv.c.ready.thread_id}}
         )

@@ -4,11 +4,22 @@ read does not answer pings either)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import socket
+from typing import Any
 
 import uvicorn
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
-from voco.engine.server import KEEPALIVE_INTERVAL_S, SEND_TIMEOUT_S, uvicorn_options
+from tests.fakes import LONG_REPLY, ScriptedLLM
+from voco.engine.server import KEEPALIVE_INTERVAL_S, SEND_TIMEOUT_S, create_app, uvicorn_options
+from voco.protocol import messages as m
+from voco.serving import serving
+from voco.store.tenancy import MemoryTenantStore, SessionGrant, TurnRecord
 
 
 def test_keepalive_drops_a_silent_client_within_the_send_timeout() -> None:
@@ -31,3 +42,119 @@ async def test_the_engine_declines_permessage_deflate(engine_factory) -> None:
 
     async with engine_factory() as engine, websockets.connect(engine.url) as ws:
         assert ws.protocol.extensions == []  # it offered permessage-deflate
+
+
+# ------------------------------------------------------------- behaviour
+
+
+class _Releasing(SessionGrant):
+    def __init__(self, inner: SessionGrant, ended: asyncio.Event) -> None:
+        super().__init__(
+            thread_id=inner.thread_id, user_id=inner.user_id, org_id=inner.org_id,
+            notice=inner.notice,
+        )  # fmt: skip
+        self._inner, self._ended = inner, ended
+
+    def run_lock(self) -> Any:
+        return self._inner.run_lock()
+
+    def record_turn(self, record: TurnRecord) -> None:
+        self._inner.record_turn(record)
+
+    async def release(self) -> None:
+        await self._inner.release()
+        self._ended.set()
+
+
+class _Released(MemoryTenantStore):
+    """The memory store; ``ended`` is set when a session gives its slot back
+    (the engine has dropped it) — the test's sync point, no clock involved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended = asyncio.Event()
+
+    def _admit(self, *args: Any) -> SessionGrant:
+        return _Releasing(super()._admit(*args), self.ended)
+
+
+class RawClient:
+    """A WebSocket client whose reading the test controls: websockets' sans-I/O
+    protocol over a plain socket with a small receive buffer. While the test
+    does not call :meth:`read`, nothing is read — pings included."""
+
+    def __init__(self, sock: socket.socket, url: str) -> None:
+        self.sock = sock
+        self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        self.loop = asyncio.get_running_loop()
+
+    @classmethod
+    async def connect(cls, port: int) -> RawClient:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        c = cls(sock, f"ws://127.0.0.1:{port}/v1/session")
+        await c.loop.sock_connect(sock, ("127.0.0.1", port))
+        c.proto.send_request(c.proto.connect())
+        await c.flush()
+        while c.proto.state is State.CONNECTING:  # the upgrade's response
+            await c.read()
+        assert c.proto.state is State.OPEN, c.proto.handshake_exc
+        return c
+
+    async def flush(self) -> None:
+        for data in self.proto.data_to_send():
+            if data:
+                await self.loop.sock_sendall(self.sock, data)
+
+    async def send(self, msg: m._Msg) -> None:
+        self.proto.send_text(msg.to_json().encode())
+        await self.flush()
+
+    async def read(self) -> list[Any]:
+        """Read once; the events it completed ([] at end of stream)."""
+        data = await self.loop.sock_recv(self.sock, 65536)
+        if data:
+            self.proto.receive_data(data)
+        else:
+            self.proto.receive_eof()
+        events = self.proto.events_received()
+        return events if data or events else []
+
+    async def read_until_ready(self) -> None:
+        while True:
+            for ev in await self.read():
+                text = isinstance(ev, Frame) and ev.opcode is Opcode.TEXT
+                if text and isinstance(m.parse_server(ev.data.decode()), m.SessionReady):
+                    return
+
+    async def read_to_the_end(self) -> Close | None:
+        """Read everything the engine had sent, up to its close frame or EOF."""
+        while self.proto.close_rcvd is None and self.proto.state is not State.CLOSED:
+            await self.read()
+        return self.proto.close_rcvd
+
+
+async def test_a_client_that_never_reads_is_dropped_by_the_send_timeout(
+    engine_factory: Any,
+) -> None:
+    """Over real WebSockets, with a small send timeout (1 s; the engine's is
+    10 s): the engine floods the client with reply audio it never reads, and
+    ends the session — keepalive closes it 1011 "keepalive ping timeout"
+    (docs/protocol.md, "Slow readers"), at the same bound as the send timeout."""
+    tenants = _Released()
+    llm = ScriptedLLM(lambda msgs: [LONG_REPLY * 3])
+    async with engine_factory(llm, tenants=tenants) as eng:
+        app = create_app(eng.runtime, send_timeout_s=1.0)
+        async with serving(app, **uvicorn_options(send_timeout_s=1.0)) as port:
+            c = await RawClient.connect(port)
+            pcm = m.AudioConfig(output=m.AudioOutput(encoding="pcm_s16le"))
+            await c.send(m.SessionStart(token=eng.token(), audio=pcm))
+            await c.read_until_ready()
+            await c.send(m.TextInput(text="tell me everything"))
+            # from here on the client reads nothing: audio piles up, pings go unanswered
+            await asyncio.wait_for(tenants.ended.wait(), 60)  # the engine dropped it
+            close = await asyncio.wait_for(c.read_to_the_end(), 60)
+            c.sock.close()
+    assert close is not None
+    assert (close.code, close.reason) == (1011, "keepalive ping timeout")

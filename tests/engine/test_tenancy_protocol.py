@@ -120,6 +120,8 @@ async def test_turns_and_audit_rows_are_written(engine_factory: Any, store: Any)
     ) as eng:
         a = await connect(eng.url, eng.token(alice))
         done = await say(a, "write this down")
+        while (await a.recv()).message != m.State(value="listening"):
+            pass  # played out: a turn is recorded when its audio has ended
         await a.close()
         await asyncio.sleep(0)  # let the handler's release run after the close
     await store.tenants.flush()

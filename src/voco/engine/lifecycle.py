@@ -18,6 +18,15 @@ Phases::
 
 (The session's "listening" is the absence of a live response.) The caller
 passes ``now`` to every method; the adapter owns the clock.
+
+**The end of a response** is one event, :meth:`ResponseLifecycle.take_end`
+(an :class:`Ended`, given once), not ``agent.done``: the turn's record (thread
+store, usage) needs the audio actually sent and what was heard, and both are
+known only once nothing more plays — a reply played out (DONE), or cut and its
+heard text final (a halted reply: the client's ``audio.played`` after the
+halt, else the engine's estimate once ``played_wait_s`` passed, or at once
+when the session closes, :meth:`ResponseLifecycle.conclude`). A halt that is
+resumed (HALTED → RESUMED) has not ended; once ended it cannot resume.
 """
 
 from __future__ import annotations
@@ -82,6 +91,18 @@ class CutPlan:
 NOTHING = CutPlan()
 
 
+@dataclass(frozen=True)
+class Ended:
+    """A response is over: what its turn's record says (given once)."""
+
+    text: str  # every word the reply wrote (what agent.done said if it finished)
+    interrupted: bool
+    heard_text: str | None  # interrupted: the words heard ("" if none); else None
+    audio_ms: int  # reply audio actually sent to the client
+    model: str
+    joined: bool = False  # cut by speech while thinking: its turn goes on, unrecorded
+
+
 @dataclass
 class TurnDeadlines:
     """Bounds on a turn's model calls (``EngineConfig``, ``voco serve`` flags).
@@ -119,7 +140,15 @@ class ResponseLifecycle:
     first_delta_at: float | None = None
     text: list[str] = field(default_factory=list)
     sent: Done | None = None  # the last agent.done sent for it
+    # how long a halted reply waits for the client's audio.played before the
+    # engine's estimate of what was heard stands (and the response ends)
+    played_wait_s: float = 1.0
+    halted_at: float | None = None
     _cue_given: bool = False
+    _heard_at_cut: str = ""  # the estimate when cut (the clock runs on after a halt)
+    _played_after_cut: bool = False
+    _joined: bool = False
+    _ended: bool = False
 
     # --------------------------------------------------------------- moves
 
@@ -191,13 +220,45 @@ class ResponseLifecycle:
         self.settle(now)
 
     def settle(self, now: float) -> bool:
-        """Move to DONE once nothing runs and nothing plays; True if it is done."""
+        """Move to DONE once nothing runs and nothing plays — for a halted reply,
+        once what was heard is known (see the module doc); True if it is done."""
         if self.phase is Phase.DONE:
             return True
-        if self.running or self.is_playing(now) or self.phase is Phase.HALTED:
+        if self.phase is Phase.HALTED:
+            if self.halted_at is None:  # halted by a move other than a cut
+                self.halted_at = now
+            if not self._played_after_cut and now < self.halted_at + self.played_wait_s:
+                return False
+        elif self.running or self.is_playing(now):
             return False
         self._go(Phase.DONE)
         return True
+
+    def take_end(self, now: float) -> Ended | None:
+        """The response's end, once: None until it has settled, and after it was
+        taken. The turn's record hangs off this and nothing else."""
+        if self._ended or not self.settle(now):
+            return None
+        self._ended = True
+        model = self.sent.model if self.sent is not None else (self.model or self.default_model)
+        text = "".join(self.text)
+        if not self.cut:
+            return Ended(text, False, None, self.audio.sent_ms, model)
+        heard = self._heard_at_cut
+        if self._played_after_cut and self.audio.played_ms is not None:
+            heard = self.audio.heard_text(min(self.audio.played_ms, self.audio.sent_ms))
+        return Ended(text, True, heard, self.audio.sent_ms, model, joined=self._joined)
+
+    def conclude(self, now: float) -> Ended | None:
+        """End it now (the session closes): a halted reply stops waiting for
+        ``audio.played`` and the estimate stands; one still live is cut first."""
+        if self._ended:
+            return None
+        if not self.cut and not self.settle(now):
+            self.cut_plan(Cut.CLOSE, now)
+        if self.phase is not Phase.DONE:
+            self._go(Phase.DONE)
+        return self.take_end(now)
 
     # ----------------------------------------------------------------- cut
 
@@ -220,8 +281,11 @@ class ResponseLifecycle:
         heard = self.audio.started_at is not None
         heard_text = self.audio.heard_text(self.audio.heard_ms(now)) if heard else ""
         halt: str | None = None
+        self._heard_at_cut = heard_text
+        self._joined = why is Cut.SPEECH and not heard
         if playing:
             self.audio.halted = True
+            self.halted_at = now
             self._go(Phase.HALTED)
             if why is not Cut.CLOSE:
                 halt = "barge_in" if why is Cut.SPEECH else "interrupt"
@@ -245,5 +309,6 @@ class ResponseLifecycle:
         response was halted (the stored record must be cut to it)."""
         self.audio.played_ms = played_ms
         if self.phase is Phase.HALTED or (self.cut and self.audio.started_at is not None):
+            self._played_after_cut = True  # what was heard is known: the reply may end
             return self.audio.heard_text(self.audio.heard_ms(now))
         return None

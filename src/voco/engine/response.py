@@ -30,6 +30,7 @@ class Response:
     emitter: ResponseEmitter | None = None
     tools: RecordingPort | None = None  # what each MCP request became (the store's record)
     prefetch: Prefetch | None = None  # the reply prepared during the pause, if it fits
+    done_at: float | None = None  # clock time of its (last) agent.done
 
     @property
     def audio(self) -> ResponseAudio:

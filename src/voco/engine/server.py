@@ -75,8 +75,10 @@ class Handler:
         live: set[Handler] | None = None,
         gate: Admission | None = None,
         metrics: EngineMetrics | None = None,
+        send_timeout_s: float = SEND_TIMEOUT_S,
     ) -> None:
         self.ws = ws
+        self.send_timeout_s = send_timeout_s
         self.rt = rt
         self.conn = ServerConnection()
         self.session: Session | None = None
@@ -88,13 +90,13 @@ class Handler:
 
     async def send_text(self, data: str) -> None:
         try:
-            await asyncio.wait_for(self.ws.send_text(data), SEND_TIMEOUT_S)
+            await asyncio.wait_for(self.ws.send_text(data), self.send_timeout_s)
         except TimeoutError as exc:
             raise ConnectionError("client is not reading; closing the session") from exc
 
     async def send_bytes(self, data: bytes) -> None:
         try:
-            await asyncio.wait_for(self.ws.send_bytes(data), SEND_TIMEOUT_S)
+            await asyncio.wait_for(self.ws.send_bytes(data), self.send_timeout_s)
         except TimeoutError as exc:
             raise ConnectionError("client is not reading; closing the session") from exc
 
@@ -311,8 +313,14 @@ class Handler:
         elif isinstance(msg, m.SessionEnd):
             raise _Closed(CloseCode.NORMAL, "session ended by client")
         elif isinstance(msg, m.ThreadHistoryRequest):
-            answer = await thread_history(CheckpointHistory(self.rt.graph), s.thread_id, msg)
-            await self.send_text(answer.to_json())
+            # on the session's writer: off the reader, and after the writes
+            # submitted before it (a client reads what it just caused)
+            async def answer(req: m.ThreadHistoryRequest = msg) -> None:
+                history = CheckpointHistory(self.rt.graph)
+                with contextlib.suppress(ConnectionError, WebSocketDisconnect):  # client gone
+                    await s.send(await thread_history(history, s.thread_id, req))
+
+            s.writer.submit(answer, "thread.history")
 
     async def _violation(self, code: str, message: str) -> None:
         await self._act(self.conn.record_violation(code, message, time.monotonic()))
@@ -338,8 +346,12 @@ def create_app(
     config: EngineConfig | None = None,
     providers: dict[str, Any] | None = None,
     admission: AdmissionConfig | None = None,
+    *,
+    send_timeout_s: float = SEND_TIMEOUT_S,
 ) -> Starlette:
-    """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one."""
+    """The engine ASGI app. Pass a ready ``runtime`` (tests) or let start-up build one.
+    ``send_timeout_s``: serve it with ``uvicorn_options(send_timeout_s)`` too, so
+    keepalive agrees."""
     live: set[Handler] = set()
     if admission is None and config is not None:
         admission = config.admission
@@ -348,7 +360,7 @@ def create_app(
     sampler = CapacitySampler(gate, metrics)
 
     async def session_endpoint(ws: WebSocket) -> None:
-        await Handler(ws, app.state.runtime, live, gate, metrics).run()
+        await Handler(ws, app.state.runtime, live, gate, metrics, send_timeout_s).run()
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics.exposition()
@@ -488,17 +500,20 @@ class EngineServer(uvicorn.Server):
         log.warning("shutdown: done")
 
 
-def uvicorn_options() -> dict[str, Any]:
+def uvicorn_options(send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:
     """WebSocket settings every engine server uses (the CLI and the in-loop one).
 
     No permessage-deflate: PCM does not compress, and inflating every 32 ms
     frame (and deflating every reply frame) was a tenth of the engine's CPU
     per session (bench/bench_load.py with py-spy). Clients that offer it get
-    a plain connection, as the WebSocket spec allows."""
+    a plain connection, as the WebSocket spec allows. Keepalive's ping interval
+    + pong timeout equal the send timeout (the defaults: 5 + 5 = 10 s), so both
+    ways of noticing a client that stopped reading agree."""
+    interval = KEEPALIVE_INTERVAL_S * send_timeout_s / SEND_TIMEOUT_S
     return {
         "ws": "websockets-sansio",
         "ws_max_size": MAX_WS_FRAME,
         "ws_per_message_deflate": False,
-        "ws_ping_interval": KEEPALIVE_INTERVAL_S,
-        "ws_ping_timeout": KEEPALIVE_TIMEOUT_S,
+        "ws_ping_interval": interval,
+        "ws_ping_timeout": send_timeout_s - interval,
     }

@@ -29,7 +29,8 @@ from typing import Any
 from voco.agent.context import AgentContext
 from voco.agent.state import Message, chat_messages, message
 from voco.agent.tools import MCP_TOOLS
-from voco.engine.lifecycle import STILL_WORKING, Cut, Done, ResponseLifecycle
+from voco.engine.ending import turn_record
+from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, Done, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.playout import ResponseAudio
@@ -39,9 +40,10 @@ from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
 from voco.engine.tool_log import RecordingPort
+from voco.engine.writer import SerialWriter
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, ProviderError
-from voco.store.tenancy import SessionGrant, TurnRecord
+from voco.store.tenancy import SessionGrant
 
 __all__ = ["Session", "Turn", "interruption_updates"]
 
@@ -97,6 +99,9 @@ class Session(ListenerHost):
             runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        # graph state round trips of cut replies, in order, off the reader path
+        self.writer = SerialWriter(f"session {session_id}")
+        self._unended: dict[str, Response] = {}  # responses whose end is not yet recorded
         if runtime.retention is not None:  # memory mode: not evicted while held
             runtime.retention.pin(thread_id)
 
@@ -184,6 +189,7 @@ class Session(ListenerHost):
         )
         resp = Response(turn, rid, life, reply_msg_id=new_id())
         self.response = resp
+        self._unended[rid] = resp
         return resp
 
     async def start_turn(self, turn: Turn) -> None:
@@ -207,6 +213,7 @@ class Session(ListenerHost):
         user = message(ChatMessage("user", resp.turn.text), resp.turn.user_msg_id)
         try:
             try:
+                await self.writer.settled()  # a cut reply's record is in before we read
                 # one run per thread: another session's run on it finishes first
                 async with self.grant.run_lock():
                     await self.rt.graph.ainvoke(
@@ -236,7 +243,7 @@ class Session(ListenerHost):
                 await self.send(m.Error(code="tts_failed", message=str(exc)))
             await self._send_metrics(resp, speaker)
             resp.life.task_ended(self.clock())
-            if resp.audio.started_at is None:
+            if self._take_end(resp):
                 await self.set_state("listening")
             else:
                 self._spawn(self._back_to_listening(resp))
@@ -288,21 +295,20 @@ class Session(ListenerHost):
                     await speaker.run()
             finally:
                 resp.life.task_ended(self.clock())
+                self._end_or_watch(resp)
 
         resp.task = asyncio.create_task(speak())
 
-    async def _finish_response(
-        self, resp: Response, done: Done | None, *, record: bool = True
-    ) -> None:
+    async def _finish_response(self, resp: Response, done: Done | None) -> None:
         """The one place a response's ``agent.done`` is sent — finished or cut.
 
-        Hooks that must see every response end (usage, the thread store) belong
-        here. ``done`` is None when the lifecycle has nothing to say (already cut);
-        ``record`` is False for a response whose turn goes on (speech while
-        thinking joins the next words), so the store sees the turn once.
+        Not where its turn is recorded: reply audio still plays after it, so the
+        record waits for the response's end (:meth:`_take_end`). ``done`` is None
+        when the lifecycle has nothing to say (already cut).
         """
         if done is None:
             return
+        resp.done_at = self.clock()
         await self.send(
             m.AgentDone(
                 turn_id=resp.turn.turn_id,
@@ -312,34 +318,26 @@ class Session(ListenerHost):
                 interrupted=done.interrupted,
             )
         )
-        if record:
-            self._record_turn(resp, done)
 
-    def _record_turn(self, resp: Response, done: Done) -> None:
-        """Hand the turn to the tenant store (it writes in the background; an
-        interrupted record supersedes a finished one of the same response)."""
-        t, life = resp.turn, resp.life
-        timings = {"total_ms": int((self.clock() - life.started_at) * 1000)}
-        if t.stt_ms is not None:
-            timings["stt_ms"] = t.stt_ms
-        if life.first_delta_at is not None:
-            timings["llm_ttft_ms"] = int((life.first_delta_at - life.started_at) * 1000)
-        self.grant.record_turn(
-            TurnRecord(
-                turn_id=t.turn_id,
-                response_id=resp.response_id,
-                transcript=t.text,
-                reply="".join(life.text),
-                interrupted=done.interrupted,
-                model=done.model,
-                heard_text=done.text if done.interrupted else None,
-                timings=timings,
-                tool_actions=resp.tools.take() if resp.tools is not None else (),
-                user_speech_ms=t.speech_ms,
-                assistant_audio_ms=resp.audio.sent_ms,  # so far: see docs/architecture.md
-                stt_audio_ms=t.stt_audio_ms,
-            )
-        )
+    def _take_end(self, resp: Response, *, now: bool = False) -> bool:
+        """If the response has ended (``now``: end it, the session closes),
+        record its turn — the one place it is recorded. True once ended."""
+        end = resp.life.conclude(self.clock()) if now else resp.life.take_end(self.clock())
+        if end is not None:
+            self._unended.pop(resp.response_id, None)
+            if not end.joined:  # a joined turn goes on in the next response
+                self.grant.record_turn(turn_record(resp, end, self.clock()))
+        return resp.response_id not in self._unended
+
+    def _end_or_watch(self, resp: Response) -> None:
+        if not self._take_end(resp):
+            self._spawn(self._watch_end(resp))
+
+    async def _watch_end(self, resp: Response) -> None:
+        # the end is a deadline on the clock (played out, or the wait for
+        # audio.played after a halt), or an audio.played: poll it coarsely
+        while not self._take_end(resp):  # noqa: ASYNC110 (a deadline, not an event)
+            await asyncio.sleep(0.05)
 
     async def _audio_start(self, resp: Response) -> None:
         async with self._send_lock:
@@ -363,13 +361,8 @@ class Session(ListenerHost):
             )
 
     async def _back_to_listening(self, resp: Response) -> None:
-        # playback end is a deadline on the clock (or an audio.played), so
-        # poll it coarsely rather than wiring an event through every path
-        while not resp.life.settle(self.clock()):
-            if resp.life.cut:
-                return
-            await asyncio.sleep(0.05)
-        if self.response is resp:
+        await self._watch_end(resp)  # recorded before "listening" goes out
+        if self.response is resp and not resp.life.cut:
             await self.set_state("listening")
 
     async def _send_metrics(self, resp: Response, speaker: Speaker) -> None:
@@ -409,11 +402,20 @@ class Session(ListenerHost):
                 await task
         if plan.join_turn:
             self.listener.join(resp.turn)
-        await self._finish_response(resp, plan.done, record=not plan.join_turn)
+        await self._finish_response(resp, plan.done)
         if plan.record_heard is not None:  # 5. the orchestrator sees the flag
-            await self._record_interrupted(resp, plan.record_heard)
+            self._record_interrupted(resp, plan.record_heard)
+        if plan is not NOTHING:
+            self._end_or_watch(resp)  # halted: it ends once what was heard is known
 
-    async def _record_interrupted(self, resp: Response, heard_text: str) -> None:
+    def _record_interrupted(self, resp: Response, heard_text: str) -> None:
+        """Cut the stored reply to ``heard_text`` — on the session's writer: a
+        graph round trip never sits in the reader (docs/architecture.md)."""
+        self.writer.submit(
+            lambda: self._write_interrupted(resp, heard_text), f"cut record of {resp.response_id}"
+        )
+
+    async def _write_interrupted(self, resp: Response, heard_text: str) -> None:
         config = self._graph_config()
         snapshot = await self.rt.graph.aget_state(config)
         existing: list[Message] = list(snapshot.values.get("messages", []))
@@ -423,12 +425,13 @@ class Session(ListenerHost):
         )
 
     async def on_audio_played(self, msg: m.AudioPlayed) -> None:
-        resp = self.response
-        if resp is None or resp.response_id != msg.response_id:
+        resp = self._unended.get(msg.response_id)  # an ended one has nothing to correct
+        if resp is None:
             return
         heard = resp.life.on_played(msg.played_ms, self.clock())
         if heard is not None:  # correct the stored record with what was really heard
-            await self._record_interrupted(resp, heard)
+            self._record_interrupted(resp, heard)
+        self._take_end(resp)
 
     # ------------------------------------------------------------------ tools
 
@@ -490,6 +493,9 @@ class Session(ListenerHost):
         self.mcp.close()
         self.prefetch.drop()
         await self._cut_current(Cut.CLOSE, self._stream_ms())
+        for resp in list(self._unended.values()):  # nothing more will be heard
+            self._take_end(resp, now=True)
         for task in list(self._tasks):
             task.cancel()
         await self.listener.aclose()
+        await self.writer.aclose()  # every cut record written: nothing lost

@@ -76,9 +76,8 @@ class Speaker:
                 await self._speak(clause)
         if self._encoder is not None:
             tail = self._encoder.flush()
-            self.response.add_audio(self._encoder.duration_ms)
-            if tail:
-                await self._send_audio(tail)
+            if not tail or await self._send_audio(tail):
+                self.response.add_audio(self._encoder.duration_ms)
             self.response.finish()
             await self._on_end(self._encoder.duration_ms)
 
@@ -103,9 +102,10 @@ class Speaker:
             delay = due - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-        self.response.add_audio(self._encoder.duration_ms)
-        if data:
-            await self._send_audio(data)
+        # counted once sent: a piece the gate refused (the reply was cut) was
+        # never sent, so neither billed nor taken as heard
+        if not data or await self._send_audio(data):
+            self.response.add_audio(self._encoder.duration_ms)
 
 
 def pcm_ms(n_bytes: int, rate: int = OUTPUT_RATE) -> int:
