@@ -67,7 +67,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
 
     from voco.agent.graph import build_graph
     from voco.auth.tokens import TokenAuthority
-    from voco.demo import running_engine
+    from voco.compose import running_engine
     from voco.engine.runtime import EngineRuntime
     from voco.store.tenancy import MemoryTenantStore
 

@@ -51,11 +51,11 @@ APPROVE_HELP = (
 
 def _build_providers(args: argparse.Namespace) -> dict[str, Any]:
     """Providers by name, built before anything binds a port (a missing key is named)."""
+    from voco.compose import build_providers
     from voco.providers.base import ProviderError
-    from voco.providers.registry import make_llm, make_stt, make_tts
 
     try:
-        return {"stt": make_stt(args.stt), "tts": make_tts(args.tts), "llm": make_llm(args.llm)}
+        return build_providers(args.stt, args.tts, args.llm)
     except ProviderError as exc:
         raise UsageError(str(exc)) from None
 
@@ -519,7 +519,7 @@ def _roots(args: argparse.Namespace) -> list[Path]:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from voco.local.launch import run_up
+    from voco.compose import run_up
 
     roots = check_roots(args.root)
     check_port_free("127.0.0.1", args.port)
