@@ -407,20 +407,9 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 
 def _with_database(url: str, job: Callable[[str], Coroutine[Any, Any, int]]) -> int:
-    """Run ``job(url)``: the given URL, else VOCO_DATABASE_URL, else the
-    embedded server in $VOCO_HOME/pgdata (started for the job, then released)."""
-    from voco.store import ENV_URL, default_pgdata
+    from voco.store.run_on import with_database
 
-    target = url or os.environ.get(ENV_URL) or ""
-    if target:
-        return asyncio.run(job(target))
-    from voco.store.embedded import start_embedded
-
-    server = start_embedded(default_pgdata())
-    try:
-        return asyncio.run(job(server.url))
-    finally:
-        server.stop()
+    return with_database(url, job)
 
 
 async def _verify_database(url: str) -> int:
