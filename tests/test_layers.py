@@ -31,7 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("voco.providers", "voco.serving", *(f"voco.billing.{m}" for m in BILLING_RULES)),
     ("voco.agent",),
     ("voco.store",),
-    ("voco.admin", "voco.billing"),
+    ("voco.admin",),
+    ("voco.billing",),  # its worker runs admin's audit purge (billing/jobs.py)
     ("voco.engine", "voco.local"),  # peers: the local runtime reaches the engine by wire only
     ("voco.compose", "voco.cli_checks"),  # the composition root
     ("voco.demo",),
