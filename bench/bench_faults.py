@@ -57,7 +57,7 @@ from voco.agent.graph import build_graph
 from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import TokenAuthority
-from voco.demo import running_engine
+from voco.compose import running_engine
 from voco.engine.memory_store import BoundedMemorySaver
 from voco.engine.runtime import EngineRuntime
 from voco.local.engine_client import EngineClient

@@ -29,7 +29,7 @@ from tests.fakes import LONG_REPLY, ScriptedLLM
 from tests.speech import espeak_speech, piper_speech, trim
 from voco.audio.pcm import FRAME_SAMPLES
 from voco.audio.vad import SileroVAD, VadStream
-from voco.demo import running_engine
+from voco.compose import running_engine
 from voco.engine.runtime import EngineRuntime
 from voco.local.engine_client import EngineClient
 from voco.local.mcp_bridge import McpBridge

@@ -15,6 +15,9 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.providers.base import LLM
 
+# the embedded Postgres fixture ``pg`` (one server for the run, started on first use)
+pytest_plugins = ["tests.store.pgtools"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
@@ -67,7 +70,7 @@ def engine_factory(silero: SileroVAD, whisper: Any, piper: Any) -> EngineFactory
 
     from voco.agent.graph import build_graph
     from voco.auth.tokens import TokenAuthority
-    from voco.demo import running_engine
+    from voco.compose import running_engine
     from voco.engine.runtime import EngineRuntime
     from voco.store.tenancy import MemoryTenantStore
 

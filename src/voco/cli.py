@@ -51,11 +51,11 @@ APPROVE_HELP = (
 
 def _build_providers(args: argparse.Namespace) -> dict[str, Any]:
     """Providers by name, built before anything binds a port (a missing key is named)."""
+    from voco.compose import build_providers
     from voco.providers.base import ProviderError
-    from voco.providers.registry import make_llm, make_stt, make_tts
 
     try:
-        return {"stt": make_stt(args.stt), "tts": make_tts(args.tts), "llm": make_llm(args.llm)}
+        return build_providers(args.stt, args.tts, args.llm)
     except ProviderError as exc:
         raise UsageError(str(exc)) from None
 
@@ -407,20 +407,9 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 
 def _with_database(url: str, job: Callable[[str], Coroutine[Any, Any, int]]) -> int:
-    """Run ``job(url)``: the given URL, else VOCO_DATABASE_URL, else the
-    embedded server in $VOCO_HOME/pgdata (started for the job, then released)."""
-    from voco.store import ENV_URL, default_pgdata
+    from voco.store.run_on import with_database
 
-    target = url or os.environ.get(ENV_URL) or ""
-    if target:
-        return asyncio.run(job(target))
-    from voco.store.embedded import start_embedded
-
-    server = start_embedded(default_pgdata())
-    try:
-        return asyncio.run(job(server.url))
-    finally:
-        server.stop()
+    return with_database(url, job)
 
 
 async def _verify_database(url: str) -> int:
@@ -519,7 +508,7 @@ def _roots(args: argparse.Namespace) -> list[Path]:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from voco.local.launch import run_up
+    from voco.compose import run_up
 
     roots = check_roots(args.root)
     check_port_free("127.0.0.1", args.port)

@@ -9,29 +9,19 @@ actions denied. Prints what was heard and answered; writes the reply audio.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
 
+from voco.compose import running_engine
 from voco.engine.runtime import EngineRuntime
-from voco.engine.server import create_app, uvicorn_options
 from voco.local.mcp_bridge import McpBridge
 from voco.local.sandbox.display import escape
 from voco.local.talk import NoSpeech, talk, write_audio
-from voco.serving import serving
 
 
 def bundled_question() -> Path:
     return Path(str(files("voco").joinpath("assets/question.wav")))
-
-
-@contextlib.asynccontextmanager
-async def running_engine(runtime: EngineRuntime, port: int = 0) -> AsyncIterator[str]:
-    """Serve ``runtime`` on 127.0.0.1 for the duration of the block; yields the URL."""
-    async with serving(create_app(runtime), port, **uvicorn_options()) as bound:
-        yield f"ws://127.0.0.1:{bound}/v1/session"
 
 
 async def _demo(out: Path, wav: Path) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -36,18 +35,22 @@ class RecordingEmitter(Emitter):
 
 
 class ScriptedPort(McpPort):
-    """Answers each action from a table; records calls with start/end times."""
+    """Answers each action from a table; records calls in order.
 
-    def __init__(self, answers: dict[str, Any], delay_s: float = 0.0) -> None:
+    With ``together`` set, each call first waits until that many calls are in
+    flight at once: jobs run one after another never get there, and fail."""
+
+    def __init__(self, answers: dict[str, Any], together: int = 0) -> None:
         self.answers = answers
-        self.delay = delay_s
-        self.calls: list[tuple[str, str, dict[str, Any], float, float]] = []
+        self.barrier = asyncio.Barrier(together) if together else None
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
 
     async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
-        t0 = time.monotonic()
-        await asyncio.sleep(self.delay)
+        if self.barrier is not None:
+            async with asyncio.timeout(10):  # a bound on a broken run, not a measurement
+                await self.barrier.wait()
         answer = self.answers[action]
-        self.calls.append((call_id, action, payload, t0, time.monotonic()))
+        self.calls.append((call_id, action, payload))
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -124,9 +127,11 @@ async def test_tool_refused_is_told_to_the_model(graph, outcome, code):
 
 async def test_tool_timeout_and_runtime_gone():
     sent: list[McpRequest] = []
+    request_out = asyncio.Event()
 
     async def send(req: McpRequest) -> None:
         sent.append(req)
+        request_out.set()
 
     port = SessionMcpPort(send, response_timeout_s=0.2)
     out = await port.call("c1", "read_file", {"path": "x"})
@@ -134,25 +139,56 @@ async def test_tool_timeout_and_runtime_gone():
     assert sent[0].id == "c1"
 
     port2 = SessionMcpPort(send, response_timeout_s=5)
+    request_out.clear()
     task = asyncio.create_task(port2.call("c2", "read_file", {"path": "x"}))
-    await asyncio.sleep(0.05)
+    await request_out.wait()  # the request is out: the port is waiting on its answer
     port2.close()
     out2 = await task
     assert (out2.status, out2.code) == ("error", "runtime_disconnected")
     assert (await port2.call("c3", "list_dir", {})).code == "runtime_disconnected"
 
 
+class SteppedClock:
+    """A clock moved by hand; ``read_after_step`` is set once the port has read
+    it after the last step, i.e. has re-checked its deadline at the new time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.read_after_step = asyncio.Event()
+
+    def __call__(self) -> float:
+        self.read_after_step.set()
+        return self.now
+
+    def step(self, to: float) -> None:
+        self.now = to
+        self.read_after_step.clear()
+
+
 async def test_answers_are_matched_once_and_approval_extends_the_deadline():
-    port = SessionMcpPort(lambda req: asyncio.sleep(0), response_timeout_s=0.3)
+    clock = SteppedClock()
+    # the port re-checks its deadline every 0.05 s of waiting, read on ``clock``
+    port = SessionMcpPort(lambda req: asyncio.sleep(0), response_timeout_s=0.05, clock=clock)
     task = asyncio.create_task(port.call("c1", "write_file", {"path": "a", "content": ""}))
-    await asyncio.sleep(0.05)
+    await clock.read_after_step.wait()  # the request is out and waiting
     assert port.progress(McpProgress(id="c1", stage="awaiting_approval", reason="writes"))
-    await asyncio.sleep(0.5)  # past the normal deadline: still waiting for the person
-    assert not task.done()
+    clock.step(100.0)  # far past the normal deadline, well within the approval one
+    await clock.read_after_step.wait()  # the port has looked at the clock since
+    assert not task.done()  # still waiting for the person
     assert port.resolve(McpResponse(id="c1", status="success", result={"bytes_written": 0}))
     assert not port.resolve(McpResponse(id="c1", status="success"))  # answered already
     assert not port.resolve(McpResponse(id="nope", status="success"))
     assert (await task).status == "success"
+
+
+async def test_without_approval_the_normal_deadline_ends_the_wait():
+    clock = SteppedClock()
+    port = SessionMcpPort(lambda req: asyncio.sleep(0), response_timeout_s=0.05, clock=clock)
+    task = asyncio.create_task(port.call("c1", "write_file", {"path": "a", "content": ""}))
+    await clock.read_after_step.wait()
+    assert not task.done()  # the clock has not moved: the deadline is not past
+    clock.step(1.0)
+    assert (await task).code == "timeout"
 
 
 async def test_a_late_answer_to_an_abandoned_request_is_accepted_once():
@@ -171,12 +207,10 @@ async def test_parallel_jobs_one_failing_keeps_the_others(graph):
 
     port = ScriptedPort(
         {"read_file": RuntimeError("boom"), "list_dir": McpOutcome("success", {"entries": []})},
-        delay_s=0.2,
+        together=2,  # both jobs ran at once, or neither gets past the barrier
     )
     llm = ScriptedLLM(script)
-    t0 = time.monotonic()
     values, _ = await run(graph, llm, port, "read a and list")
-    assert time.monotonic() - t0 < 0.39  # both jobs ran at once
     tools = {
         m["tool_call_id"]: json.loads(m["content"])
         for m in values["messages"]

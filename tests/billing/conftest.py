@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +13,11 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tests.providers.doubles.stripe import StripeDouble
-from tests.store.pgtools import fresh_database, server_dir
+from tests.store.pgtools import fresh_database
 from voco.billing.aggregate import event_name
 from voco.billing.meters import usage_id
 from voco.store.db import Pool, as_service
-from voco.store.embedded import EmbeddedPostgres, start_embedded
+from voco.store.embedded import EmbeddedPostgres
 from voco.store.migrate import migrate
 
 
@@ -25,16 +25,6 @@ from voco.store.migrate import migrate
 async def stripe_double() -> AsyncIterator[StripeDouble]:
     async with StripeDouble().running() as double:
         yield double
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[EmbeddedPostgres]:
-    with server_dir() as d:
-        server = start_embedded(d / "pgdata")
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture

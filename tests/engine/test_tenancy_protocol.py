@@ -5,32 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests.fakes import ScriptedLLM
-from tests.store.pgtools import fresh_database, server_dir
+from tests.store.pgtools import fresh_database
 from voco.local.engine_client import EngineClient, SessionRefused
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, LLMEvent, ToolSpec
 from voco.store import open_store
 from voco.store.audit_db import verify_database
-from voco.store.embedded import EmbeddedPostgres, start_embedded
+from voco.store.embedded import EmbeddedPostgres
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[EmbeddedPostgres]:
-    with server_dir() as d:
-        server = start_embedded(d / "pgdata")
-        try:
-            yield server
-        finally:
-            server.stop()
 
 
 @pytest.fixture

@@ -69,3 +69,10 @@ def test_each_action_kind_has_its_detail():
     )
     assert unknown is not None and unknown.diff is None and unknown.excerpt == "z\n"
     assert a.detail("read_file", {"path": "a.py"}, None) is None
+
+
+def test_text_that_reorders_or_hides_itself_is_shown_escaped():
+    # the sandbox's rule (voco.common.safe_text): a right-to-left override or a
+    # zero-width space must not make a listing read as something it is not
+    text, _ = a.plain("ls\u202e fr- mr\u200b\nnext\\line\tend")
+    assert text == "ls\\u202e fr- mr\\u200b\nnext\\line\tend"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.fakes import FailingLLM, ScriptedLLM
+from voco.agent.command_mode import CommandModeLLM
 from voco.providers.base import (
     STT,
     TTS,
@@ -118,9 +119,14 @@ def test_registry_builds_chains_and_names_missing_keys(monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(ProviderError, match="ANTHROPIC_API_KEY"):
         make_llm("anthropic")
-    assert make_llm("auto").name == "command-mode"
+    assert make_llm("auto", offline=CommandModeLLM).name == "command-mode"
+    with pytest.raises(ProviderError, match="command mode is built by the engine runtime"):
+        make_llm("command")  # the providers layer cannot build the agent's LLM itself
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
-    chain = make_llm("auto")
+    chain = make_llm("auto", offline=CommandModeLLM)
     assert isinstance(chain, FallbackLLM) and chain.fallback.name == "command-mode"
+    three = make_llm("anthropic, command,command", offline=CommandModeLLM)
+    assert isinstance(three, FallbackLLM) and isinstance(three.fallback, FallbackLLM)
+    assert three.primary.name == "anthropic" and three.fallback.fallback.name == "command-mode"
     with pytest.raises(ProviderError, match="unknown LLM"):
         make_llm("gpt-17")

@@ -1,4 +1,5 @@
-"""Real PostgreSQL for store tests: a server directory and fresh databases."""
+"""Real PostgreSQL for the tests: one embedded server fixture (``pg``, imported by
+the conftests and test modules that need it), its directory, fresh databases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 from psycopg import conninfo
+
+from voco.store.embedded import EmbeddedPostgres, start_embedded
 
 
 @contextlib.contextmanager
@@ -36,3 +40,15 @@ def fresh_database(url: str) -> str:
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(f"create database {name}")
     return conninfo.make_conninfo(url, dbname=name)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[EmbeddedPostgres]:
+    """One embedded server per importing directory for the run (starts in ~1 s);
+    tests take fresh databases on it, so they share nothing else."""
+    with server_dir() as d:
+        server = start_embedded(d / "pgdata")
+        try:
+            yield server
+        finally:
+            server.stop()

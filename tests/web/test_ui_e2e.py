@@ -12,7 +12,6 @@ Screenshots of the main states go to ``tests/.artifacts/`` (dark and light).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import subprocess
@@ -74,12 +73,17 @@ def project(tmp_path: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def stack(
-    engine_factory: Any, roots: list[Path], approve: str = "ask", port: int = 0
+    engine_factory: Any,
+    roots: list[Path],
+    approve: str = "ask",
+    port: int = 0,
+    **launch: Any,
 ) -> AsyncIterator[Any]:
-    """Engine (embedded models, command mode) + local runtime + UI server."""
+    """Engine (embedded models, command mode) + local runtime + UI server
+    (``launch``: :func:`serve_ui`'s seams, ``secret`` and ``encoding``)."""
     async with (
         engine_factory() as eng,
-        serve_ui(eng.url, eng.token(), roots, approve, port=port) as ui,
+        serve_ui(eng.url, eng.token(), roots, approve, port=port, **launch) as ui,
     ):
         yield ui
 
@@ -352,17 +356,11 @@ async def test_approval_dialog_approve_and_reject(engine_factory, project, tmp_p
 
 
 @pytest.mark.timeout(45)
-async def test_lost_runtime_is_reported_and_the_page_reconnects(
-    engine_factory, project, monkeypatch
-):
+async def test_lost_runtime_is_reported_and_the_page_reconnects(engine_factory, project):
     # The same launch link must work again after a restart on the same port.
-    monkeypatch.setattr("voco.local.launch.new_secret", lambda: "e2e-" + "s" * 40)
-    # The restarted runtime asks the engine for PCM: the page plays what audio.start names.
-    from voco.local.ui.relay import RuntimeConfig
-
-    pcm_config = functools.partial(RuntimeConfig, encoding="pcm_s16le")
+    secret = "e2e-" + "s" * 40
     async with browser(None, scheme="light", height=600) as page:
-        async with stack(engine_factory, [project]) as ui:
+        async with stack(engine_factory, [project], secret=secret) as ui:
             await open_page(page, ui)
             port = ui.port
         banner = page.get_by_test_id("banner-offline")
@@ -370,8 +368,8 @@ async def test_lost_runtime_is_reported_and_the_page_reconnects(
         assert await hook(page, "v.state") == "offline"
         assert "Reconnecting" in await banner.inner_text()
         await shot(page, "offline-light")
-        monkeypatch.setattr("voco.local.launch.RuntimeConfig", pcm_config)
-        async with stack(engine_factory, [project], port=port):
+        # The restarted runtime asks the engine for PCM: the page plays what audio.start names.
+        async with stack(engine_factory, [project], port=port, secret=secret, encoding="pcm_s16le"):
             await wait_hook(page, "v.connection === 'open' && v.engine === 'connected'", 20)
             await banner.wait_for(state="hidden", timeout=5000)
             await page.get_by_test_id("text-input").fill("where am I")

@@ -106,13 +106,11 @@ async def test_a_stale_link_says_so(engine_factory, project, tmp_path):
 
 
 @pytest.mark.timeout(90)
-async def test_a_turn_typed_while_offline_is_queued_then_sent(
-    engine_factory, project, tmp_path, monkeypatch
-):
-    monkeypatch.setattr("voco.local.launch.new_secret", lambda: "e2e-" + "q" * 40)
+async def test_a_turn_typed_while_offline_is_queued_then_sent(engine_factory, project, tmp_path):
+    secret = "e2e-" + "q" * 40  # the same link works after the restart
     quiet = speech_wav(tmp_path / "quiet.wav", silence(1000))
     async with browser(quiet, scheme="dark", height=700) as page:
-        async with stack(engine_factory, [project]) as ui:
+        async with stack(engine_factory, [project], secret=secret) as ui:
             await open_page(page, ui)
             port = ui.port
         await page.get_by_test_id("banner-offline").wait_for(timeout=10_000)
@@ -124,7 +122,7 @@ async def test_a_turn_typed_while_offline_is_queued_then_sent(
         assert "Not sent yet" in await queued.inner_text()
         assert await hook(page, "v.outbox") == ["where am I"]
         await shot(page, "queued-offline-dark")
-        async with stack(engine_factory, [project], port=port):
+        async with stack(engine_factory, [project], port=port, secret=secret):
             await wait_hook(page, "v.outbox.length === 0", 30)
             await (
                 page.get_by_test_id("user-text")

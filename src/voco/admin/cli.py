@@ -11,7 +11,6 @@ embedded server), as the operator.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
@@ -193,31 +192,19 @@ def run_admin(args: argparse.Namespace) -> int:
 
 
 def _with_database(url: str | None, job: Callable[[str], Awaitable[int]]) -> int:
-    from voco.store import ENV_URL, default_pgdata
+    from voco.store.run_on import with_database
 
-    target = url or os.environ.get(ENV_URL) or ""
-    if target:
-        return _run(job, target)
-    from voco.store.embedded import start_embedded
-
-    server = start_embedded(default_pgdata())
-    try:
-        return _run(job, server.url)
-    finally:
-        server.stop()
+    return with_database(url, lambda target: _migrated_then(job, target))
 
 
-def _run(job: Callable[[str], Awaitable[int]], url: str) -> int:
+async def _migrated_then(job: Callable[[str], Awaitable[int]], url: str) -> int:
     import psycopg
 
-    async def go() -> int:
-        from voco.store.migrate import migrate_url
-
-        await migrate_url(url)  # what the engine does at start: the schema is current
-        return await job(url)
+    from voco.store.migrate import migrate_url
 
     try:
-        return asyncio.run(go())
+        await migrate_url(url)  # what the engine does at start: the schema is current
+        return await job(url)
     except psycopg.Error as exc:
         raise CliError(f"database error: {str(exc).strip().splitlines()[0]}") from None
 

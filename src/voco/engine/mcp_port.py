@@ -35,8 +35,10 @@ class SessionMcpPort(McpPort):
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
         approval_timeout_s: float = APPROVAL_TIMEOUT_S,
         on_result: ResultObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
+        self._clock = clock  # deadlines are read on it (tests move it by hand)
         self._on_result = on_result
         self._response_timeout = response_timeout_s
         self._approval_timeout = approval_timeout_s
@@ -54,11 +56,11 @@ class SessionMcpPort(McpPort):
         fut: asyncio.Future[McpResponse] = asyncio.get_running_loop().create_future()
         self.pending_rpc_futures[call_id] = fut
         self._issued.add(call_id)
-        self._deadlines[call_id] = time.monotonic() + self._response_timeout
+        self._deadlines[call_id] = self._clock() + self._response_timeout
         try:
             await self._send(McpRequest(id=call_id, action=action, payload=payload))
             while True:
-                remaining = self._deadlines[call_id] - time.monotonic()
+                remaining = self._deadlines[call_id] - self._clock()
                 if remaining <= 0:
                     return McpOutcome(
                         "error", error="the local runtime did not answer in time", code="timeout"
@@ -106,9 +108,9 @@ class SessionMcpPort(McpPort):
         if msg.id not in self.pending_rpc_futures:
             return False
         if msg.stage == "awaiting_approval":
-            self._deadlines[msg.id] = time.monotonic() + self._approval_timeout
+            self._deadlines[msg.id] = self._clock() + self._approval_timeout
         else:
-            self._deadlines[msg.id] = time.monotonic() + self._response_timeout
+            self._deadlines[msg.id] = self._clock() + self._response_timeout
         return True
 
     def close(self) -> None:

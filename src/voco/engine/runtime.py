@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voco import __version__
+from voco.agent.command_mode import CommandModeLLM
 from voco.agent.graph import build_graph
 from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
@@ -105,7 +106,7 @@ class EngineRuntime:
                 stt=stt or make_stt(cfg.stt),
                 tts=tts or make_tts(cfg.tts),
                 llm=with_deadlines(
-                    llm or make_llm(cfg.llm),
+                    llm or build_llm(cfg.llm),
                     first_token_s=cfg.deadlines.first_token_s,
                     total_s=cfg.deadlines.total_s,
                 ),
@@ -137,6 +138,17 @@ class EngineRuntime:
             await p.aclose()
         await self.auth.aclose()
         await self._stack.aclose()
+
+
+def build_llm(name: str) -> LLM:
+    """``--llm`` by name; the engine hands the providers layer the agent's command
+    mode, which that lower layer may not import."""
+    return make_llm(name, offline=CommandModeLLM)
+
+
+def build_providers(stt: str, tts: str, llm: str) -> dict[str, Any]:
+    """The three providers by name, as :meth:`EngineRuntime.create` takes them."""
+    return {"stt": make_stt(stt), "tts": make_tts(tts), "llm": build_llm(llm)}
 
 
 def describe_llm(llm: LLM) -> m.LlmInfo:

@@ -1,4 +1,5 @@
-"""``voco local`` and ``voco up``: start the runtime's UI server (and the engine).
+"""``voco local``: start the runtime's UI server (``voco up`` adds the engine to
+it in :mod:`voco.compose`, the layer that may import both).
 
 Both print the one link that carries the per-launch secret; nothing else on the
 machine can use the runtime without it.
@@ -18,15 +19,12 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from voco.local.ui.relay import RuntimeConfig
 from voco.local.ui.security import Gate, new_secret
 from voco.local.ui.server import LocalRuntime, create_ui_app, web_dist
 from voco.serving import ServeError, free_port, serving
-
-if TYPE_CHECKING:
-    from voco.engine.runtime import EngineConfig
 
 UP_TOKEN_TTL_S = 3600
 LOCAL_USER = "local-user"
@@ -64,17 +62,22 @@ async def serve_ui(
     *,
     port: int = 0,
     project_id: str = "default",
+    secret: str | None = None,
+    encoding: str = "mp3",
 ) -> AsyncIterator[Launched]:
     """Run the local runtime's UI server on 127.0.0.1 for the duration of the block.
 
-    ``token`` is a fixed token or a function called at every engine connect."""
+    ``token`` is a fixed token or a function called at every engine connect.
+    ``secret`` is the launch link's secret, new each launch unless given (a test
+    that restarts on the same port keeps its link); ``encoding`` is the reply
+    audio the runtime asks the engine for."""
     port = port or free_port()
-    secret = new_secret()
+    secret = secret or new_secret()
     gate = Gate(port, secret)
     if callable(token):
-        config = RuntimeConfig(engine_url, token(), project_id, token_source=token)
+        config = RuntimeConfig(engine_url, token(), project_id, encoding, token_source=token)
     else:
-        config = RuntimeConfig(engine_url, token, project_id)
+        config = RuntimeConfig(engine_url, token, project_id, encoding)
     runtime = LocalRuntime(config, [r.resolve() for r in roots], approve, gate)
     async with serving(create_ui_app(runtime), port):
         yield Launched(f"http://127.0.0.1:{port}/?secret={secret}", port, secret, engine_url)
@@ -88,35 +91,7 @@ def embedded_token_source(ttl_s: int = UP_TOKEN_TTL_S) -> Callable[[], str]:
     return lambda: authority.issue(LOCAL_USER, ttl_s=ttl_s)
 
 
-@contextlib.asynccontextmanager
-async def up(
-    roots: list[Path],
-    approve: str,
-    *,
-    port: int = 0,
-    engine_port: int = 0,
-    config: EngineConfig | None = None,
-    providers: dict[str, Any] | None = None,
-) -> AsyncIterator[Launched]:
-    """Engine + local runtime + web UI in one process (``config``: providers by
-    name, database; ``providers``: already-built ones, as ``voco serve`` passes)."""
-    from voco.demo import running_engine
-    from voco.engine.runtime import EngineRuntime
-
-    runtime = await EngineRuntime.create(config, **(providers or {}))
-    try:
-        async with running_engine(runtime, engine_port) as engine_url:
-
-            def token() -> str:
-                return runtime.auth.issue(LOCAL_USER, ttl_s=UP_TOKEN_TTL_S)
-
-            async with serve_ui(engine_url, token, roots, approve, port=port) as launched:
-                yield launched
-    finally:
-        await runtime.aclose()
-
-
-async def _forever(launched: Launched) -> None:
+async def announce_forever(launched: Launched) -> None:
     print(
         f"Voco is running. Open this link in your browser:\n\n    {launched.url}\n",
         file=sys.stderr,
@@ -126,7 +101,7 @@ async def _forever(launched: Launched) -> None:
     await asyncio.Event().wait()
 
 
-def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
+def run_until_interrupted(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
@@ -147,30 +122,6 @@ def run_local(
     async def main() -> None:
         require_web_ui()
         async with serve_ui(engine_url, token, roots, approve, port=port) as launched:
-            await _forever(launched)
+            await announce_forever(launched)
 
-    return _run(main)
-
-
-def run_up(
-    roots: list[Path],
-    approve: str,
-    port: int,
-    engine_port: int,
-    config: EngineConfig | None = None,
-    providers: dict[str, Any] | None = None,
-) -> int:
-    async def main() -> None:
-        require_web_ui()
-        print("voco: loading the models…", file=sys.stderr, flush=True)
-        async with up(
-            roots,
-            approve,
-            port=port,
-            engine_port=engine_port,
-            config=config,
-            providers=providers,
-        ) as launched:
-            await _forever(launched)
-
-    return _run(main)
+    return run_until_interrupted(main)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voco.common.safe_text import escape
+
 TEXT_CAP = 4000  # characters of a file excerpt, stdout, stderr or a diff
 LIST_CAP = 200  # entries of a listing shown
 MATCH_CAP = 100  # search hits shown
@@ -21,16 +23,19 @@ FILES_CAP = 50  # files named for git status
 
 # CSI / OSC / other ESC sequences, then every C0/C1 control except \t and \n.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_VIEW_KEEPS = frozenset("\n\t\\")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def plain(text: str, cap: int = TEXT_CAP) -> tuple[str, bool]:
-    """``text`` without ANSI/control characters, cut to ``cap``; True if cut.
-
-    A local stand-in for the sandbox's display sanitiser (``sandbox/display.py``,
-    built elsewhere); switch to it when it lands.
+    """``text`` without ANSI sequences and control characters, cut to ``cap``;
+    True if cut. What else could reorder or hide text (bidi overrides,
+    zero-width and format characters) is shown as a visible escape by the same
+    rule as the sandbox's approval prompts (:mod:`voco.common.safe_text`);
+    newlines, tabs and backslashes stay, since this is a multi-line view.
     """
     clean = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+    clean = escape(clean, keep=_VIEW_KEEPS)
     if len(clean) <= cap:
         return clean, False
     return clean[:cap], True

@@ -7,6 +7,8 @@ only when asked for, and fail with a clear message when their key is missing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from voco.providers.base import LLM, STT, TTS, ProviderError
 
@@ -14,19 +16,46 @@ STT_NAMES = ("whisper", "whisper:base", "whisper:tiny", "deepgram")
 TTS_NAMES = ("piper", "cartesia")
 LLM_NAMES = ("auto", "command", "anthropic", "openai")
 
+P = TypeVar("P")
+
 
 def _need(var: str, provider: str) -> None:
     if not os.environ.get(var):
         raise ProviderError(provider, f"set {var} to use {provider}", retryable=False)
 
 
+def _chain(name: str, make_one: Callable[[str], P], fallback: Callable[[P, P], P]) -> P:
+    """``a,b,c`` → ``fallback(a, fallback(b, c))``: one reading of a chain for all kinds."""
+    first, _, rest = name.partition(",")
+    if not rest:
+        return make_one(first.strip())
+    return fallback(make_one(first.strip()), _chain(rest, make_one, fallback))
+
+
 def make_stt(name: str) -> STT:
     """``name`` may be a comma-separated fallback chain, e.g. ``deepgram,whisper``."""
-    if "," in name:
-        from voco.providers.fallback import FallbackSTT
+    from voco.providers.fallback import FallbackSTT
 
-        first, rest = name.split(",", 1)
-        return FallbackSTT(make_stt(first.strip()), make_stt(rest))
+    return _chain(name, _one_stt, FallbackSTT)
+
+
+def make_tts(name: str) -> TTS:
+    from voco.providers.fallback import FallbackTTS
+
+    return _chain(name, _one_tts, FallbackTTS)
+
+
+def make_llm(name: str, *, offline: Callable[[], LLM] | None = None) -> LLM:
+    """``offline`` builds the ``command`` LLM: it lives in :mod:`voco.agent`, a layer
+    above this one, so the caller that may import it (the engine runtime) hands it in."""
+    from voco.providers.fallback import FallbackLLM
+
+    if name == "auto":  # a configured model, with the offline command mode behind it
+        name = "anthropic,command" if os.environ.get("ANTHROPIC_API_KEY") else "command"
+    return _chain(name, lambda one: _one_llm(one, offline), FallbackLLM)
+
+
+def _one_stt(name: str) -> STT:
     if name in ("whisper", "whisper:base", "whisper:tiny"):
         # tiny.en stays the default: base measured no better here (bench_stt.py,
         # espeak/Piper voices) at twice the CPU, and misheard "readme" in the e2e test
@@ -41,12 +70,7 @@ def make_stt(name: str) -> STT:
     raise ProviderError("stt", f"unknown STT {name!r}; choose one of {', '.join(STT_NAMES)}")
 
 
-def make_tts(name: str) -> TTS:
-    if "," in name:
-        from voco.providers.fallback import FallbackTTS
-
-        first, rest = name.split(",", 1)
-        return FallbackTTS(make_tts(first.strip()), make_tts(rest))
+def _one_tts(name: str) -> TTS:
     if name == "piper":
         from voco.providers.piper_tts import PiperTTS
 
@@ -59,18 +83,15 @@ def make_tts(name: str) -> TTS:
     raise ProviderError("tts", f"unknown TTS {name!r}; choose one of {', '.join(TTS_NAMES)}")
 
 
-def make_llm(name: str) -> LLM:
-    if "," in name:
-        from voco.providers.fallback import FallbackLLM
-
-        first, rest = name.split(",", 1)
-        return FallbackLLM(make_llm(first.strip()), make_llm(rest))
-    if name == "auto":  # a configured model, with the offline command mode behind it
-        return make_llm("anthropic,command" if os.environ.get("ANTHROPIC_API_KEY") else "command")
+def _one_llm(name: str, offline: Callable[[], LLM] | None) -> LLM:
     if name == "command":
-        from voco.agent.command_mode import CommandModeLLM
-
-        return CommandModeLLM()
+        if offline is None:
+            raise ProviderError(
+                "llm",
+                "command mode is built by the engine runtime (pass offline=)",
+                retryable=False,
+            )
+        return offline()
     if name == "anthropic":
         _need("ANTHROPIC_API_KEY", "anthropic")
         from voco.providers.anthropic_llm import AnthropicLLM

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from voco.common.processes import pid_alive
 
 with warnings.catch_warnings():
     # pgserver asks platformdirs for a runtime dir it does not use for our data
@@ -123,17 +124,7 @@ def _prune_dead_handles(pgdata: Path) -> None:
         return
     if not isinstance(pids, list) or not all(isinstance(p, int) for p in pids):
         return
-    alive = [p for p in pids if _pid_alive(p)]
+    alive = [p for p in pids if pid_alive(p)]
     if alive != pids:
         log.info("embedded postgres: dropping handles of dead processes %s", set(pids) - set(alive))
         path.write_text(json.dumps(alive))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

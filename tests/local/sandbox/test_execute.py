@@ -281,11 +281,10 @@ def test_output_is_capped_and_marked(tree: Tree, make_sandbox: Callable[..., San
 
 def test_timeout_kills_process_tree(tree: Tree, make_sandbox: Callable[..., Sandbox]) -> None:
     script = "(sleep 2; touch late-marker) & setsid sh -c 'sleep 2; touch late-marker2' & sleep 30"
-    started = time.monotonic()
+    # (the pytest timeout bounds the call: a sandbox that waited for `sleep 30` fails it)
     resp = call(
         make_sandbox(approve_all), "execute_command", argv=["bash", "-c", script], timeout_s=0.5
     )
-    assert time.monotonic() - started < 5
     assert resp.status == "error" and resp.code == "timeout"
     assert resp.result["timed_out"] is True
     assert set(resp.result) == RESULT_KEYS
@@ -419,16 +418,13 @@ def test_cancel_kills_a_running_command_and_still_answers(tmp_path):
     )
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("r", sb.handle(req)))
-    t0 = _time.monotonic()
     t.start()
-    while not sb.cancel("long"):
+    while not sb.cancel("long"):  # until the command is running (pytest's timeout bounds it)
         _time.sleep(0.05)
-        assert _time.monotonic() - t0 < 5, "command never started"
     t.join(10)
-    assert not t.is_alive()
+    assert not t.is_alive()  # cancelled: `sleep 20` did not run out
     resp = out["r"]
     assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
-    assert _time.monotonic() - t0 < 5
     _time.sleep(0.2)
     assert not (root / "marker").exists()
     assert sb.cancel("long") is False

@@ -31,40 +31,21 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-# Categories that never render as themselves: controls, format characters
-# (bidi marks, overrides and isolates, zero-width joiners and spaces, BOM…),
-# surrogates, and line/paragraph separators.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+from voco.common.safe_text import escape, is_unsafe
+
+__all__ = [
+    "EscapingFilter",
+    "describe_action",
+    "escape",
+    "install_log_escaping",
+    "is_unsafe",
+    "quote",
+]
+
 WRITE_PREVIEW_CHARS = 2000
-
-
-def is_unsafe(ch: str) -> bool:
-    """True if ``ch`` could move the cursor, reorder text or be invisible."""
-    return ch in _NAMED or unicodedata.category(ch) in _UNSAFE_CATEGORIES
-
-
-def _escape_char(ch: str) -> str:
-    named = _NAMED.get(ch)
-    if named is not None:
-        return named
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def escape(text: str) -> str:
-    """``text`` with every unsafe character (and backslash) as a visible escape."""
-    if not any(is_unsafe(ch) for ch in text):
-        return text
-    return "".join(_escape_char(ch) if is_unsafe(ch) else ch for ch in text)
 
 
 def quote(text: str) -> str:

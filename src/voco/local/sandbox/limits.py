@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from voco.common.processes import pid_alive
+
 log = logging.getLogger(__name__)
 
 RLIMIT_FSIZE = 256 << 20
@@ -245,7 +247,7 @@ class Cgroups:
             for name in names:
                 parts = name.split("-")
                 ours = len(parts) == 4 and name.startswith("voco-run-") and parts[2].isdigit()
-                if ours and not _alive(int(parts[2])):
+                if ours and not pid_alive(int(parts[2])):
                     with self._lock:
                         self._stale.append(parent / name)
 
@@ -267,16 +269,6 @@ def _has_procs(d: Path) -> bool:
         return bool((d / "cgroup.procs").read_text().strip())
     except OSError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write(path: Path, value: str) -> None:
