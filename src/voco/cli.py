@@ -88,11 +88,12 @@ def _engine_config(args: argparse.Namespace) -> Any:
     extra: dict[str, Any] = {}
     if getattr(args, "shutdown_timeout", None) is not None:
         extra["shutdown_s"] = args.shutdown_timeout
-    if getattr(args, "max_sessions", None) is not None:
+    measured = getattr(args, "admission", "measured") == "measured"
+    if getattr(args, "max_sessions", None) is not None or not measured:
         from voco.engine.admission import AdmissionConfig
 
         try:
-            extra["admission"] = AdmissionConfig(max_sessions=args.max_sessions)
+            extra["admission"] = AdmissionConfig(max_sessions=args.max_sessions, measured=measured)
         except ValueError as exc:
             raise UsageError(f"--max-sessions: {exc}") from None
     return EngineConfig(
@@ -142,6 +143,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _check_auth_options(args)
     check_database(args.database)  # before the slow imports: fail within seconds
     if workers > 1:
+        # the providers are built lazily (models load in each worker), so building
+        # them here is cheap and names a missing key once, not in N tracebacks
+        _build_providers(args)
         return _serve_supervised(args, workers)
     url = f"ws://{args.host}:{args.port}/v1/session"
     print(f"voco serve: starting on {url} (loading models)…", file=sys.stderr, flush=True)
@@ -222,8 +226,15 @@ def _serve_worker(args: argparse.Namespace, sock: Any, index: int, ready: Any) -
         level=logging.INFO if args.verbose else logging.WARNING,
         format=f"%(asctime)s worker{index} %(name)s %(levelname)s %(message)s",
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        _run_engine(args, sock, ready.set)
+    from voco.engine.workers import die_with_parent
+
+    die_with_parent()  # a SIGKILLed supervisor must not leave engines on the port
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _run_engine(args, sock, ready.set)
+    except UsageError as exc:  # one clear line, no traceback, and no restart loop
+        print(f"voco serve: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def _serve_supervised(args: argparse.Namespace, workers: int) -> int:
@@ -654,6 +665,14 @@ def _add_serve(sub: Any) -> None:
         default=None,
         help="per worker: refuse session.start (4503 at_capacity) beyond this many sessions, "
         "on top of the measured headroom (default: measured headroom only)",
+    )
+    s.add_argument(
+        "--admission",
+        choices=["measured", "off"],
+        default="measured",
+        help="measured: refuse new sessions (4503) when loop lag or inference wait says the "
+        "admitted ones would fall behind real time; off: only --max-sessions and draining "
+        "refuse (a balancer in front does admission, or a shared test machine)",
     )
     s.set_defaults(fn=_cmd_serve)
 

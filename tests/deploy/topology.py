@@ -100,7 +100,8 @@ class Topology:
         self.wait_up()
 
     def _spawn(self, e: Engine) -> None:
-        args = ["serve", "--port", str(e.port), "--database", self.database]
+        # one process per engine: the test kills "an engine", and three fit two cores
+        args = ["serve", "--port", str(e.port), "--database", self.database, "--workers", "1"]
         args += ["--llm", "command", "--stt", "whisper:tiny", "--tts", "piper"]
         with open(e.log, "ab") as out:
             e.proc = subprocess.Popen(

@@ -121,3 +121,16 @@ def test_below_the_floor_measurement_never_refuses() -> None:
     assert g.decide(2.0).admit
     g.admitted()
     assert g.decide(2.0).reason == "loop_lag"
+
+
+def test_admission_off_ignores_measurement_but_keeps_the_cap_and_the_drain() -> None:
+    g = with_sessions(gate(measured=False, max_sessions=3, max_loop_lag_s=0.025), 2)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.500, busy=0.99)
+    assert g.decide(2.0).admit  # a lagging loop does not refuse
+    assert g.capacity(2.0) == 3  # only the configured cap bounds it
+    g.admitted()
+    assert g.decide(2.0).reason == "max_sessions"
+    g.released()
+    g.begin_drain()
+    assert g.decide(2.0).reason == "draining"

@@ -32,6 +32,7 @@ class AdmissionConfig:
     inference wait that still lets first audio land within ~0.6 s."""
 
     max_sessions: int | None = None  # --max-sessions: a hard cap on top of measurement
+    measured: bool = True  # --admission off: only max_sessions and draining refuse
     max_loop_lag_s: float = 0.025  # high-quantile loop lag above which we refuse
     max_loop_busy: float = 0.70  # projected event-loop busy fraction ceiling
     max_queue_wait_s: float = 0.30  # high-quantile inference wait above which we refuse
@@ -161,7 +162,7 @@ class Admission:
                 "max_sessions",
                 f"this engine is at capacity ({cfg.max_sessions} sessions); retry later",
             )
-        if self.sessions < cfg.measured_floor:
+        if not cfg.measured or self.sessions < cfg.measured_floor:
             return ADMIT
         for name, res in self._res.items():
             res.trim(now)
@@ -185,7 +186,7 @@ class Admission:
     def capacity(self, now: float) -> int | None:
         """Sessions this process can hold by measurement (and ``--max-sessions``);
         ``None`` while nothing bounds it yet."""
-        bounds = [self._capacity_of(n, r) for n, r in self._res.items()]
+        bounds = [self._capacity_of(n, r) for n, r in self._res.items() if self.config.measured]
         if self.config.max_sessions is not None:
             bounds.append(self.config.max_sessions)
         finite = [b for b in bounds if b != math.inf]

@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +47,27 @@ def machine_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def die_with_parent() -> None:
+    """In a worker: be killed when the supervisor dies, however it dies.
+
+    A SIGKILLed supervisor runs no cleanup, and its workers would keep serving
+    the shared port as orphans that nothing drains or restarts — a balancer
+    would keep sending them sessions. Linux's ``PR_SET_PDEATHSIG`` ends them
+    with it; elsewhere this is a no-op (the supervisor's own signal handling
+    still stops them on SIGTERM).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the call
+        os._exit(1)
 
 
 def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
