@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from voco.providers.base import (
     LLM,
@@ -17,6 +18,7 @@ from voco.providers.base import (
     ToolCallEvent,
     ToolSpec,
 )
+from voco.store.tenancy import SessionGrant, TurnRecord
 
 
 class ScriptedLLM(LLM):
@@ -91,3 +93,34 @@ LONG_REPLY = (
     "The local runtime runs every action in a sandbox and asks before anything risky. "
     "There is much more to say about the design, the protocol and the benchmarks."
 )
+
+
+class SignallingGrant(SessionGrant):
+    """A real session grant that sets an event when a turn is recorded and/or
+    when the session is released (sync points for protocol tests)."""
+
+    def __init__(
+        self,
+        inner: SessionGrant,
+        *,
+        recorded: asyncio.Event | None = None,
+        released: asyncio.Event | None = None,
+    ) -> None:
+        super().__init__(
+            thread_id=inner.thread_id, user_id=inner.user_id, org_id=inner.org_id,
+            notice=inner.notice,
+        )  # fmt: skip
+        self._inner, self._recorded, self._released = inner, recorded, released
+
+    def run_lock(self) -> Any:
+        return self._inner.run_lock()
+
+    def record_turn(self, record: TurnRecord) -> None:
+        self._inner.record_turn(record)
+        if self._recorded is not None:
+            self._recorded.set()
+
+    async def release(self) -> None:
+        await self._inner.release()
+        if self._released is not None:
+            self._released.set()

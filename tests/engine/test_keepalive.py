@@ -15,11 +15,11 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from tests.fakes import LONG_REPLY, ScriptedLLM
+from tests.fakes import LONG_REPLY, ScriptedLLM, SignallingGrant
 from voco.engine.server import KEEPALIVE_INTERVAL_S, SEND_TIMEOUT_S, create_app, uvicorn_options
 from voco.protocol import messages as m
 from voco.serving import serving
-from voco.store.tenancy import MemoryTenantStore, SessionGrant, TurnRecord
+from voco.store.tenancy import MemoryTenantStore, SessionGrant
 
 
 def test_keepalive_drops_a_silent_client_within_the_send_timeout() -> None:
@@ -47,25 +47,6 @@ async def test_the_engine_declines_permessage_deflate(engine_factory) -> None:
 # ------------------------------------------------------------- behaviour
 
 
-class _Releasing(SessionGrant):
-    def __init__(self, inner: SessionGrant, ended: asyncio.Event) -> None:
-        super().__init__(
-            thread_id=inner.thread_id, user_id=inner.user_id, org_id=inner.org_id,
-            notice=inner.notice,
-        )  # fmt: skip
-        self._inner, self._ended = inner, ended
-
-    def run_lock(self) -> Any:
-        return self._inner.run_lock()
-
-    def record_turn(self, record: TurnRecord) -> None:
-        self._inner.record_turn(record)
-
-    async def release(self) -> None:
-        await self._inner.release()
-        self._ended.set()
-
-
 class _Released(MemoryTenantStore):
     """The memory store; ``ended`` is set when a session gives its slot back
     (the engine has dropped it) — the test's sync point, no clock involved."""
@@ -75,7 +56,7 @@ class _Released(MemoryTenantStore):
         self.ended = asyncio.Event()
 
     def _admit(self, *args: Any) -> SessionGrant:
-        return _Releasing(super()._admit(*args), self.ended)
+        return SignallingGrant(super()._admit(*args), released=self.ended)
 
 
 class RawClient:

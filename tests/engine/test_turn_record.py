@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import LONG_REPLY, ScriptedLLM
+from tests.fakes import LONG_REPLY, ScriptedLLM, SignallingGrant
 from voco.local.engine_client import EngineClient
 from voco.protocol import messages as m
 from voco.store.tenancy import MemoryTenantStore, SessionGrant, TurnRecord
@@ -45,25 +45,6 @@ class Client:
         return await asyncio.wait_for(loop(), 60)
 
 
-class _Signalling(SessionGrant):
-    def __init__(self, inner: SessionGrant, recorded: asyncio.Event) -> None:
-        super().__init__(
-            thread_id=inner.thread_id, user_id=inner.user_id, org_id=inner.org_id,
-            notice=inner.notice,
-        )  # fmt: skip
-        self._inner, self._recorded = inner, recorded
-
-    def run_lock(self) -> Any:
-        return self._inner.run_lock()
-
-    def record_turn(self, record: TurnRecord) -> None:
-        self._inner.record_turn(record)
-        self._recorded.set()
-
-    async def release(self) -> None:
-        await self._inner.release()
-
-
 class Tenants(MemoryTenantStore):
     """The memory store, with an event set when a turn is stored (a sync point)."""
 
@@ -72,7 +53,7 @@ class Tenants(MemoryTenantStore):
         self.recorded = asyncio.Event()
 
     def _admit(self, *args: Any) -> SessionGrant:
-        return _Signalling(super()._admit(*args), self.recorded)
+        return SignallingGrant(super()._admit(*args), recorded=self.recorded)
 
 
 async def pcm_client(eng: Any) -> Client:
