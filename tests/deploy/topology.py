@@ -8,6 +8,8 @@ timing assertion.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import signal
@@ -90,9 +92,13 @@ class Topology:
         }
         haproxy = shutil.which("haproxy")
         assert haproxy is not None
+        # the deploy config unchanged, plus a runtime-API socket so the test can
+        # wait for HAProxy's own view of its servers (a second -f merges globals)
+        extra = self.home / "haproxy-stats.cfg"
+        extra.write_text(f'global\n    stats socket "{self.stats_socket}" mode 600 level user\n')
         with open(self.home / "haproxy.log", "wb") as out:
             self.haproxy = subprocess.Popen(
-                [haproxy, "-db", "-f", str(HAPROXY_CFG)],
+                [haproxy, "-db", "-f", str(HAPROXY_CFG), "-f", str(extra)],
                 env=lb_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -111,21 +117,53 @@ class Topology:
                 stderr=subprocess.STDOUT,
             )
 
+    @property
+    def stats_socket(self) -> Path:
+        return self.home / "haproxy.sock"
+
+    def server_states(self) -> dict[str, str]:
+        """HAProxy's status of each engine ("UP", "DOWN", "UP 1/2", ...), from
+        ``show stat`` on its runtime API; empty while HAProxy is not listening."""
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2)
+                s.connect(str(self.stats_socket))
+                s.sendall(b"show stat\n")
+                raw = b"".join(iter(lambda: s.recv(65536), b""))
+        except OSError:
+            return {}
+        rows = list(csv.reader(io.StringIO(raw.decode().lstrip("# "))))
+        if not rows:
+            return {}
+        col = {name: i for i, name in enumerate(rows[0])}
+        return {
+            r[col["svname"]]: r[col["status"]]
+            for r in rows[1:]
+            if len(r) > col["status"]
+            and r[col["pxname"]] == "engines"
+            and r[col["svname"]] not in ("BACKEND", "FRONTEND")
+        }
+
     def wait_up(self) -> None:
-        """Every engine answers its health check; HAProxy accepts connections."""
+        """Every engine answers its health check and HAProxy itself has marked
+        every one UP (its checks need ``rise`` passes after a start or a restart:
+        until then it answers 503 for a server it still thinks down)."""
         deadline = time.monotonic() + START_BOUND_S
         for e in self.engines:
             while not healthy(e.port):
                 if not e.alive() or time.monotonic() > deadline:
                     raise RuntimeError(f"engine {e.name} did not start:\n{self.logs(e)}")
                 time.sleep(0.3)
+        names = {e.name for e in self.engines}
         while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.lb_port)) == 0:
-                    return
+            states = self.server_states()
+            if all(states.get(n) == "UP" for n in names):
+                return
             assert self.haproxy is not None
             if self.haproxy.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"haproxy did not start:\n{self.haproxy_log()}")
+                raise RuntimeError(
+                    f"haproxy did not mark every engine up ({states}):\n{self.haproxy_log()}"
+                )
             time.sleep(0.2)
 
     def ensure_all_up(self) -> None:
