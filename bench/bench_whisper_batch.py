@@ -91,6 +91,28 @@ def main() -> None:
     )
     if not same:
         print(f"  single:  {seq}\n  batched: {bat}")
+    asyncio.run(through_the_queue(stt, audio, args.rounds))
+
+
+async def through_the_queue(stt: object, audio: list[np.ndarray], rounds: int) -> None:
+    """K sessions' ``transcribe`` at once through the real inference queue, with
+    batching (max_batch = K) and without (1): each job's latency and the CPU."""
+    q = stt._queue  # type: ignore[attr-defined]
+    for max_batch in (1, len(audio), 1, len(audio))[: 2 * max(1, rounds // 2) or 2]:
+        q.max_batch = max_batch
+        t0, c0 = time.perf_counter(), time.process_time()
+
+        async def one(a: np.ndarray, t0: float = t0) -> float:
+            await stt.transcribe(a)  # type: ignore[attr-defined]
+            return (time.perf_counter() - t0) * 1000
+
+        lat = await asyncio.gather(*(one(a) for a in audio))
+        cpu = (time.process_time() - c0) * 1000
+        print(
+            f"queue, max_batch {max_batch}: {len(audio)} sessions' decodes done after "
+            f"p50 {np.median(lat):.0f} / max {max(lat):.0f} ms; CPU {cpu:.0f} ms",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
