@@ -1,146 +1,216 @@
-"""Admission figures (no assertions: numbers to read, on whatever machine runs it).
+"""Admitted capacity: how many sessions one engine core admits before its first
+4503, and how those admitted sessions fare (issue 11 §2). No assertions.
 
-    uv run python bench/bench_admission.py [--sweep 8,24,48] [--seconds 8]
-                                           [--max-sessions N]
+    uv run python bench/bench_admission.py [--mode remote|embedded|both]
+                                           [--wave 4] [--step 1.0] [--max 160]
+                                           [--hold 10] [--settle 3]
 
-One in-process engine (embedded Silero VAD, Whisper, Piper; command-mode LLM;
-memory store). For each N of the sweep, N clients connect at once and stream
-real-time silence (32 ms frames); each pings every 250 ms and sends one typed
-turn ("list the files") after 2 s. Prints per N: admitted vs refused (4503),
-ping round-trip p50/p99 of admitted sessions, first reply audio p50/p90 after
-the typed turn, and the engine's capacity estimate (``voco_capacity_sessions``).
-The load generator shares the engine's process and machine: figures are a
-lower bound of what a dedicated core gives.
+What runs where (2-core machine), as in ``bench/bench_load.py`` (whose engine,
+vendor doubles and real-time session client this reuses):
+
+* the engine, ``voco serve --database memory`` with admission control on (the
+  default), pinned with ``taskset -c 0``; ``--mode remote`` uses the Deepgram
+  and Cartesia doubles for STT/TTS, ``--mode embedded`` Whisper and Piper inside
+  the engine; the language model is the Anthropic double in both;
+* this generator and the doubles on core 1.
+
+The ramp: every ``--step`` seconds ``--wave`` new sessions connect (each a new
+user: the per-user cap is not what this measures), each streaming real-time
+16 kHz audio — silence and an utterance every ~8 s, every other reply barged
+into — and pinging once a second, until the engine refuses one with 4503
+``at_capacity`` (or ``--max`` are in). Then the admitted sessions run on for
+``--hold`` seconds, and the figures are theirs at the admitted load: ping round
+trip p50/p99, first reply audio after the end of an utterance p50/p90, frames
+the engine did not read (dropped), errors.
+
+Figures depend on what else the machine runs; say so when quoting them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-FRAME = bytes(1024)  # 512 samples of silence
+import bench_load as load  # the bench directory is not a package
 
 
-def pct(xs: list[float], q: float) -> str:
-    return f"{np.percentile(xs, q) * 1000:.0f}" if xs else "-"
+@dataclass
+class Ramp:
+    admitted: list[load.LoadSession] = field(default_factory=list)
+    refused_at: int | None = None  # sessions admitted when the first 4503 came
+    refusal: dict[str, Any] = field(default_factory=dict)
+    other_failures: list[str] = field(default_factory=list)
 
 
-async def client(url: str, token: str, seconds: float, out: dict[str, Any]) -> None:
+async def open_or_refused(url: str, token: str, ramp: Ramp) -> Any | None:
+    """A started session, or None; the first ``at_capacity`` refusal is recorded."""
     import websockets
 
-    async with websockets.connect(url, ping_interval=None) as ws:
+    try:
+        ws = await websockets.connect(url, max_size=4 << 20, open_timeout=30)
+    except Exception as exc:
+        ramp.other_failures.append(f"connect: {type(exc).__name__}")
+        return None
+    try:
         await ws.send(json.dumps({"type": "session.start", "token": token}))
         while True:
-            try:
-                raw = await ws.recv()
-            except websockets.ConnectionClosed as exc:
-                out["refused"] = exc.rcvd.code if exc.rcvd else None
-                return
-            if isinstance(raw, str) and json.loads(raw)["type"] == "session.ready":
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if msg["type"] == "session.ready":
+                return ws
+            if msg["type"] == "error" and msg.get("fatal"):
                 break
-        out["admitted"] = True
-        pings: dict[int, float] = {}
-        t0 = time.monotonic()
-        asked: float | None = None
-
-        async def send() -> None:
-            nonlocal asked
-            n = 0
-            while (now := time.monotonic()) - t0 < seconds:
-                await ws.send(FRAME)
-                if n % 8 == 0:
-                    pings[n] = time.monotonic()
-                    await ws.send(json.dumps({"type": "ping", "id": n}))
-                if asked is None and now - t0 > 2.0:
-                    asked = time.monotonic()
-                    await ws.send(json.dumps({"type": "text.input", "text": "list the files"}))
-                n += 1
-                await asyncio.sleep(max(0.0, t0 + n * 0.032 - time.monotonic()))
-
-        async def recv() -> None:
-            async for raw in ws:
-                now = time.monotonic()
-                if isinstance(raw, bytes):
-                    if asked is not None and "first_audio" not in out:
-                        out["first_audio"] = now - asked
-                    continue
-                msg = json.loads(raw)
-                if msg["type"] == "pong" and msg.get("id") in pings:
-                    out.setdefault("rtt", []).append(now - pings.pop(msg["id"]))
-                elif msg["type"] == "mcp.request":  # no runtime here: refuse, like one would
-                    await ws.send(
-                        json.dumps(
-                            {
-                                "type": "mcp.response",
-                                "id": msg["id"],
-                                "status": "error",
-                                "code": "denied",
-                                "summary": "bench",
-                            }
-                        )
-                    )
-
-        reader = asyncio.create_task(recv())
-        await send()
-        reader.cancel()
+    except websockets.ConnectionClosed:
+        msg = {}
+    except Exception as exc:
+        ramp.other_failures.append(f"start: {type(exc).__name__}")
+        await ws.close()
+        return None
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.wait_closed(), 5)
+    code = ws.close_code
+    if code == 4503 or msg.get("code") == "at_capacity":
+        if ramp.refused_at is None:
+            ramp.refused_at = len(ramp.admitted)
+            ramp.refusal = {"code": code, "message": msg.get("message", "")}
+            ramp.refusal["retry_after_ms"] = msg.get("retry_after_ms")
+    else:
+        ramp.other_failures.append(f"closed {code}: {msg.get('code', '?')}")
+    return None
 
 
-def capacity(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("voco_capacity_sessions "):
-                return line.split()[1]
-    return "?"
+async def ticker(sessions: list[load.LoadSession], figs: load.Figures, stop: asyncio.Event) -> None:
+    """Every 32 ms, one chunk (and pings) for every admitted session — the list
+    grows during the ramp."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while not stop.is_set():
+        now = time.monotonic()
+        if sessions and sessions[0].measuring:
+            figs.tick_lag_ms.append((loop.time() - due) * 1000)
+        for s in list(sessions):
+            try:
+                await s.tick(now)
+            except Exception as exc:  # closed by the engine
+                figs.errors.append(type(exc).__name__)
+                sessions.remove(s)
+        due += load.CHUNK_MS / 1000
+        await asyncio.sleep(max(0.0, due - loop.time()))
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sweep", default="8,24,48")
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--max-sessions", type=int, default=None)
-    args = ap.parse_args()
+async def measure(mode: str, args: argparse.Namespace, urls: dict[str, str]) -> None:
+    utter, barge = load.speech_pcm("list the files please"), load.speech_pcm("no, stop")
+    with tempfile.TemporaryDirectory() as home:
+        engine = load.start_engine(mode, urls, Path(home))
+        figs, ramp = load.Figures(), Ramp()
+        stop = asyncio.Event()
+        tick = asyncio.create_task(ticker(ramp.admitted, figs, stop))
+        try:
+            print(
+                f"mode {mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
+                f"ramp +{args.wave} sessions every {args.step:g} s; machine load "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            await asyncio.sleep(args.settle)  # admission learns the idle baseline
+            t0 = time.monotonic()
+            while ramp.refused_at is None and len(ramp.admitted) < args.max:
+                opened = await asyncio.gather(
+                    *(open_or_refused(engine.url, engine.token(), ramp) for _ in range(args.wave))
+                )
+                for ws in opened:
+                    if ws is None:
+                        continue
+                    offset = 1.0 + (len(ramp.admitted) * 0.37) % load.CYCLE_S  # staggered
+                    s = load.LoadSession(ws, figs, utter, barge, offset_s=offset)
+                    s.reader = asyncio.create_task(s.read())
+                    ramp.admitted.append(s)
+                elapsed = time.monotonic() - t0
+                print(f"  t={elapsed:5.1f} s admitted {len(ramp.admitted)}", flush=True)
+                if ramp.refused_at is None:
+                    await asyncio.sleep(args.step)
+            ramp_s = time.monotonic() - t0
+            for s in ramp.admitted:  # the figures are of the admitted load only
+                s.measuring = True
+            await asyncio.sleep(args.hold)
+            for s in ramp.admitted:
+                s.measuring = False
+            report(mode, ramp, figs, ramp_s, args)
+        finally:
+            stop.set()
+            await tick
+            for s in ramp.admitted:
+                if s.reader is not None:
+                    s.reader.cancel()
+            await asyncio.gather(*(s.ws.close() for s in ramp.admitted), return_exceptions=True)
+            engine.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                engine.proc.wait(15)
+            if engine.proc.poll() is None:
+                engine.proc.kill()
 
-    from voco.engine.admission import AdmissionConfig
-    from voco.engine.runtime import EngineConfig, EngineRuntime
-    from voco.engine.server import create_app, uvicorn_options
-    from voco.serving import serving
 
-    cfg = EngineConfig(llm="command", database="memory")
-    rt = await EngineRuntime.create(cfg)
-    app = create_app(rt, admission=AdmissionConfig(max_sessions=args.max_sessions))
-    print("N  admitted refused  ping_p50 ping_p99 (ms)  first_audio_p50 p90 (ms)  capacity")
+def report(
+    mode: str, ramp: Ramp, figs: load.Figures, ramp_s: float, args: argparse.Namespace
+) -> None:
+    pct = load.pct
+    if ramp.refused_at is None:
+        head = f"no 4503 within --max {args.max}: admitted {len(ramp.admitted)} (capacity ≥ that)"
+    else:
+        r = ramp.refusal
+        head = (
+            f"admitted {ramp.refused_at} before the first 4503 "
+            f"(retry_after_ms {r.get('retry_after_ms')}: {r.get('message', '')!r})"
+        )
+    errs = {e: figs.errors.count(e) for e in set(figs.errors)}
+    print(f"mode {mode}: {head}; ramp {ramp_s:.0f} s", flush=True)
+    print(
+        f"  over {args.hold:g} s at that load: ping p50 {pct(figs.ping_ms, 50):.1f} "
+        f"p99 {pct(figs.ping_ms, 99):.1f} ms (n={len(figs.ping_ms)}); first audio p50 "
+        f"{pct(figs.first_audio_ms, 50):.0f} p90 {pct(figs.first_audio_ms, 90):.0f} ms "
+        f"(n={len(figs.first_audio_ms)}); dropped {figs.dropped}/{figs.sent + figs.dropped}; "
+        f"generator lag p99 {pct(figs.tick_lag_ms, 99):.1f} ms; errors {errs or '-'}; "
+        f"other failures {sorted(set(ramp.other_failures)) or '-'}",
+        flush=True,
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {1})
+    doubles = subprocess.Popen(
+        ["taskset", "-c", "1", sys.executable, load.__file__, "_doubles"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert doubles.stdout is not None and doubles.stdin is not None
     try:
-        async with serving(app, **uvicorn_options()) as port:
-            url = f"ws://127.0.0.1:{port}/v1/session"
-            for n in (int(x) for x in args.sweep.split(",")):
-                outs: list[dict[str, Any]] = [{} for _ in range(n)]
-                tokens = [rt.auth.issue(f"bench-{i}") for i in range(n)]
-                await asyncio.gather(
-                    *(client(url, t, args.seconds, o) for t, o in zip(tokens, outs, strict=True)),
-                    return_exceptions=True,
-                )
-                rtt = [x for o in outs for x in o.get("rtt", [])]
-                fa = [o["first_audio"] for o in outs if "first_audio" in o]
-                adm = sum(1 for o in outs if o.get("admitted"))
-                ref = sum(1 for o in outs if o.get("refused") == 4503)
-                print(
-                    f"{n:<3}{adm:>9}{ref:>8}  {pct(rtt, 50):>8} {pct(rtt, 99):>8}"
-                    f"       {pct(fa, 50):>15} {pct(fa, 90):>4}        {capacity(port)}"
-                )
-                await asyncio.sleep(1.0)
+        urls = json.loads(doubles.stdout.readline())
+        for mode in ("remote", "embedded") if args.mode == "both" else (args.mode,):
+            await measure(mode, args, urls)
     finally:
-        await rt.aclose()
+        doubles.stdin.close()
+        doubles.wait(10)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=["remote", "embedded", "both"], default="both")
+    p.add_argument("--wave", type=int, default=4, help="sessions added per step")
+    p.add_argument("--step", type=float, default=1.0, help="seconds between waves")
+    p.add_argument("--max", type=int, default=160, help="stop the ramp here if never refused")
+    p.add_argument("--settle", type=float, default=3.0, help="idle seconds before the ramp")
+    p.add_argument("--hold", type=float, default=10.0, help="seconds measured at the admitted load")
+    asyncio.run(main(p.parse_args()))

@@ -161,6 +161,13 @@ def test_serve_refuses_several_workers_on_memory_and_bad_counts(env):
     assert out.returncode == 2 and "--max-sessions: max sessions must be at least 1" in out.stderr
 
 
+def test_serve_refuses_tracing_it_cannot_export_in_one_line(env):
+    bad = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    out = run(["serve", "--database", "memory", "--port", str(free_port())], {**env, **bad})
+    assert out.returncode == 2 and "http/protobuf only" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 @pytest.fixture(scope="module")
 def files() -> Iterator[dict[str, Path]]:
     d = Path(tempfile.mkdtemp(prefix="voco-cli-files-"))

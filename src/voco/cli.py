@@ -27,6 +27,7 @@ from voco.cli_checks import (
     check_port_free,
     check_roots,
     check_text,
+    check_tracing,
     check_ttl,
     check_user,
     check_wav,
@@ -141,6 +142,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     workers = _serve_workers_count(args)
     check_port_free(args.host, args.port)
     _check_auth_options(args)
+    check_tracing()
     check_database(args.database)  # before the slow imports: fail within seconds
     if workers > 1:
         # the providers are built lazily (models load in each worker), so building

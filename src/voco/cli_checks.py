@@ -176,3 +176,13 @@ def read_token(token: str | None, token_file: str | None) -> str | None:
         return token
     env = os.environ.get("VOCO_TOKEN", "").strip()
     return env or None
+
+
+def check_tracing() -> None:
+    """The OTEL_* variables name an exporter this engine has (before models load)."""
+    from voco.engine.tracing import TracingConfigError, validate_env
+
+    try:
+        validate_env(os.environ)
+    except TracingConfigError as exc:
+        raise UsageError(str(exc)) from None

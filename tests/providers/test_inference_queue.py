@@ -17,7 +17,9 @@ from voco.providers.inference_queue import (
     FIRST,
     LATER,
     InferenceQueue,
+    Waiting,
     job_priority,
+    pick_batch,
     process_queues,
 )
 
@@ -157,3 +159,102 @@ def test_one_queue_serves_successive_event_loops(executor, gate) -> None:
     asyncio.run(leave_a_job_running())  # closes its loop with the job on the thread
     gate.set()
     assert asyncio.run(q.run(lambda: 5)) == 5
+
+
+# ---------------------------------------------------------------- batching
+
+
+@pytest.mark.parametrize(
+    ("key", "waiting", "max_batch", "picked"),
+    [
+        ("a", [Waiting("a", True), Waiting("a", True)], 4, [0, 1]),
+        ("a", [Waiting("a", True)] * 5, 4, [0, 1, 2]),  # the leader is the fourth
+        ("a", [Waiting("b", True), Waiting("a", True), Waiting(None, True)], 4, [1]),
+        ("a", [Waiting("a", False), Waiting("a", True)], 4, [1]),  # cancelled or other loop
+        ("a", [Waiting("a", True)], 1, []),  # batching off
+        (None, [Waiting(None, True)], 4, []),  # an unbatchable job runs alone
+        ("a", [], 4, []),  # alone: nobody is waited for
+    ],
+)
+def test_the_batching_policy(key, waiting, max_batch, picked) -> None:
+    assert pick_batch(key, waiting, max_batch) == picked
+
+
+class BatchModel:
+    """A batch function that records each call's items (the "model pass")."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, items: list[str]) -> list[str]:
+        self.calls.append(list(items))
+        return [x.upper() for x in items]
+
+
+async def test_jobs_waiting_together_run_as_one_batch(executor, gate) -> None:
+    q = InferenceQueue("batch-test", executor, max_batch=3)
+    model = BatchModel()
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
+    jobs = [asyncio.ensure_future(q.run_batch(model, "w1000", x)) for x in "abcd"]
+    other = asyncio.ensure_future(q.run_batch(model, "w3000", "z"))  # another window
+    await until(lambda: q.depth == 5)
+    gate.set()
+    got = await asyncio.gather(*jobs, other, blocker)
+    assert got[:5] == ["A", "B", "C", "D", "Z"]  # each caller gets its own result
+    assert model.calls == [["a", "b", "c"], ["d"], ["z"]]  # capped at max_batch; keys apart
+
+
+async def test_a_job_alone_is_not_held_back_for_company(executor) -> None:
+    q = InferenceQueue("alone-test", executor, max_batch=4)
+    model = BatchModel()
+    assert await q.run_batch(model, "k", "solo") == "SOLO"
+    assert model.calls == [["solo"]]
+
+
+async def test_a_cancelled_follower_is_left_out_and_the_rest_go_on(executor, gate) -> None:
+    q = InferenceQueue("cancel-batch-test", executor, max_batch=4)
+    model = BatchModel()
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
+    a = asyncio.ensure_future(q.run_batch(model, "k", "a"))
+    gone = asyncio.ensure_future(q.run_batch(model, "k", "gone"))
+    c = asyncio.ensure_future(q.run_batch(model, "k", "c"))
+    await until(lambda: q.depth == 3)
+    gone.cancel()
+    await until(lambda: q.depth == 2)
+    gate.set()
+    assert await asyncio.gather(a, c, blocker) == ["A", "C", None]
+    assert model.calls == [["a", "c"]] and gone.cancelled()
+
+
+async def test_a_failed_batch_fails_each_of_its_jobs_and_frees_the_thread(executor, gate) -> None:
+    q = InferenceQueue("fail-batch-test", executor, max_batch=4)
+
+    def broken(items: list[str]) -> list[str]:
+        raise RuntimeError(f"model broke on {len(items)}")
+
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
+    jobs = [asyncio.ensure_future(q.run_batch(broken, "k", x)) for x in "ab"]
+    await until(lambda: q.depth == 2)
+    gate.set()
+    await blocker
+    for j in jobs:
+        with pytest.raises(RuntimeError, match="model broke on 2"):
+            await j
+    assert await q.run(lambda: 7) == 7
+
+
+async def test_a_batch_counts_every_jobs_wait(executor, gate) -> None:
+    clock = Clock()
+    q = InferenceQueue("wait-batch-test", executor, max_batch=4, clock=clock)
+    model = BatchModel()
+    blocker = asyncio.ensure_future(q.run(gate.job))
+    await until(gate.started.is_set)
+    jobs = [asyncio.ensure_future(q.run_batch(model, "k", x)) for x in "ab"]
+    await until(lambda: q.depth == 2)
+    clock.t += 1.5
+    gate.set()
+    await asyncio.gather(blocker, *jobs)
+    assert sorted(q.sample().waits) == [0.0, 1.5, 1.5]

@@ -156,3 +156,40 @@ def test_models_are_chosen_by_name():
     assert make_stt("whisper:tiny").model == "tiny"
     with pytest.raises(ProviderError, match="unknown STT"):
         make_stt("whisper:large")
+
+
+async def test_batched_decodes_equal_the_single_decodes(whisper):
+    """Sessions' utterances decoded as one CTranslate2 batch give each the
+    transcript its own decode gives — with no vocabulary, and with different
+    vocabularies of one prompt length (the batch key)."""
+
+    def utterance(voice, text):
+        pcm = np.concatenate([silence(200), voice(text), silence(300)])
+        return pcm.astype(np.float32) / 32768
+
+    plain = [
+        (utterance(piper_speech, "Open the readme file please."), []),
+        (utterance(espeak_speech, "Run the tests."), []),
+        (utterance(piper_speech, "Git status."), []),
+        (utterance(espeak_speech, "Search for token."), []),
+    ]
+    a, b = whisper.prompt_tokens(["main.py"]), whisper.prompt_tokens(["setup.py"])
+    assert len(a) == len(b) and a != b
+    vocab = [
+        (utterance(piper_speech, "Open main dot py."), a),
+        (utterance(espeak_speech, "Show me setup dot py."), b),
+    ]
+    for items in (plain, vocab):
+        assert len({whisper.batch_key(len(x), p) for x, p in items}) == 1
+        single = [whisper._decode(x, p) for x, p in items]
+        assert whisper._decode_batch(items) == single
+        assert all(single)  # real transcripts, not empty strings
+
+
+async def test_decodes_of_different_keys_are_never_one_batch(whisper):
+    short = np.zeros(16000, np.float32)
+    assert whisper.batch_key(len(short), []) != whisper.batch_key(len(short), [1, 2, 3])
+    assert whisper.batch_key(12 * 16000, []) != whisper.batch_key(len(short), [])
+    assert whisper.batch_key(31 * 16000, []) is None  # long dictation: the library's windowing
+    with pytest.raises(ValueError, match="one batch key"):
+        whisper._decode_batch([(short, []), (short, [1, 2, 3])])

@@ -184,7 +184,11 @@ class Listener:
         joined, self._joined = self._joined, None
         preview, self._preview = self._preview, None
         onset, preroll_ms = self._onset
-        heard = (max(0, ev.end_ms - onset), max(0, ev.decided_ms - onset) + preroll_ms)
+        heard = (
+            max(0, ev.end_ms - onset),
+            max(0, ev.decided_ms - onset) + preroll_ms,
+            max(0, ev.decided_ms - ev.end_ms),
+        )
         return self._finish_utterance(utterance, self._clock(), joined, preview, heard)
 
     async def _announce_end(
@@ -205,7 +209,7 @@ class Listener:
         decided: float,
         joined: Turn | None,
         preview: asyncio.Future[str | None] | None,
-        heard: tuple[int, int] = (0, 0),
+        heard: tuple[int, int, int | None] = (0, 0, None),
     ) -> None:
         t0 = self._clock()
         try:
@@ -230,7 +234,7 @@ class Listener:
         else:
             turn = Turn(new_id(), new_id(), text)
         turn.speech_end_at, turn.stt_ms = decided, stt_ms
-        turn.speech_ms, turn.stt_audio_ms = heard
+        turn.speech_ms, turn.stt_audio_ms, turn.eot_ms = heard
         if joined is not None:
             turn.speech_ms += joined.speech_ms
             turn.stt_audio_ms += joined.stt_audio_ms

@@ -25,6 +25,7 @@ class Turn:
     text: str = ""
     speech_end_at: float | None = None  # clock time the end of speech was decided
     stt_ms: int | None = None
+    eot_ms: int | None = None  # VAD end of turn: last voiced frame → the silence rule fired
     speech_ms: int = 0  # usage: the user's speech, onset to end
     stt_audio_ms: int = 0  # usage: audio given to STT (preroll + speech + end silence)
 

@@ -23,6 +23,7 @@ from voco.auth.verifier import Verifier
 from voco.engine.admission import AdmissionConfig
 from voco.engine.lifecycle import TurnDeadlines
 from voco.engine.memory_store import BoundedMemorySaver
+from voco.engine.tracing import TurnTracer, tracer_from_env
 from voco.engine.turn_end import TurnEndConfig
 from voco.protocol import messages as m
 from voco.providers.base import LLM, STT, TTS
@@ -72,6 +73,8 @@ class EngineRuntime:
     version: str = __version__
     # each answered turn's timings (ms) also go to these (the /metrics histograms)
     turn_observers: list[Callable[[Mapping[str, int]], None]] = field(default_factory=list)
+    # OpenTelemetry spans per turn; None unless OTEL_* configure an exporter
+    tracer: TurnTracer | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @classmethod
@@ -118,6 +121,7 @@ class EngineRuntime:
                 turn_end=cfg.turn_end,
                 shutdown_s=cfg.shutdown_s,
                 retention=retention,
+                tracer=tracer_from_env(),
             )
             rt._stack = stack
             await rt.stt.warmup()
@@ -137,6 +141,8 @@ class EngineRuntime:
         for p in (self.stt, self.tts, self.llm):
             await p.aclose()
         await self.auth.aclose()
+        if self.tracer is not None:  # flushes what is still batched
+            self.tracer.shutdown()
         await self._stack.aclose()
 
 

@@ -327,6 +327,8 @@ class Session(ListenerHost):
             self._unended.pop(resp.response_id, None)
             if not end.joined:  # a joined turn goes on in the next response
                 self.grant.record_turn(turn_record(resp, end, self.clock()))
+            if self.rt.tracer is not None:
+                self.rt.tracer.ended(self.session_id, self.thread_id, resp, end, self.clock())
         return resp.response_id not in self._unended
 
     def _end_or_watch(self, resp: Response) -> None:
@@ -379,6 +381,8 @@ class Session(ListenerHost):
             fields["first_audio_ms"] = int((speaker.first_audio_at - resp.life.started_at) * 1000)
         for observe in self.rt.turn_observers:
             observe(fields)
+        if self.rt.tracer is not None:  # the same readings, for the turn's span
+            self.rt.tracer.stages(resp.response_id, speaker.first_clause_at, speaker.first_audio_at)
 
     # ---------------------------------------------------------------- cutting
 

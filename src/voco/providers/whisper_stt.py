@@ -43,10 +43,15 @@ from voco.providers.inference_queue import InferenceQueue
 from voco.providers.whisper_models import base_model_dir, tiny_model_dir
 
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: Whisper's trained window
+HOP = 160  # samples per mel frame (10 ms at 16 kHz)
 MAX_UTTERANCE_S = 120
 DECODER_CONTEXT = 448  # Whisper's text positions: prompt + generated tokens
 MAX_PROMPT_TOKENS = 96  # vocabulary prompt cap; leaves >300 tokens for the words
 MODELS = ("base", "tiny")
+# decodes waiting together that go to CTranslate2 as one batch (bench/bench_whisper_batch.py:
+# 4 at once cost ~0.76x the CPU of 4 in a row, same transcripts; one alone is never held back)
+MAX_BATCH = 4
+Utterance = tuple[npt.NDArray[np.float32], list[int]]  # audio, vocabulary prompt tokens
 
 
 def bundled_model_dir(model: str = "base") -> Path:
@@ -113,6 +118,7 @@ class WhisperSTT(STT):
         min_context_s: float = 10.0,
         compute_type: str = "int8",
         beam_size: int = 1,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         if model not in MODELS:
             raise ProviderError(
@@ -128,7 +134,7 @@ class WhisperSTT(STT):
         self._tokenizer: Any = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
         # every session's decodes share the thread: bounded, measured, prioritised
-        self._queue = InferenceQueue("stt", self._executor)
+        self._queue = InferenceQueue("stt", self._executor, max_batch=max_batch)
         self._lock = asyncio.Lock()
         self.fallbacks = 0  # how often the full-window decode was needed
 
@@ -183,49 +189,94 @@ class WhisperSTT(STT):
     async def transcribe(self, audio: npt.NDArray[np.float32], prompt: Sequence[int] = ()) -> str:
         await self.warmup()
         try:
-            return await self._queue.run(self._decode, audio, list(prompt))
+            key = self.batch_key(len(audio), prompt)
+            if key is None or self._queue.max_batch <= 1:
+                return await self._queue.run(self._decode, audio, list(prompt))
+            # decodes of other sessions waiting with the same key join this one
+            return await self._queue.run_batch(self._decode_batch, key, (audio, list(prompt)))
         except ProviderError:
             raise
         except Exception as exc:
             raise ProviderError(self.name, f"transcription failed: {exc}") from exc
 
+    def window(self, n_samples: int) -> int | None:
+        """The encoder window (mel frames) a decode of ``n_samples`` uses, or
+        None for long dictation (the library's own 30 s windowing). Decodes with
+        the same window may share one batched encoder/decoder pass: each item's
+        input is then exactly what its single decode sees."""
+        if n_samples > 30 * SAMPLE_RATE:
+            return None
+        return min(FULL_FRAMES, max(self._min_frames, n_samples // HOP + 100))
+
+    def batch_key(self, n_samples: int, prompt: Sequence[int]) -> tuple[int, int] | None:
+        """Decodes of one key may run as one batch: the same encoder window, and
+        the same vocabulary prompt length (CTranslate2 needs the start-of-transcript
+        token at one position across a batch; padding a prompt would change
+        what the decoder is conditioned on). None: never batched."""
+        frames = self.window(n_samples)
+        return None if frames is None else (frames, len(prompt[-MAX_PROMPT_TOKENS:]))
+
     def _decode(self, audio: npt.NDArray[np.float32], prompt: list[int] | None = None) -> str:
         prompt = prompt or []
-        if len(audio) > 30 * SAMPLE_RATE:  # long dictation: the library's windowing
+        frames = self.window(len(audio))
+        if frames is None:  # long dictation: the library's windowing
             words = self._tokenizer.decode(prompt).strip() if prompt else None
             segments, _ = self._model.transcribe(
                 audio, beam_size=self._beam, language="en", initial_prompt=words
             )
             return " ".join(s.text.strip() for s in segments).strip()
-        feats = self._model.feature_extractor(audio, padding=0)
-        n = feats.shape[1]
-        frames = min(FULL_FRAMES, max(self._min_frames, n + 100))
-        text = collapse_loops(self._generate(feats, frames, len(audio), prompt))
-        if frames < FULL_FRAMES and looks_degenerate(text):
-            self.fallbacks += 1
-            text = collapse_loops(self._generate(feats, FULL_FRAMES, len(audio), prompt))
-        return text.strip()
+        return self._decode_batch([(audio, prompt)])[0]
+
+    def _decode_batch(
+        self, items: Sequence[tuple[npt.NDArray[np.float32], list[int]]]
+    ) -> list[str]:
+        """Decode utterances of one :meth:`window` in one CTranslate2 call
+        (batched encoder and decoder); a degenerate result is re-decoded
+        alone over the full 30 s window, as a single decode would be."""
+        keys = {self.batch_key(len(a), p) for a, p in items}
+        frames = self.window(len(items[0][0]))
+        if frames is None or len(keys) != 1:
+            raise ValueError(f"one batch needs one batch key, got {sorted(map(str, keys))}")
+        feats = [self._model.feature_extractor(a, padding=0) for a, _ in items]
+        texts = self._generate(feats, frames, [(len(a), p) for a, p in items])
+        out: list[str] = []
+        for (audio, prompt), f, text in zip(items, feats, texts, strict=True):
+            text = collapse_loops(text)
+            if frames < FULL_FRAMES and looks_degenerate(text):
+                self.fallbacks += 1
+                text = collapse_loops(self._generate([f], FULL_FRAMES, [(len(audio), prompt)])[0])
+            out.append(text.strip())
+        return out
 
     def _generate(
-        self, feats: npt.NDArray[np.float32], frames: int, n_samples: int, previous: list[int]
-    ) -> str:
+        self,
+        feats: Sequence[npt.NDArray[np.float32]],
+        frames: int,
+        jobs: Sequence[tuple[int, list[int]]],
+    ) -> list[str]:
+        """One encoder + decoder pass over ``feats`` padded to ``frames``;
+        ``jobs``: each item's (sample count, vocabulary prompt)."""
         import ctranslate2
 
-        f = np.zeros((feats.shape[0], frames), dtype=np.float32)
-        k = min(frames, feats.shape[1])
-        f[:, :k] = feats[:, :k]
-        x = ctranslate2.StorageView.from_array(np.ascontiguousarray(f[None]))
-        enc = self._model.model.encode(x, to_cpu=False)
+        x = np.zeros((len(feats), feats[0].shape[0], frames), dtype=np.float32)
+        for i, f in enumerate(feats):
+            k = min(frames, f.shape[1])
+            x[i, :, :k] = f[:, :k]
+        enc = self._model.model.encode(ctranslate2.StorageView.from_array(x), to_cpu=False)
         tok = self._tokenizer
-        prev = [tok.sot_prev, *previous[-MAX_PROMPT_TOKENS:]] if previous else []
-        prompt = [*prev, *tok.sot_sequence, tok.no_timestamps]
-        budget = int(n_samples / SAMPLE_RATE * 12) + 24  # tokens the words may need
-        max_len = min(DECODER_CONTEXT - 8, len(prompt) + budget)  # counts the prompt
+        prompts: list[list[int]] = []
+        max_len = 0
+        for n_samples, previous in jobs:
+            prev = [tok.sot_prev, *previous[-MAX_PROMPT_TOKENS:]] if previous else []
+            prompt = [*prev, *tok.sot_sequence, tok.no_timestamps]
+            budget = int(n_samples / SAMPLE_RATE * 12) + 24  # tokens the words may need
+            # counts the prompt; the batch's longest need bounds it (greedy items stop at EOT)
+            max_len = max(max_len, min(DECODER_CONTEXT - 8, len(prompt) + budget))
+            prompts.append(prompt)
         res = self._model.model.generate(
-            enc, [prompt], beam_size=self._beam, max_length=max_len, suppress_blank=True
+            enc, prompts, beam_size=self._beam, max_length=max_len, suppress_blank=True
         )
-        ids = [t for t in res[0].sequences_ids[0] if t < tok.eot]
-        return str(tok.decode(ids))
+        return [str(tok.decode([t for t in r.sequences_ids[0] if t < tok.eot])) for r in res]
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
