@@ -14,9 +14,10 @@ No assertions: figures to read. What runs where (2-core machine):
 
 Each session is a real WebSocket client (the ``websockets`` library with its
 defaults, as ``voco local`` connects) that streams 16 kHz PCM in 32 ms chunks
-in real time: silence, and an espeak-ng utterance ("list the files please")
-every ~8 s, staggered across sessions. Every other reply is interrupted 0.6 s
-into its audio by a second utterance (barge-in under load). The model double
+in real time: a quiet room (-70 dBFS noise, ``--room-dbfs``), and an espeak-ng
+utterance ("list the files please") every ~8 s, staggered across sessions.
+Every other reply is interrupted 0.6 s into its audio by a second utterance
+(barge-in under load). The model double
 answers with a ``list_dir`` tool call, which the session answers as a runtime
 would (``mcp.response``), then with a spoken sentence. Each session pings once
 a second; the pong round trip is the lag figure.
@@ -62,7 +63,7 @@ CYCLE_S = 8.0
 PING_EVERY_S = 1.0
 BARGE_AFTER_S = 0.6
 MAX_BUFFERED = 32 * 1024  # bytes waiting in our socket: the engine is not reading
-SILENCE = bytes(CHUNK_BYTES)
+SILENCE = [bytes(CHUNK_BYTES)]  # the room between utterances: see room_noise()
 REPLY = "I found three files: the readme, the main module and the tests. Which one first?"
 RESULT = {"entries": [{"name": n, "type": "file"} for n in ("README.md", "main.py", "tests")]}
 
@@ -98,7 +99,7 @@ async def run_doubles() -> None:
         voiced = 0  # voiced frames of the current utterance
 
         async def _frame(self, value: int) -> None:
-            if value == 0:  # the bench's silence is exact zeros
+            if abs(value) < 100:  # the bench's room noise (≤ -70 dBFS) or zeros
                 self.voiced = 0
                 await super()._frame(0)
                 return
@@ -165,6 +166,7 @@ class Engine:
     url: str
     home: Path
     _users: int = 0
+    idle_cpu: float = 0.0  # its CPU (fraction of a core) with no session open
 
     def token(self) -> str:
         """A token of a new user: the per-user session cap (16) is not what this measures."""
@@ -183,7 +185,7 @@ class Engine:
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
 
-def start_engine(mode: str, urls: dict[str, str], home: Path) -> Engine:
+def start_engine(mode: str, urls: dict[str, str], home: Path, admission: str) -> Engine:
     port = free_port()
     env = dict(os.environ, VOCO_HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test")
     env["ANTHROPIC_BASE_URL"] = urls["anthropic"]
@@ -197,6 +199,7 @@ def start_engine(mode: str, urls: dict[str, str], home: Path) -> Engine:
         )
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "voco.cli", "serve", "--port", str(port)]
     cmd += ["--database", "memory", "--llm", "anthropic", "--stt", stt, "--tts", tts]
+    cmd += ["--admission", admission]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -240,6 +243,7 @@ class LoadSession:
         self.pings: dict[int, float] = {}
         self.ping_id = 0
         self.cycle = 0
+        self.cycle_i = 0
         self.utter_end_at: float | None = None  # waiting for the reply's first audio
         self.barge_due: float | None = None
         self.barge_sent_at: float | None = None
@@ -263,7 +267,8 @@ class LoadSession:
         if self.barge_due is not None and now >= self.barge_due:
             self.barge_due = None
             self.barge_sent_at = self.say(self.barge)
-        chunk = self.queue.pop(0) if self.queue else SILENCE
+        chunk = self.queue.pop(0) if self.queue else SILENCE[self.cycle_i % len(SILENCE)]
+        self.cycle_i += 1
         if self.ws.transport.get_write_buffer_size() > MAX_BUFFERED:
             self.f.dropped += self.measuring
         else:
@@ -431,7 +436,9 @@ async def run_level(
     # what was sent, then charge it all the CPU it took for that audio
     await asyncio.gather(*(s.flush() for s in sessions))
     audio_s = (figs.sent + figs.dropped) * CHUNK_MS / 1000
-    per_session = (engine.cpu_s() - cpu0[1]) / audio_s if audio_s else float("nan")
+    # net of what the engine spends with no session at all (its tickers)
+    used = engine.cpu_s() - cpu0[1] - engine.idle_cpu * (time.monotonic() - cpu0[0])
+    per_session = used / audio_s if audio_s else float("nan")
     if spy is not None:
         spy.wait()
     for s in sessions:
@@ -453,6 +460,19 @@ async def idle_rss(engine: Engine, n: int) -> float:
     return (after - before) / max(1, len(sockets))
 
 
+def room_noise(dbfs: float | None) -> list[bytes]:
+    """Chunks of a quiet room (Gaussian noise at ``dbfs`` RMS), or digital zeros.
+
+    Why not zeros by default: a real microphone's silence is noise, and the
+    engine's energy gate (audio/gate.py) must learn that floor to skip it; an
+    all-zero stream would flatter it."""
+    if dbfs is None:
+        return [bytes(CHUNK_BYTES)]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, CHUNK_BYTES // 2)) * 32768 * 10 ** (dbfs / 20)
+    return [row.astype("<i2").tobytes() for row in np.round(x)]
+
+
 def speech_pcm(text: str) -> bytes:
     from tests.speech import espeak_speech, trim
 
@@ -466,7 +486,7 @@ def print_level(r: dict[str, Any]) -> None:
     errs = {e: f.errors.count(e) for e in set(f.errors)}
     print(
         f"N={r['n']:4d} admitted {r['admitted']:4d}  engine CPU {r['cpu']:5.1f} %  "
-        f"({r['per_session'] * 100:.3f} % of a core per real-time session, "
+        f"({r['per_session'] * 100:.3f} % of a core per real-time session net of idle, "
         f"i.e. {1 / r['per_session']:.0f} sessions/core)  "
         f"ping p50 {pct(f.ping_ms, 50):7.1f} p99 {pct(f.ping_ms, 99):7.1f} ms "
         f"(n={len(f.ping_ms)})  "
@@ -496,14 +516,22 @@ async def main(args: argparse.Namespace) -> None:
     assert doubles.stdout is not None
     urls = json.loads(doubles.stdout.readline())
     utter, barge = speech_pcm("list the files please"), speech_pcm("no, stop")
+    SILENCE[:] = room_noise(None if args.room_dbfs >= 0 else args.room_dbfs)
     with tempfile.TemporaryDirectory() as home:
-        engine = start_engine(args.mode, urls, Path(home))
+        engine = start_engine(args.mode, urls, Path(home), args.admission)
         try:
             print(
                 f"mode {args.mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
                 f"{args.seconds:.0f} s per level after 3 s warm-up; machine load "
                 f"{os.getloadavg()[0]:.1f}",
                 flush=True,
+            )
+            await asyncio.sleep(1.0)
+            t0, c0 = time.monotonic(), engine.cpu_s()
+            await asyncio.sleep(5.0)
+            engine.idle_cpu = (engine.cpu_s() - c0) / (time.monotonic() - t0)
+            print(
+                f"engine CPU with no session: {engine.idle_cpu * 100:.2f} % of a core", flush=True
             )
             rss = await idle_rss(engine, args.idle)
             print(f"RSS per idle session: {rss:.0f} KiB (over {args.idle} sessions)", flush=True)
@@ -540,5 +568,18 @@ if __name__ == "__main__":
     )
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per level")
     p.add_argument("--idle", type=int, default=100, help="idle sessions for the RSS figure")
+    p.add_argument(
+        "--room-dbfs",
+        type=float,
+        default=-70.0,
+        help="level of the room noise between utterances (dBFS RMS; 0: digital zeros)",
+    )
+    p.add_argument(
+        "--admission",
+        choices=["off", "measured"],
+        default="off",
+        help="the engine's admission control: off (default) measures the cost of every "
+        "session asked for; measured shows where the engine itself would refuse",
+    )
     p.add_argument("--profile", metavar="OUT", help="py-spy the engine during the last level")
     asyncio.run(main(p.parse_args()))

@@ -47,6 +47,7 @@ async def test_streams_pcm_for_a_clause(cartesia_double: CartesiaDouble) -> None
     headers = cartesia_double.handshake_headers[0]
     assert headers["Authorization"] == "Bearer sk_car_test"
     assert headers["Cartesia-Version"]
+    assert "Sec-WebSocket-Extensions" not in headers  # PCM: no deflate
     await tts.aclose()
 
 

@@ -44,6 +44,7 @@ async def test_transcribes_with_interim_results(deepgram_double: DeepgramDouble)
     assert all(p for p in partials)
     session = deepgram_double.sessions[0]
     assert session.headers["Authorization"] == "Token dg-test"
+    assert "Sec-WebSocket-Extensions" not in session.headers  # PCM: no deflate
     assert session.query["model"] == "nova-3"
     assert session.query["encoding"] == "linear16"
     assert session.query["sample_rate"] == "16000"

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from voco.audio.gate import GateConfig
 from voco.audio.pcm import FRAME_SAMPLES, SAMPLE_RATE
 
 CONTEXT_SAMPLES = 64
@@ -127,17 +128,24 @@ class BatchedVAD:
     wake-up, future chaining) costs more than the model call. A bigger one runs
     on one dedicated thread (the model releases the GIL) so the event loop
     keeps reading sockets meanwhile.
+
+    ``gate``: the energy gate its callers put in front of it
+    (:mod:`voco.audio.gate`); ``None`` scores every frame.
     """
+
+    gate: GateConfig | None = None
 
     def __init__(
         self,
         model: SileroVAD,
         *,
+        gate: GateConfig | None = GateConfig(),  # noqa: B008 - frozen, shared safely
         max_batch: int = 1024,
         inline_max: int = INLINE_MAX,
         window_s: float = WINDOW_S,
     ) -> None:
         self._model = model
+        self.gate = gate
         self._max_batch = max_batch
         self._inline_max = inline_max
         self._window_s = window_s
@@ -155,6 +163,16 @@ class BatchedVAD:
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._drain())
         return await fut
+
+    def warm(self, stream: VadStream, frames: Sequence[Frame]) -> None:
+        """Advance ``stream`` through ``frames`` now, scores discarded: the
+        frames the gate skipped just before it opened, so the frame that opened
+        it is scored in context. Synchronous, on the caller's thread: the
+        stream has no frame in flight (its listener awaits each one), and a
+        gate opens rarely (an onset, a noise), so the few batch-of-one steps
+        cost less than a trip through the queue would add to the onset."""
+        for f in frames:
+            self._model.step([stream], [f])
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

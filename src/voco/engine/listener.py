@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from voco.audio.gate import EnergyGate
 from voco.audio.pcm import FRAME_MS
 from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
 from voco.audio.vad import VadStream
@@ -73,6 +74,9 @@ class Listener:
         self._clock = clock
         self._spawn = spawn
         self.vad_stream = VadStream()
+        # clearly silent frames skip the model (audio/gate.py); None: all scored
+        gate = getattr(runtime.vad, "gate", None)
+        self._gate = EnergyGate(gate) if gate is not None else None
         self.turns = TurnDetector(runtime.turn_config)
         self._preroll: deque[bytes] = deque(
             maxlen=max(1, runtime.turn_config.preroll_ms // FRAME_MS)
@@ -96,9 +100,17 @@ class Listener:
         self._joined = turn
 
     async def on_audio(self, frames: list[bytes], first_index: int) -> None:
+        vad, gate = self.rt.vad, self._gate
         for frame in frames:
-            # PCM16 bytes as they came: the VAD scales them into its batch
-            prob = await self.rt.vad.probability(self.vad_stream, frame)
+            if gate is None:
+                # PCM16 bytes as they came: the VAD scales them into its batch
+                prob = await vad.probability(self.vad_stream, frame)
+            elif scored := gate.admit(frame, self.turns.in_speech):
+                if len(scored) > 1:  # the gate opened: its skipped frames first
+                    vad.warm(self.vad_stream, scored[:-1])
+                prob = await vad.probability(self.vad_stream, frame)
+            else:  # far below the room's noise and no speech going on
+                prob = 0.0
             event = self.turns.push(prob)
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)

@@ -173,6 +173,9 @@ class CartesiaTTS(TTS):
                     additional_headers=headers,
                     open_timeout=self._connect_timeout,
                     max_size=2**24,
+                    # PCM does not compress: deflating every 32 ms frame (and inflating
+                    # every reply) was CPU per session for nothing (bench/bench_load.py)
+                    compression=None,
                 )
             except Exception as exc:
                 raise websocket_connect_error(self.name, exc) from exc

@@ -121,6 +121,9 @@ class DeepgramSTT(STT):
                 additional_headers={"Authorization": f"Token {self._api_key}"},
                 open_timeout=self._connect_timeout,
                 max_size=2**22,
+                # PCM does not compress: deflating every 32 ms frame (and inflating
+                # every reply) was CPU per session for nothing (bench/bench_load.py)
+                compression=None,
             )
         except Exception as exc:
             raise websocket_connect_error(self.name, exc) from exc
