@@ -147,11 +147,15 @@ async def test_two_workers_racing(pool: Pool, stripe_double: StripeDouble) -> No
     assert await unreported(pool) == 0
     async with as_service(pool, "test") as conn:
         cur = await conn.execute(
-            "select count(*) as n from public.usage_events u join public.meter_reports r"
-            " on r.id = u.report_id where r.status = 'sent'"
+            # each usage row is traced to exactly one sent report by its txid range
+            "select count(*) as n, count(distinct u.id) as rows from public.usage_events u"
+            " join public.meter_reports r on r.org_id = u.org_id"
+            " and r.event_name = u.event_name and u.txid >= r.txid_from and u.txid < r.txid_to"
+            " and r.bucket_start = date_bin('1 hour', u.occurred_at, timestamptz '1970-01-01Z')"
+            " where r.status = 'sent'"
         )
         row = await cur.fetchone()
-    assert row is not None and row["n"] == 3 * 199 + 50
+    assert row is not None and row["n"] == row["rows"] == 3 * 199 + 50
 
 
 async def add_more(pool: Pool, org: str, expected: dict[tuple[str, str], int]) -> None:
