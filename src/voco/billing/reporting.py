@@ -126,7 +126,8 @@ async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResu
                 "insert into public.meter_reports (org_id, customer_id, event_name,"
                 " bucket_start, seq, value, identifier, status, txid_from, txid_to)"
                 " select * from unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[],"
-                " %s::int[], %s::bigint[], %s::text[], %s::text[], %s::text[]::xid8[], %s::text[]::xid8[])",
+                " %s::int[], %s::bigint[], %s::text[], %s::text[],"
+                " %s::text[]::xid8[], %s::text[]::xid8[])",
                 [list(col) for col in zip(*rows, strict=True)],
             )
         # the mark: one row per organisation, however many usage rows
