@@ -25,6 +25,7 @@ Organisations without a Stripe customer are not taken at all (their usage is
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -178,11 +179,18 @@ async def _plan(
     return _Planned(plan.reports, expired)
 
 
-async def send_pending(pool: Pool, billing: StripeBilling) -> SendResult:
-    """Send every pending or failed report. Stops at the first retryable
-    failure (Stripe is down or limiting: the job retries later, with backoff)
-    and raises it after recording it; a permanent failure is recorded on its
-    report and the others still go; it is raised at the end."""
+SEND_CONCURRENCY = 8  # Stripe accepts far more meter events per second than this
+
+
+async def send_pending(
+    pool: Pool, billing: StripeBilling, *, concurrency: int = SEND_CONCURRENCY
+) -> SendResult:
+    """Send every pending or failed report, ``concurrency`` at a time, each
+    marked as soon as Stripe has it. The first retryable failure (Stripe is
+    down or limiting: the job retries later, with backoff) stops further sends
+    and is raised once the ones in flight are done and recorded; a permanent
+    failure is recorded on its report and the others still go; it is raised at
+    the end."""
     async with as_service(pool, _WHY) as conn:
         cur = await conn.execute(
             "select id, org_id::text as org, customer_id, event_name, bucket_start, seq,"
@@ -191,25 +199,36 @@ async def send_pending(pool: Pool, billing: StripeBilling) -> SendResult:
         )
         todo = await cur.fetchall()
     result = SendResult()
-    permanent: PermanentStripeError | None = None
-    for row in todo:
-        report = PlannedReport(
-            org_id=row["org"], customer_id=row["customer_id"], event_name=row["event_name"],
-            bucket_start=row["bucket_start"], seq=row["seq"], value=int(row["value"]),
-            identifier=row["identifier"],
-        )  # fmt: skip
-        try:
-            await billing.report(report)
-        except (RetryableStripeError, PermanentStripeError) as exc:
-            await _mark(pool, row["id"], "failed", str(exc))
-            result.failed.append(f"report {row['id']}: {exc}")
-            if isinstance(exc, RetryableStripeError):
-                raise
-            permanent = exc
-            continue
-        await _mark(pool, row["id"], "sent", None)
-        result.sent += 1
-    if permanent is not None:
+    permanent: list[PermanentStripeError] = []
+    retryable: list[RetryableStripeError] = []
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def send(row: dict[str, Any]) -> None:
+        async with gate:
+            if retryable:
+                return  # Stripe is failing: leave the rest for the retry
+            report = PlannedReport(
+                org_id=row["org"], customer_id=row["customer_id"],
+                event_name=row["event_name"], bucket_start=row["bucket_start"],
+                seq=row["seq"], value=int(row["value"]), identifier=row["identifier"],
+            )  # fmt: skip
+            try:
+                await billing.report(report)
+            except (RetryableStripeError, PermanentStripeError) as exc:
+                await _mark(pool, row["id"], "failed", str(exc))
+                result.failed.append(f"report {row['id']}: {exc}")
+                if isinstance(exc, RetryableStripeError):
+                    retryable.append(exc)
+                else:
+                    permanent.append(exc)
+                return
+            await _mark(pool, row["id"], "sent", None)
+            result.sent += 1
+
+    await asyncio.gather(*(send(row) for row in todo))
+    if retryable:
+        raise retryable[0]
+    if permanent:
         raise PermanentStripeError(f"{len(result.failed)} report(s) failed: {result.failed[0]}")
     return result
 
