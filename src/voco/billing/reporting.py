@@ -96,6 +96,10 @@ async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResu
         if not orgs:
             return AggregateResult(0, 0, 0)
         ids = [o["org"] for o in orgs]
+        # fresh usage has no statistics yet, so the planner guesses a few dozen
+        # rows and sorts a million on disk to group them; the groups are few
+        # (orgs × meters × hours), which is what hashing is for
+        await conn.execute("set local enable_sort = off")
         cur = await conn.execute(
             "select w.org_id::text as org, u.event_name,"
             " date_bin(%s::interval, u.occurred_at, timestamptz '1970-01-01Z') as bucket,"
@@ -109,6 +113,7 @@ async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResu
             GroupTotal(r["org"], r["event_name"], r["bucket"], int(r["value"]), int(r["n"]))
             for r in await cur.fetchall()
         ]
+        await conn.execute("set local enable_sort = on")
         below = {o["org"]: o["below"] for o in orgs}
         plan = await _plan(conn, groups, {o["org"]: o["stripe_customer_id"] for o in orgs}, now)
         rows: list[tuple[Any, ...]] = [
