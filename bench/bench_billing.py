@@ -1,10 +1,11 @@
 """Billing costs, short runs on the embedded Postgres with the Stripe double.
 
 Prints (never asserts):
-* N usage events (default 1 000 000) aggregated and marked: the one
-  aggregation transaction (pick FOR UPDATE SKIP LOCKED, group in SQL, plan,
-  insert reports, point every row at its report), then sending the reports to
-  the local Stripe double and marking them sent;
+* N usage events (default 1 000 000, seeded with generate_series) aggregated
+  and marked: the one aggregation transaction (lock the orgs' watermarks FOR
+  UPDATE SKIP LOCKED, group the rows between watermark and snapshot xmin in
+  SQL, plan, insert reports, move the watermarks: the mark), then sending the
+  reports to the local Stripe double (8 at a time) and marking them sent;
 * webhook handling p50/p95: signed ``customer.subscription.updated`` events
   through the route's handler (verify, store by id, reduce, audit), in-process;
 * per-turn cost of the usage write: ``_write_turn`` p50 with and without usage.

@@ -15,7 +15,7 @@ from voco.agent.graph import build_graph
 from voco.agent.state import message
 from voco.engine.mcp_port import SessionMcpPort
 from voco.protocol.messages import McpProgress, McpRequest, McpResponse
-from voco.providers.base import ChatMessage, ToolCall
+from voco.providers.base import ChatMessage, Finished, ToolCall
 
 
 class RecordingEmitter(Emitter):
@@ -23,9 +23,13 @@ class RecordingEmitter(Emitter):
         self.texts: list[str] = []
         self.models: list[str] = []
         self.errors: list[tuple[str, str]] = []
+        self.usage: list[tuple[str, int, int]] = []
 
     async def text(self, text: str) -> None:
         self.texts.append(text)
+
+    async def model_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        self.usage.append((model, input_tokens, output_tokens))
 
     async def model_selected(self, model: str, reasons: tuple[str, ...]) -> None:
         self.models.append(model)
@@ -107,6 +111,28 @@ async def test_tool_call_success(graph):
     assert tool["tool_call_id"] == "c1" and json.loads(tool["content"])["status"] == "success"
     assert values["pending_mcp_action"] is None and values["job_queue"] == []
     assert llm.calls[-1][-1].role == "tool"  # the model saw the result
+
+
+class CountingLLM(ScriptedLLM):
+    """Reports tokens on each call's Finished, as a provider does: 100·n in, n out."""
+
+    async def stream(self, **kw: Any) -> Any:
+        async for ev in super().stream(**kw):
+            if isinstance(ev, Finished):
+                n = len(self.calls)
+                ev = Finished(ev.stop_reason, ev.model, input_tokens=100 * n, output_tokens=n)
+            yield ev
+
+
+async def test_each_model_call_reports_its_tokens(graph):
+    call = ToolCall("c1", "list_dir", {"path": "src"})
+    port = ScriptedPort({"list_dir": McpOutcome("success", {"entries": []})})
+    llm = CountingLLM(tool_then_text(call, "Nothing there."))
+    values, em = await run(graph, llm, port, "list the files in src")
+    model = values["route"]["model"]
+    assert em.usage == [(model, 100, 1), (model, 200, 2)]  # both calls of the turn
+    _, plain = await run(graph, ScriptedLLM(), ScriptedPort({}), "hello", thread="t2")
+    assert plain.usage == []  # a provider that reports nothing: no usage, no estimate
 
 
 @pytest.mark.parametrize(

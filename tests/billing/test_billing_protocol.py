@@ -35,6 +35,7 @@ class GatedLLM(ScriptedLLM):
     def __init__(self) -> None:
         super().__init__()
         self.heard = asyncio.Event()
+        self.answered = ""
 
     async def stream(
         self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec], tier: str
@@ -42,7 +43,9 @@ class GatedLLM(ScriptedLLM):
         yield TextDelta("Hello there, this is Voco. ")
         await asyncio.wait_for(self.heard.wait(), 30)
         yield TextDelta("That is all.")
-        yield Finished("end_turn", self.model_id(tier))
+        # the provider's own count of this call (the Anthropic adapter relays the SDK's)
+        self.answered = self.model_id(tier)
+        yield Finished("end_turn", self.answered, input_tokens=321, output_tokens=45)
 
 
 @pytest.fixture
@@ -117,6 +120,12 @@ async def test_usage_reported_and_a_cancelled_org_is_4402(
             )
             recorded = {("cus_a", r["event_name"]): int(r["v"]) for r in await cur.fetchall()}
         assert recorded.get(("cus_a", "voco_assistant_audio_ms"), 0) > 0
+        # the model call's tokens, per model, written with the turn
+        slug = llm.answered.replace("-", "_")
+        assert {k: v for k, v in recorded.items() if "_llm_" in k[1]} == {
+            ("cus_a", f"voco_llm_input_tokens__{slug}"): 321,
+            ("cus_a", f"voco_llm_output_tokens__{slug}"): 45,
+        }
         await aggregate(store.pool)
         await send_pending(
             store.pool, StripeBilling(BillingConfig(API_KEY, None, stripe_double.url))

@@ -18,6 +18,7 @@ from voco.billing.meters import TOOL_ACTIONS, USER_SPEECH_MS
 from voco.billing.reporting import status
 from voco.billing.stripe_api import BillingConfig, StripeBilling
 from voco.store.db import Pool, as_service
+from voco.store.job_schema import connection_options
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -185,21 +186,63 @@ async def test_drift_is_repaired_and_audited(pool: Pool, stripe_double: StripeDo
     _ = owner
 
 
+async def seat_jobs(db_url: str) -> list[dict[str, object]]:
+    async with await AsyncConnection.connect(db_url, row_factory=dict_row) as conn:
+        cur = await conn.execute(
+            "select status::text as s, args, lock, queueing_lock,"
+            " scheduled_at > now() as later from jobs.procrastinate_jobs"
+            " where task_name = 'voco.billing.seats' order by id"
+        )
+        return list(await cur.fetchall())
+
+
+async def debounce_elapsed(db_url: str) -> None:
+    """The debounce delay passing, without waiting for it: the queued job is due."""
+    async with await AsyncConnection.connect(
+        db_url, autocommit=True, options=connection_options()
+    ) as conn:  # the queue's own search_path: its triggers use unqualified names
+        await conn.execute(
+            "update procrastinate_jobs set scheduled_at = now() where status = 'todo'"
+        )
+
+
 async def test_seat_changes_are_debounced_into_one_job(
     pool: Pool, db_url: str, stripe_double: StripeDouble
 ) -> None:
     org, owner = await seated_org(pool, stripe_double)
+    for _ in range(3):
+        user = await member(pool, org)
+        await seats.set_member_seat(pool, owner, org, user, active=True)
+    # the membership changes queued one job, in their own transactions, for later
+    assert await seat_jobs(db_url) == [
+        {"s": "todo", "args": {"org": org}, "lock": f"seats:{org}",
+         "queueing_lock": f"seats:{org}", "later": True}
+    ]  # fmt: skip
     app = make_app(db_url, periodic=False)
     async with app.open_async():
-        for _ in range(3):
-            user = await member(pool, org)
-            await seats.set_member_seat(pool, owner, org, user, active=True)
-        queued = [await defer_seat_sync(app, org, debounce_s=0) for _ in range(3)]
-    assert queued == [True, False, False]  # one job waits; it reads the latest count
+        assert await defer_seat_sync(app, org, debounce_s=0) is False  # already queued
+    await run_worker(db_url, once=True, config=config(stripe_double))
+    assert stripe_double.items["si_s"]["quantity"] == 1  # not due yet: nothing sent
+    await debounce_elapsed(db_url)
     await run_worker(db_url, once=True, config=config(stripe_double))
     assert stripe_double.items["si_s"]["quantity"] == 4
-    seat_jobs = [j for j in await queue(db_url) if j["task"] == "voco.billing.seats"]
-    assert [j["s"] for j in seat_jobs] == ["succeeded"]
+    assert [j["s"] for j in await seat_jobs(db_url)] == ["succeeded"]
+    posts = [r for r in stripe_double.requests if r == ("POST", "subscription_items/si_s")]
+    assert len(posts) == 1
+
+
+async def test_a_rolled_back_seat_change_queues_nothing(
+    pool: Pool, db_url: str, stripe_double: StripeDouble
+) -> None:
+    org, owner = await seated_org(pool, stripe_double, fixed=1)
+    user = await member(pool, org)
+    async with await AsyncConnection.connect(
+        db_url, autocommit=True, options=connection_options()
+    ) as conn:
+        await conn.execute("delete from procrastinate_jobs")  # the setup's own sync
+    with pytest.raises(seats.SeatError, match="plan has 1 seats and all are taken"):
+        await seats.set_member_seat(pool, owner, org, user, active=True)
+    assert await seat_jobs(db_url) == []
 
 
 async def test_worker_once_runs_the_audit_retention_purge(pool: Pool, db_url: str) -> None:

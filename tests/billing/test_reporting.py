@@ -12,7 +12,7 @@ from tests.billing.conftest import add_usage, link, make_org
 from tests.providers.doubles.stripe import API_KEY, Fault, StripeDouble
 from voco.billing.aggregate import PlannedReport
 from voco.billing.meters import TOOL_ACTIONS, USER_SPEECH_MS
-from voco.billing.reporting import aggregate, send_pending, status
+from voco.billing.reporting import WatermarkAhead, aggregate, send_pending, status
 from voco.billing.stripe_api import (
     BillingConfig,
     PermanentStripeError,
@@ -147,11 +147,15 @@ async def test_two_workers_racing(pool: Pool, stripe_double: StripeDouble) -> No
     assert await unreported(pool) == 0
     async with as_service(pool, "test") as conn:
         cur = await conn.execute(
-            "select count(*) as n from public.usage_events u join public.meter_reports r"
-            " on r.id = u.report_id where r.status = 'sent'"
+            # each usage row is traced to exactly one sent report by its txid range
+            "select count(*) as n, count(distinct u.id) as rows from public.usage_events u"
+            " join public.meter_reports r on r.org_id = u.org_id"
+            " and r.event_name = u.event_name and u.txid >= r.txid_from and u.txid < r.txid_to"
+            " and r.bucket_start = date_bin('1 hour', u.occurred_at, timestamptz '1970-01-01Z')"
+            " where r.status = 'sent'"
         )
         row = await cur.fetchone()
-    assert row is not None and row["n"] == 3 * 199 + 50
+    assert row is not None and row["n"] == row["rows"] == 3 * 199 + 50
 
 
 async def add_more(pool: Pool, org: str, expected: dict[tuple[str, str], int]) -> None:
@@ -182,3 +186,38 @@ async def test_usage_older_than_stripe_accepts_is_set_aside(
     await send_pending(pool, billing(stripe_double))
     assert stripe_double.meter_events == []
     assert (await status(pool)).by_status == {"expired": 1}
+
+
+async def test_a_forged_txid_is_overwritten_so_usage_cannot_hide_below_the_watermark(
+    pool: Pool, stripe_double: StripeDouble
+) -> None:
+    org = await make_org(pool, "cus_a", stripe_double)
+    await run(pool, stripe_double)  # the org's watermark is now past every old txid
+    async with as_service(pool, "test") as conn:
+        await conn.execute(
+            "insert into public.usage_events (id, org_id, thread_id, turn_id, user_id, meter,"
+            " event_name, value, txid) values (gen_random_uuid(), %s, 'th', 't',"
+            " gen_random_uuid(), %s, %s, 5, '3'::xid8)",
+            (org, TOOL_ACTIONS, TOOL_ACTIONS),
+        )
+    await run(pool, stripe_double)
+    assert stripe_double.totals() == {("cus_a", TOOL_ACTIONS): 5}
+
+
+async def test_a_watermark_ahead_of_the_database_refuses_instead_of_skipping(
+    pool: Pool, stripe_double: StripeDouble
+) -> None:
+    """Transaction ids restart in a new cluster (dump/restore): the stored
+    watermark is then ahead, and every new row would look reported."""
+    org = await make_org(pool, "cus_a", stripe_double)
+    await add_usage(pool, org, TOOL_ACTIONS, [4])
+    async with as_service(pool, "test") as conn:
+        await conn.execute(
+            "insert into public.usage_watermarks (org_id, reported_below)"
+            " values (%s, '999999999999'::xid8)",
+            (org,),
+        )
+    with pytest.raises(WatermarkAhead, match="ahead of this database"):
+        await aggregate(pool)
+    assert (await status(pool)).by_status == {}
+    assert stripe_double.meter_events == []

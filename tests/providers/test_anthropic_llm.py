@@ -51,7 +51,8 @@ async def test_text_stream_and_headers(anthropic_double: AnthropicDouble) -> Non
         TextDelta("Sure"),
         TextDelta(", here"),
         TextDelta(" they are."),
-        Finished("end_turn", "claude-sonnet-5-5"),
+        # the SDK's usage fields, relayed: message_start's input, message_delta's output
+        Finished("end_turn", "claude-sonnet-5-5", input_tokens=25, output_tokens=12),
     ]
     headers = anthropic_double.headers[0]
     # The installed SDK sends the key as a Bearer token; older ones used x-api-key.
@@ -76,7 +77,7 @@ async def test_tool_use_is_emitted_at_block_stop(anthropic_double: AnthropicDoub
     assert events == [
         TextDelta("Let me look."),
         ToolCallEvent(ToolCall("toolu_01", "read_file", args)),
-        Finished("tool_use", "claude-haiku-5-5"),
+        Finished("tool_use", "claude-haiku-5-5", input_tokens=25, output_tokens=12),
     ]
     await llm.aclose()
 

@@ -7,6 +7,11 @@ in this module exist only to give a clear answer (403 vs 404) *before* the
 database would refuse anyway. An UPDATE or DELETE that RLS filters out
 touches 0 rows, which is reported as "not allowed", never as success.
 
+Seats follow membership in the database (migration ``billing_seats``): an
+add or reactivation beyond a fixed-seat plan's seats is refused there (409
+``no_seat``), and each seat change queues the debounced Stripe quantity sync
+in the same transaction.
+
 Each change writes its ``audit_events`` row in the same transaction, so the
 change and its record commit together or not at all. Audit details carry
 ids and roles only.
@@ -20,8 +25,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 from psycopg import errors
 
+from voco.billing.entitlements import seat_refusal
 from voco.store.db import Conn
 from voco.store.pg_tenants import audit
 from voco.store.tenancy import as_uuid
@@ -190,6 +197,11 @@ async def add_member(conn: Conn, org: str, user: Any, role: Any = "member") -> d
         raise AdminError(403, "forbidden", "not allowed to add this member") from None
     except errors.UniqueViolation:  # a concurrent add of the same user won
         raise AdminError(409, "conflict", "already a member (change the role instead)") from None
+    except psycopg.Error as exc:  # the seat trigger: a fixed-seat plan is full
+        text = seat_refusal(exc)
+        if text is None:
+            raise
+        raise AdminError(409, "no_seat", text) from None
     if row is None:
         raise AdminError(403, "forbidden", "not allowed to add this member")
     return _member(row)  # audited by the org_members trigger

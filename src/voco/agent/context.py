@@ -41,6 +41,10 @@ class Emitter(abc.ABC):
     async def model_answered(self, model: str) -> None:  # noqa: B027
         """The model that really answered (a fallback's, when one took over)."""
 
+    async def model_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:  # noqa: B027
+        """Tokens one model call used, as its provider reported them (the turn
+        sums them per model into its usage rows)."""
+
     async def error(self, code: str, message: str) -> None:  # noqa: B027
         """A non-fatal failure the client should see (the session goes on)."""
 

@@ -168,6 +168,8 @@ async def model(state: VocoState, runtime: Runtime[AgentContext]) -> dict[str, A
                     )
                 elif isinstance(ev, Finished):
                     await ctx.emitter.model_answered(ev.model)
+                    if ev.input_tokens or ev.output_tokens:
+                        await ctx.emitter.model_usage(ev.model, ev.input_tokens, ev.output_tokens)
                     break
     except ProviderError as exc:
         log.warning("model failed: %s", exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 DEFAULT_GRACE = timedelta(days=7)
 ADMITTED = frozenset({"active", "trialing"})
@@ -59,3 +60,32 @@ def decide(
         f"the organisation's subscription is {sub.status}: an owner or admin can "
         "renew it in the billing portal, then reconnect",
     )
+
+
+# SQLSTATE of the ``org_members_seats`` trigger's refusal (migration
+# ``billing_seats``): a member beyond a fixed-seat plan's seats
+SEATS_FULL = "VS409"
+
+
+class _Diag(Protocol):
+    @property
+    def message_primary(self) -> str | None: ...
+    @property
+    def message_hint(self) -> str | None: ...
+
+
+class _DbError(Protocol):
+    @property
+    def sqlstate(self) -> str | None: ...
+    @property
+    def diag(self) -> _Diag: ...
+
+
+def seat_refusal(exc: _DbError) -> str | None:
+    """The fixed-seat refusal as one sentence (why, then what to do), or None
+    if ``exc`` is another database error."""
+    if exc.sqlstate != SEATS_FULL:
+        return None
+    why = exc.diag.message_primary or "the organisation's plan has no free seat"
+    hint = exc.diag.message_hint
+    return f"{why}: {hint}" if hint else why

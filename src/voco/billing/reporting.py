@@ -3,13 +3,17 @@
 Two steps, so that no network call happens inside a database transaction and
 no usage is ever counted twice or lost:
 
-1. :func:`aggregate` — one transaction: take the unreported usage rows of
-   linked organisations ``FOR UPDATE SKIP LOCKED`` (a second worker takes other
-   rows or none), sum them in SQL per (org, event name, bucket), plan the
-   reports with :func:`voco.billing.aggregate.plan_reports` (``seq`` = reports
-   already made for the bucket, counted under a per-bucket advisory lock so two
-   workers cannot pick the same ``seq``), insert them ``pending`` and point the
-   rows at them. Commit: the usage now belongs to exactly one report.
+1. :func:`aggregate` — one transaction: lock the usage watermark of every
+   linked organisation ``FOR UPDATE SKIP LOCKED`` (a second worker takes the
+   other organisations or none), sum in SQL, per (org, event name, bucket), the
+   usage rows written by transactions between the watermark and the oldest
+   transaction still running (``pg_snapshot_xmin``: no row below it can still
+   appear), plan the reports with :func:`voco.billing.aggregate.plan_reports`
+   (``seq`` = reports already made for the bucket, so late usage is a new
+   report), insert them ``pending`` and move the watermarks. Commit: the usage
+   now belongs to exactly one report. Marking is one row per organisation, not
+   one per usage row (the migration ``usage_watermarks`` says why and what it
+   assumes).
 2. :func:`send_pending` — each pending (or earlier failed) report goes to
    Stripe with its identifier as idempotency key and is then marked ``sent``.
    A crash between the two leaves it pending; the resend carries the same
@@ -21,6 +25,7 @@ Organisations without a Stripe customer are not taken at all (their usage is
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,94 +56,146 @@ class SendResult:
     failed: list[str] = field(default_factory=list)  # "report <id>: <error>"
 
 
+class WatermarkAhead(RuntimeError):
+    """The database's transaction ids are below a stored watermark (a restore
+    into a new cluster): aggregating would skip usage, so it refuses."""
+
+
 async def aggregate(pool: Pool, *, now: datetime | None = None) -> AggregateResult:
     now = now or datetime.now(UTC)
     async with as_service(pool, _WHY) as conn:
+        # every transaction below this has finished: the range is final
+        cur = await conn.execute("select pg_snapshot_xmin(pg_current_snapshot())::text as upto")
+        row = await cur.fetchone()
+        assert row is not None
+        upto: str = row["upto"]
         await conn.execute(
-            "create temporary table _picked on commit drop as"
-            " select u.id, u.org_id, u.event_name,"
-            " date_bin(%s::interval, u.occurred_at, timestamptz '1970-01-01Z') as bucket,"
-            " u.value from public.usage_events u"
-            " join public.billing_customers c"
-            "   on c.org_id = u.org_id and c.stripe_customer_id is not null"
-            " where u.report_id is null"
-            " for update of u skip locked",
-            (BUCKET,),
+            "insert into public.usage_watermarks (org_id)"
+            " select org_id from public.billing_customers where stripe_customer_id is not null"
+            " on conflict (org_id) do nothing"
         )
-        # statistics for the planner: the mark below joins on it (hash, not loops)
-        await conn.execute("analyze _picked")
+        # a second worker skips the orgs this one holds (and takes the others)
         cur = await conn.execute(
-            "select org_id::text as org, event_name, bucket, sum(value)::bigint as value,"
-            " count(*) as n from _picked group by 1, 2, 3 order by 1, 2, 3"
+            "select w.org_id::text as org, w.reported_below::text as below,"
+            " w.reported_below > %s::xid8 as ahead, w.reported_below = %s::xid8 as done,"
+            " c.stripe_customer_id from public.usage_watermarks w"
+            " join public.billing_customers c"
+            "   on c.org_id = w.org_id and c.stripe_customer_id is not null"
+            " order by w.org_id for update of w skip locked",
+            (upto, upto),
+        )
+        locked = await cur.fetchall()
+        ahead = [o["org"] for o in locked if o["ahead"]]
+        if ahead:
+            raise WatermarkAhead(
+                f"usage watermarks of {len(ahead)} organisation(s) are ahead of this database's"
+                " transaction ids (restored into a new cluster?): nothing aggregated; see"
+                " docs/architecture.md (billing) before moving them"
+            )
+        orgs = [o for o in locked if not o["done"]]
+        if not orgs:
+            return AggregateResult(0, 0, 0)
+        ids = [o["org"] for o in orgs]
+        # fresh usage has no statistics yet, so the planner guesses a few dozen
+        # rows and sorts a million on disk to group them; the groups are few
+        # (orgs × meters × hours), which is what hashing is for
+        await conn.execute("set local enable_sort = off")
+        cur = await conn.execute(
+            "select w.org_id::text as org, u.event_name,"
+            " date_bin(%s::interval, u.occurred_at, timestamptz '1970-01-01Z') as bucket,"
+            " sum(u.value)::bigint as value, count(*) as n"
+            " from public.usage_watermarks w join public.usage_events u"
+            "   on u.org_id = w.org_id and u.txid >= w.reported_below and u.txid < %s::xid8"
+            " where w.org_id = any(%s::uuid[]) group by 1, 2, 3 order by 1, 2, 3",
+            (BUCKET, upto, ids),
         )
         groups = [
             GroupTotal(r["org"], r["event_name"], r["bucket"], int(r["value"]), int(r["n"]))
             for r in await cur.fetchall()
         ]
-        if not groups:
-            return AggregateResult(0, 0, 0)
-        # serialise planners of the same bucket (sorted: no lock-order deadlock)
-        await conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended('voco.meter|' || org || '|'"
-            " || event_name || '|' || extract(epoch from bucket)::bigint, 0))"
-            " from (select distinct org_id::text as org, event_name, bucket from _picked"
-            "       order by 1, 2, 3) g"
-        )
-        cur = await conn.execute(
-            "select r.org_id::text as org, r.event_name, r.bucket_start, count(*) as n"
-            " from public.meter_reports r"
-            " join (select distinct org_id, event_name, bucket from _picked) g"
-            "   on g.org_id = r.org_id and g.event_name = r.event_name"
-            "  and g.bucket = r.bucket_start"
-            " group by 1, 2, 3"
-        )
-        prior = {
-            (r["org"], r["event_name"], r["bucket_start"]): int(r["n"])
-            for r in await cur.fetchall()
-        }
-        cur = await conn.execute(
-            "select org_id::text as org, stripe_customer_id from public.billing_customers"
-            " where org_id = any(%s::uuid[])",
-            (sorted({g.org_id for g in groups}),),
-        )
-        customers = {r["org"]: r["stripe_customer_id"] for r in await cur.fetchall()}
-        plan = plan_reports(groups, customers=customers, prior_reports=prior, now=now)
+        await conn.execute("set local enable_sort = on")
+        below = {o["org"]: o["below"] for o in orgs}
+        plan = await _plan(conn, groups, {o["org"]: o["stripe_customer_id"] for o in orgs}, now)
         rows: list[tuple[Any, ...]] = [
             (r.org_id, r.customer_id, r.event_name, r.bucket_start, r.seq, r.value,
-             r.identifier, "pending")
+             r.identifier, "pending", below[r.org_id], upto)
             for r in plan.reports
         ]  # fmt: skip
-        for g in plan.expired:
-            seq = prior.get((g.org_id, g.event_name, g.bucket_start), 0)
+        for g, seq, customer in plan.expired:
             ident = report_identifier(g.org_id, g.event_name, g.bucket_start, seq)
             rows.append(
-                (g.org_id, customers[g.org_id], g.event_name, g.bucket_start, seq, g.value,
-                 ident, "expired")
+                (g.org_id, customer, g.event_name, g.bucket_start, seq, g.value, ident,
+                 "expired", below[g.org_id], upto)
             )  # fmt: skip
-        cur = await conn.execute(
-            "insert into public.meter_reports (org_id, customer_id, event_name, bucket_start,"
-            " seq, value, identifier, status)"
-            " select * from unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[],"
-            " %s::int[], %s::bigint[], %s::text[], %s::text[]) returning id",
-            [list(col) for col in zip(*rows, strict=True)],
+        if rows:
+            await conn.execute(
+                "insert into public.meter_reports (org_id, customer_id, event_name,"
+                " bucket_start, seq, value, identifier, status, txid_from, txid_to)"
+                " select * from unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[],"
+                " %s::int[], %s::bigint[], %s::text[], %s::text[],"
+                " %s::text[]::xid8[], %s::text[]::xid8[])",
+                [list(col) for col in zip(*rows, strict=True)],
+            )
+        # the mark: one row per organisation, however many usage rows
+        await conn.execute(
+            "update public.usage_watermarks set reported_below = %s::xid8, updated_at = now()"
+            " where org_id = any(%s::uuid[])",
+            (upto, ids),
         )
-        ids = [r["id"] for r in await cur.fetchall()]
-        cur = await conn.execute(
-            "update public.usage_events u set report_id = r.id"
-            " from _picked p join public.meter_reports r"
-            "   on r.org_id = p.org_id and r.event_name = p.event_name"
-            "  and r.bucket_start = p.bucket and r.id = any(%s)"
-            " where u.id = p.id",
-            (ids,),
-        )
-        return AggregateResult(cur.rowcount, len(plan.reports), len(plan.expired))
+        return AggregateResult(sum(g.rows for g in groups), len(plan.reports), len(plan.expired))
 
 
-async def send_pending(pool: Pool, billing: StripeBilling) -> SendResult:
-    """Send every pending or failed report. Stops at the first retryable
-    failure (Stripe is down or limiting: the job retries later, with backoff)
-    and raises it after recording it; a permanent failure is recorded on its
-    report and the others still go; it is raised at the end."""
+@dataclass(frozen=True)
+class _Planned:
+    reports: list[PlannedReport]
+    expired: list[tuple[GroupTotal, int, str]]  # group, seq, customer
+
+
+async def _plan(
+    conn: Any, groups: list[GroupTotal], customers: dict[str, str], now: datetime
+) -> _Planned:
+    """Reports for ``groups``; ``seq`` counts the bucket's earlier reports.
+
+    Only this transaction aggregates these orgs (their watermark rows are
+    locked), so the counts cannot race."""
+    if not groups:
+        return _Planned([], [])
+    cur = await conn.execute(
+        "select r.org_id::text as org, r.event_name, r.bucket_start, count(*) as n"
+        " from public.meter_reports r"
+        " join unnest(%s::uuid[], %s::text[], %s::timestamptz[]) g(org_id, event_name, bucket)"
+        "   on g.org_id = r.org_id and g.event_name = r.event_name"
+        "  and g.bucket = r.bucket_start"
+        " group by 1, 2, 3",
+        (
+            [g.org_id for g in groups],
+            [g.event_name for g in groups],
+            [g.bucket_start for g in groups],
+        ),
+    )
+    prior = {
+        (r["org"], r["event_name"], r["bucket_start"]): int(r["n"]) for r in await cur.fetchall()
+    }
+    plan = plan_reports(groups, customers=customers, prior_reports=prior, now=now)
+    expired = [
+        (g, prior.get((g.org_id, g.event_name, g.bucket_start), 0), customers[g.org_id])
+        for g in plan.expired
+    ]
+    return _Planned(plan.reports, expired)
+
+
+SEND_CONCURRENCY = 8  # Stripe accepts far more meter events per second than this
+
+
+async def send_pending(
+    pool: Pool, billing: StripeBilling, *, concurrency: int = SEND_CONCURRENCY
+) -> SendResult:
+    """Send every pending or failed report, ``concurrency`` at a time, each
+    marked as soon as Stripe has it. The first retryable failure (Stripe is
+    down or limiting: the job retries later, with backoff) stops further sends
+    and is raised once the ones in flight are done and recorded; a permanent
+    failure is recorded on its report and the others still go; it is raised at
+    the end."""
     async with as_service(pool, _WHY) as conn:
         cur = await conn.execute(
             "select id, org_id::text as org, customer_id, event_name, bucket_start, seq,"
@@ -147,25 +204,36 @@ async def send_pending(pool: Pool, billing: StripeBilling) -> SendResult:
         )
         todo = await cur.fetchall()
     result = SendResult()
-    permanent: PermanentStripeError | None = None
-    for row in todo:
-        report = PlannedReport(
-            org_id=row["org"], customer_id=row["customer_id"], event_name=row["event_name"],
-            bucket_start=row["bucket_start"], seq=row["seq"], value=int(row["value"]),
-            identifier=row["identifier"],
-        )  # fmt: skip
-        try:
-            await billing.report(report)
-        except (RetryableStripeError, PermanentStripeError) as exc:
-            await _mark(pool, row["id"], "failed", str(exc))
-            result.failed.append(f"report {row['id']}: {exc}")
-            if isinstance(exc, RetryableStripeError):
-                raise
-            permanent = exc
-            continue
-        await _mark(pool, row["id"], "sent", None)
-        result.sent += 1
-    if permanent is not None:
+    permanent: list[PermanentStripeError] = []
+    retryable: list[RetryableStripeError] = []
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def send(row: dict[str, Any]) -> None:
+        async with gate:
+            if retryable:
+                return  # Stripe is failing: leave the rest for the retry
+            report = PlannedReport(
+                org_id=row["org"], customer_id=row["customer_id"],
+                event_name=row["event_name"], bucket_start=row["bucket_start"],
+                seq=row["seq"], value=int(row["value"]), identifier=row["identifier"],
+            )  # fmt: skip
+            try:
+                await billing.report(report)
+            except (RetryableStripeError, PermanentStripeError) as exc:
+                await _mark(pool, row["id"], "failed", str(exc))
+                result.failed.append(f"report {row['id']}: {exc}")
+                if isinstance(exc, RetryableStripeError):
+                    retryable.append(exc)
+                else:
+                    permanent.append(exc)
+                return
+            await _mark(pool, row["id"], "sent", None)
+            result.sent += 1
+
+    await asyncio.gather(*(send(row) for row in todo))
+    if retryable:
+        raise retryable[0]
+    if permanent:
         raise PermanentStripeError(f"{len(result.failed)} report(s) failed: {result.failed[0]}")
     return result
 
@@ -201,16 +269,15 @@ async def status(pool: Pool) -> Status:
         )
         failed = [dict(r) for r in await cur.fetchall()]
         cur = await conn.execute(
-            "select u.org_id::text as org, count(*) as n from public.usage_events u"
+            "select u.org_id::text as org, c.stripe_customer_id is not null as linked,"
+            " count(*) as n from public.usage_events u"
+            " left join public.usage_watermarks w on w.org_id = u.org_id"
             " left join public.billing_customers c on c.org_id = u.org_id"
-            " where u.report_id is null and c.stripe_customer_id is null group by 1"
+            " where u.txid >= coalesce(w.reported_below, '0'::xid8) group by 1, 2"
         )
-        held = {r["org"]: int(r["n"]) for r in await cur.fetchall()}
-        cur = await conn.execute(
-            "select count(*) as n from public.usage_events where report_id is null"
-        )
-        row = await cur.fetchone()
-        return Status(by_status, failed, held, int(row["n"]) if row else 0)
+        rows = await cur.fetchall()
+        held = {r["org"]: int(r["n"]) for r in rows if not r["linked"]}
+        return Status(by_status, failed, held, sum(int(r["n"]) for r in rows))
 
 
 __all__ = ["AggregateResult", "SendResult", "Status", "aggregate", "send_pending", "status"]

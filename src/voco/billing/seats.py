@@ -1,10 +1,11 @@
 """Automatic seats: the Stripe seat quantity follows the org's active members.
 
-:func:`set_member_seat` is what the admin API calls (there is none yet; ``voco
-billing seats sync`` and the tests call it): it runs under the admin's own
-claims (RLS decides whether they may), refuses the member beyond a fixed-seat
-plan's seats, and bumps ``seat_sync.version`` in the same transaction. The
-Stripe update is a job (:func:`sync_seats`), debounced by the queue: it reads
+The database does the bookkeeping of every membership change, whoever
+makes it (the org admin API, PostgREST, :func:`set_member_seat`): the
+``org_members_seats`` trigger refuses the member beyond a fixed-seat plan's
+seats (SQLSTATE ``VS409``, :func:`seat_refusal` words it), bumps
+``seat_sync.version`` and queues the Stripe sync job in the same transaction.
+The Stripe update is that job (:func:`sync_seats`), debounced by the queue: it reads
 the *current* count, so a member added and removed quickly costs one update
 that sets the right number. Its idempotency key includes the version, so a
 retried job replays while 3 → 4 → 3 is never mistaken for a replay.
@@ -20,6 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
+from voco.billing.entitlements import seat_refusal
 from voco.billing.stripe_api import StripeBilling, StripeFailure
 from voco.store.db import Conn, Pool, as_service, as_user
 
@@ -44,47 +48,27 @@ async def set_member_seat(
     pool: Pool, claims: dict[str, Any], org: str, user: str, *, active: bool
 ) -> int:
     """Give or take ``user``'s seat in ``org`` as the admin in ``claims``;
-    returns the org's seat count afterwards."""
-    async with as_user(pool, claims) as conn:
-        # one seat change per org at a time, so two admins cannot both take the last seat
-        await conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended('voco.seats|' || %s, 0))", (org,)
-        )
-        if active:
+    returns the org's seat count afterwards. The fixed-seat rule, the version
+    bump and the queued Stripe sync are the ``org_members_seats`` trigger's
+    (migration ``billing_seats``), so they hold for every writer."""
+    try:
+        async with as_user(pool, claims) as conn:
             cur = await conn.execute(
-                "select fixed_seats from public.billing_customers where org_id = %s", (org,)
+                "update public.org_members set seat_active = %s"
+                " where org_id = %s and user_id = %s and removed_at is null",
+                (active, org, user),
             )
-            row = await cur.fetchone()
-            fixed = row["fixed_seats"] if row else None
-            cur = await conn.execute(
-                "select seat_active from public.org_members where org_id = %s and user_id = %s"
-                " and removed_at is null",
-                (org, user),
-            )
-            member = await cur.fetchone()
-            already = bool(member and member["seat_active"])
-            if fixed is not None and not already and await _seats(conn, org) >= fixed:
+            if cur.rowcount != 1:
                 raise SeatError(
-                    f"the organisation's plan has {fixed} seats and all are taken: remove a "
-                    "member's seat or move to a plan with more seats"
+                    "no such member in this organisation, or your role may not change seats"
                 )
-        cur = await conn.execute(
-            "update public.org_members set seat_active = %s"
-            " where org_id = %s and user_id = %s and removed_at is null",
-            (active, org, user),
-        )
-        if cur.rowcount != 1:
-            raise SeatError(
-                "no such member in this organisation, or your role may not change seats"
-            )
-        await conn.execute(
-            "insert into public.seat_sync (org_id, version) values (%s, 1)"
-            " on conflict (org_id) do update set version = public.seat_sync.version + 1,"
-            " updated_at = now()",
-            (org,),
-        )
-        # the member.seat audit row is the org_members trigger's (member_audit migration)
-        count = await _seats(conn, org)
+            # the member.seat audit row is the org_members trigger's (member_audit migration)
+            count = await _seats(conn, org)
+    except psycopg.Error as exc:
+        text = seat_refusal(exc)
+        if text is None:
+            raise
+        raise SeatError(text) from None
     return count
 
 

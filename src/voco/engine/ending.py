@@ -35,4 +35,5 @@ def turn_record(resp: Response, end: Ended, now: float) -> TurnRecord:
         user_speech_ms=t.speech_ms,
         assistant_audio_ms=end.audio_ms,
         stt_audio_ms=t.stt_audio_ms,
+        llm_tokens=dict(resp.emitter.tokens) if resp.emitter is not None else {},
     )

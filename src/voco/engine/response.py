@@ -52,6 +52,8 @@ class ResponseEmitter(Emitter):
         self._speaker = speaker
         self._send = send
         self._clock = clock
+        # model -> (input, output) tokens of this response's model calls (billed)
+        self.tokens: dict[str, tuple[int, int]] = {}
 
     async def _out(self, text: str, *, from_model: bool) -> None:
         r = self._r
@@ -83,6 +85,10 @@ class ResponseEmitter(Emitter):
 
     async def model_answered(self, model: str) -> None:
         self._r.life.on_model(model)
+
+    async def model_usage(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        tin, tout = self.tokens.get(model, (0, 0))
+        self.tokens[model] = (tin + input_tokens, tout + output_tokens)
 
     async def error(self, code: str, message: str) -> None:
         await self._send(m.Error(code=code, message=message))

@@ -146,7 +146,12 @@ class AnthropicLLM(LLM):
                 yield out
         if not state.stopped:
             raise ProviderError(self.name, "stream ended before message_stop")
-        yield Finished(stop_reason=state.stop_reason or "end_turn", model=state.model)
+        yield Finished(
+            stop_reason=state.stop_reason or "end_turn",
+            model=state.model,
+            input_tokens=state.input_tokens,
+            output_tokens=state.output_tokens,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -173,10 +178,26 @@ class _StreamState:
     stop_reason: str | None = None
     stopped: bool = False
     tools: dict[int, _ToolBlock] = field(default_factory=dict)
+    input_tokens: int = 0  # prompt, cache writes and cache reads: all are billed input
+    output_tokens: int = 0
+
+    def _usage(self, usage: Any) -> None:
+        """``message_start`` carries the input count, ``message_delta`` the
+        cumulative output (and, in newer API versions, the input again)."""
+        if usage is None:
+            return
+        parts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        counted = [getattr(usage, name, None) for name in parts]
+        if any(v is not None for v in counted):
+            self.input_tokens = max(self.input_tokens, sum(int(v or 0) for v in counted))
+        out = getattr(usage, "output_tokens", None)
+        if out is not None:
+            self.output_tokens = max(self.output_tokens, int(out))
 
     def feed(self, event: RawMessageStreamEvent) -> Iterable[LLMEvent]:
         if event.type == "message_start":
             self.model = event.message.model or self.model
+            self._usage(event.message.usage)
         elif event.type == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
@@ -193,6 +214,7 @@ class _StreamState:
             if tool is not None:
                 yield ToolCallEvent(ToolCall(tool.id, tool.name, _parse_tool_input(tool)))
         elif event.type == "message_delta":
+            self._usage(event.usage)
             if event.delta.stop_reason:
                 self.stop_reason = event.delta.stop_reason
         elif event.type == "message_stop":

@@ -202,6 +202,10 @@ class ToolCallEvent:
 class Finished:
     stop_reason: str  # "end_turn" | "tool_use" | "max_tokens" | ...
     model: str  # the concrete model id that answered
+    # tokens of this call as the provider reports them (billed per model:
+    # voco.billing.meters); 0 where it reports none — never an estimate
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass(frozen=True)

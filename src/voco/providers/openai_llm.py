@@ -130,7 +130,12 @@ class OpenAICompatibleLLM(LLM):
         reason = _STOP_REASONS.get(state.finish_reason, state.finish_reason)
         if state.calls and reason == "end_turn":
             reason = "tool_use"  # some servers say "stop" even when they called tools
-        yield Finished(stop_reason=reason, model=state.model)
+        yield Finished(
+            stop_reason=reason,
+            model=state.model,
+            input_tokens=state.input_tokens,
+            output_tokens=state.output_tokens,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -154,11 +159,19 @@ class _StreamState:
     model: str
     finish_reason: str | None = None
     calls: dict[int, _PendingCall] = field(default_factory=dict)
+    # only where the server reports usage in the stream (many compatible
+    # servers never do): then 0, not a guess
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     def feed(self, chunk: ChatCompletionChunk) -> list[LLMEvent]:
         out: list[LLMEvent] = []
         if chunk.model:
             self.model = chunk.model
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.input_tokens = int(usage.prompt_tokens or 0)
+            self.output_tokens = int(usage.completion_tokens or 0)
         for choice in chunk.choices or ():
             if choice.index != 0:
                 continue

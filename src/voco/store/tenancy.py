@@ -81,8 +81,9 @@ class TurnRecord:
     user_speech_ms: int = 0
     assistant_audio_ms: int = 0  # audio actually sent to the client
     stt_audio_ms: int = 0
-    # model -> (input, output) tokens, where the provider reports them; none
-    # of the current providers do, so this is empty (no token meter rows)
+    # model -> (input, output) tokens, summed over the turn's model calls as
+    # the providers report them (Anthropic always; OpenAI-compatible servers
+    # only when they stream usage; command mode none): no row for a zero
     llm_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 

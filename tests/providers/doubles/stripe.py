@@ -75,6 +75,9 @@ class Fault:
     status: int | None = None  # answer with this status and a Stripe error
     hang_s: float = 0.0  # wait before doing anything
     drop_after: bool = False  # process the request, then never answer
+    # set once the request is processed (with drop_after: Stripe has the event,
+    # the client has no answer): a test's barrier for "between send and mark"
+    reached: asyncio.Event | None = None
 
 
 @dataclass
@@ -160,6 +163,8 @@ class StripeDouble:
         response = self._route(request.method, path, params)
         if key and request.method == "POST" and response.status_code < 500:
             self._idem[key] = (fingerprint, response.status_code, bytes(response.body).decode())
+        if fault and fault.reached is not None:
+            fault.reached.set()
         if fault and fault.drop_after:
             await asyncio.sleep(3600)  # the client times out; the work is done
         return response
