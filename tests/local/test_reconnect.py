@@ -99,9 +99,7 @@ def test_an_unfinished_turn_is_resent_once() -> None:
     ]
     pt.sent("run the tests", resend=True, shown_id="t1")
     pt.lost()
-    assert pt.synced([turn("h0", "earlier")]) == [
-        Resolved("run the tests", "lost", turn_id="t1")
-    ]
+    assert pt.synced([turn("h0", "earlier")]) == [Resolved("run the tests", "lost", turn_id="t1")]
     assert pt.texts == []
 
 
