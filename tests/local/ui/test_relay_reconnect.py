@@ -60,6 +60,8 @@ async def test_going_away_mid_turn_reconnects_resumes_and_resends(project: Path)
         assert status["attempt"] == 1 and status["retry_in_ms"] >= 0
         assert "going away" in status["message"]
         await wait_status(ws, "connected")
+        resumed = await next_of(ws, "turn.resumed")  # the page learns what became of it
+        assert resumed["outcome"] == "resent" and resumed["text"] == "run the tests"
         done = await next_of(ws, "agent.done")
         assert done["text"] == "answer to run the tests"
         await ws.close()
@@ -96,6 +98,8 @@ async def test_a_turn_the_thread_shows_finished_is_not_sent_again(project: Path)
         await wait_status(ws, "connected")
         hist = await next_of(ws, "thread.history")  # the page shows the finished turn
         assert [t["user_text"] for t in hist["turns"]] == ["list the files"]
+        resumed = await next_of(ws, "turn.resumed")
+        assert resumed["outcome"] == "answered" and resumed["reply"] == "done"
         await ws.send(json.dumps({"type": "text.input", "text": "next"}))
         await next_of(ws, "agent.done")
         await ws.close()
@@ -125,3 +129,30 @@ async def test_a_refusal_is_final_and_says_why(project: Path, code: int) -> None
         assert status["engine"] == "disconnected"
         assert "token expired" in status["message"]
         await ws.close()
+
+
+async def test_after_a_refusal_the_pages_reconnect_tries_again(project: Path) -> None:
+    eng: FakeEngine
+
+    async def refuse(ws: ServerConnection, start: dict[str, Any]) -> None:
+        msg = {"type": "error", "code": "forbidden", "message": "no seat", "fatal": True}
+        await ws.send(json.dumps(msg))
+        await ws.close(4403)
+
+    async def accept(ws: ServerConnection, start: dict[str, Any]) -> None:
+        await eng.ready(ws, start)
+        await eng.answer(ws, await eng.history_then_text(ws), 1)
+        await ws.wait_closed()
+
+    async with (
+        fake_engine([refuse, accept]) as (eng, url),
+        serve_ui(url, "tok", [project], "deny") as ui,
+    ):
+        ws = await connect(ui)
+        assert "no seat" in (await wait_status(ws, "disconnected"))["message"]
+        await ws.send(json.dumps({"type": "session.restart"}))  # the banner's Reconnect
+        await wait_status(ws, "connected")
+        await ws.send(json.dumps({"type": "text.input", "text": "hello"}))
+        assert (await next_of(ws, "agent.done"))["text"] == "answer to hello"
+        await ws.close()
+    assert len(eng.starts) == 2
