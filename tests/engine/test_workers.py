@@ -215,3 +215,47 @@ async def test_two_workers_share_the_port_and_the_per_user_cap(env) -> None:
     assert status == 0, log
     assert 1012 in codes and set(codes) <= {1012, 1006}, codes
     assert "Traceback" not in log, log
+
+
+def _postmaster(home: Path) -> psutil.Process | None:
+    """The embedded Postgres the supervisor started (its pid file), if it runs."""
+    pidfile = home / "pgdata" / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        return psutil.Process(int(pidfile.read_text().split()[0]))
+    return None
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_a_sigkilled_supervisor_takes_its_workers_with_it(env) -> None:
+    """No cleanup runs in a SIGKILLed supervisor; PR_SET_PDEATHSIG (workers.py
+    ``die_with_parent``) must still end every worker, so nothing keeps serving
+    the port as an orphan. Waits on the processes themselves (bounded), never
+    on a duration."""
+    port = free_port()
+    served = await asyncio.to_thread(Served, env, port)
+    postgres: psutil.Process | None = None
+    try:
+        await asyncio.to_thread(served.wait_for, "ready on")
+        workers = served.workers()
+        assert len(workers) == 2, served.log()
+        postgres = _postmaster(Path(env["VOCO_HOME"]))
+        assert _port_open(port)
+        served.proc.send_signal(signal.SIGKILL)
+        assert served.proc.wait(30) == -signal.SIGKILL
+        # every worker gone (the kernel's SIGKILL from the parent's death), then the port
+        _, alive = await asyncio.to_thread(psutil.wait_procs, workers, 60)
+        assert not alive, [p.pid for p in alive]
+        assert not _port_open(port)
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+        # the embedded Postgres outlives a killed engine by design (the next one
+        # adopts it); this test started it, so it stops it (fast shutdown)
+        if postgres is not None and postgres.is_running():
+            postgres.send_signal(signal.SIGINT)
+            await asyncio.to_thread(psutil.wait_procs, [postgres], 60)

@@ -93,12 +93,13 @@ def test_an_unfinished_turn_is_resent_once() -> None:
     pt.transcript("t1", "run the tests")
     pt.lost()
     # the engine died before finishing: no stored turn, or a user message alone
+    # (turn_id: the live id the page showed it under, kept across the loss)
     assert pt.synced([turn("h0", "earlier"), turn("h1", "run the tests", reply="")]) == [
-        Resolved("run the tests", "resend")
+        Resolved("run the tests", "resend", turn_id="t1")
     ]
-    pt.sent("run the tests", resend=True)
+    pt.sent("run the tests", resend=True, shown_id="t1")
     pt.lost()
-    assert pt.synced([turn("h0", "earlier")]) == [Resolved("run the tests", "lost")]
+    assert pt.synced([turn("h0", "earlier")]) == [Resolved("run the tests", "lost", turn_id="t1")]
     assert pt.texts == []
 
 
@@ -109,7 +110,7 @@ def test_a_turn_that_finished_but_whose_done_was_lost_is_answered_from_the_threa
     pt.transcript("t1", "open the readme")
     pt.lost()
     got = pt.synced([turn("h1", "open the readme", reply="Here it is.")])
-    assert got == [Resolved("open the readme", "answered", "Here it is.")]
+    assert got == [Resolved("open the readme", "answered", "Here it is.", turn_id="t1")]
     assert pt.texts == []
 
 
@@ -124,7 +125,7 @@ def test_same_text_twice_counts_the_answers_already_seen() -> None:
     pt.lost()
     # stored: the old one (before the baseline) and the first of ours
     page = [turn("h0", "run the tests"), turn("h1", "run the tests")]
-    assert pt.synced(page) == [Resolved("run the tests", "resend")]
+    assert pt.synced(page) == [Resolved("run the tests", "resend", turn_id="t2")]
     # ...but if the second had been stored too, it is answered
     pt2 = PendingTurns()
     pt2.synced([])
@@ -166,3 +167,11 @@ def test_a_live_id_from_the_old_connection_does_not_answer_after_a_loss() -> Non
     pt.lost()
     assert pt.done("t1") is None  # the new engine's t1 is another turn
     assert pt.texts == ["hello"]
+
+
+def test_a_turn_typed_while_the_link_is_down_is_settled_by_the_next_sync() -> None:
+    pt = PendingTurns()
+    pt.synced([])
+    pt.lost()
+    pt.sent("status", orphaned=True)  # into a link known to be down
+    assert pt.synced([]) == [Resolved("status", "resend")]

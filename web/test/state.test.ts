@@ -20,7 +20,8 @@ function run(msgs: ServerMessage[], s: AppState = open): AppState {
 
 describe("protocol parsing", () => {
   it("accepts every runtime → page type and nothing else", () => {
-    expect(SERVER_TYPES.size).toBe(19);
+    expect(SERVER_TYPES.size).toBe(20);
+    expect(SERVER_TYPES.has("turn.resumed")).toBe(true);
     expect(parseServerMessage('{"type":"state","value":"thinking"}')).toEqual({ type: "state", value: "thinking" });
     expect(parseServerMessage('{"type":"mcp.request","id":"1"}')).toBeNull(); // never shown to the page
     expect(parseServerMessage("not json")).toBeNull();
@@ -280,5 +281,74 @@ describe("views", () => {
     expect(unheardTail({ ...base, text: "Alpha  beta gamma", heard: "Alpha beta" })).toBe(" gamma");
     expect(unheardTail({ ...base, text: "Alpha beta", heard: "" })).toBe("Alpha beta");
     expect(unheardTail({ ...base, interrupted: false, text: "Alpha", heard: null })).toBe("");
+  });
+});
+
+describe("the engine goes away mid-turn (runtime.status reconnecting, turn.resumed)", () => {
+  const asked: ServerMessage[] = [
+    { type: "runtime.status", engine: "connected", roots: [], approve: "ask" },
+    { type: "transcript.final", turn_id: "t1", text: "run the tests" },
+    { type: "agent.delta", turn_id: "t1", response_id: "r1", text: "Running" },
+    { type: "audio.start", response_id: "r1", encoding: "mp3", sample_rate: 24000 },
+  ];
+  const gone: ServerMessage = {
+    type: "runtime.status", engine: "reconnecting", roots: [], approve: "ask",
+    message: "the engine is going away (drain or restart)", attempt: 1, retry_in_ms: 250,
+  };
+  const back: ServerMessage[] = [
+    { type: "runtime.status", engine: "connected", roots: [], approve: "ask" },
+    { type: "thread.history", thread_id: "th", before: null, turns: [], next_before: null },
+  ];
+
+  it("an unanswered turn waits, its reply stops where it was", () => {
+    const s = run([...asked, gone]);
+    expect(s.turns.map((t) => [t.turnId, t.resume])).toEqual([["t1", "waiting"]]);
+    expect(s.replies.r1.done).toBe(true);
+    expect(s.replies.r1.audio).toBe("halted");
+    expect(s.assistant).toBe("listening");
+    expect(presence(s)).toBe("engine_down");
+  });
+
+  it("a re-sent turn is replaced by the new engine's answer, shown once", () => {
+    let s = run([...asked, gone, ...back]);
+    expect(s.turns.map((t) => t.turnId)).toEqual(["t1"]); // kept through the history
+    s = run([{ type: "turn.resumed", text: "run the tests", outcome: "resent", turn_id: "t1" }], s);
+    expect(s.turns[0].resume).toBe("resent");
+    s = run(
+      [
+        { type: "transcript.final", turn_id: "t9", text: "run the tests" },
+        { type: "agent.done", turn_id: "t9", response_id: "r9", text: "3 passed", model: "m", interrupted: false },
+      ],
+      s,
+    );
+    expect(s.turns.map((t) => [t.turnId, t.userText, t.resume])).toEqual([["t9", "run the tests", undefined]]);
+    expect(s.replies.r1).toBeUndefined();
+    expect(s.replies.r9.text).toBe("3 passed");
+  });
+
+  it("a turn the thread shows finished is dropped for the stored one", () => {
+    const stored: ServerMessage = {
+      type: "thread.history", thread_id: "th", before: null, next_before: null,
+      turns: [{ turn_id: "h1", user_text: "run the tests", reply_text: "3 passed", interrupted: false }],
+    };
+    let s = run([...asked, gone, back[0], stored]);
+    s = run([{ type: "turn.resumed", text: "run the tests", outcome: "answered", turn_id: "t1", reply: "3 passed" }], s);
+    expect(s.turns.map((t) => [t.turnId, t.restored])).toEqual([["h1", true]]);
+  });
+
+  it("a turn lost twice stays, marked, with a notice to send it again", () => {
+    let s = run([...asked, gone, ...back]);
+    s = run([{ type: "turn.resumed", text: "run the tests", outcome: "lost", turn_id: "t1" }], s);
+    expect(s.turns[0].resume).toBe("lost");
+    expect(s.notices.some((n) => n.code === "turn_lost" && n.message.includes("run the tests"))).toBe(true);
+  });
+
+  it("a finished turn is not touched by the engine going away", () => {
+    const s = run([
+      ...asked,
+      { type: "agent.done", turn_id: "t1", response_id: "r1", text: "Running: 3 passed", model: "m", interrupted: false },
+      gone,
+    ]);
+    expect(s.turns[0].resume).toBeUndefined();
   });
 });

@@ -137,6 +137,9 @@ class Resolved:
     text: str
     outcome: Literal["answered", "resend", "lost"]
     reply: str = ""
+    # the live turn id the lost connection gave it (``transcript.final``), if
+    # one did: a page that showed that turn can tell which one this settles
+    turn_id: str | None = None
 
 
 _UNSYNCED = object()
@@ -148,6 +151,7 @@ class _Pending:
     turn_id: str | None = None  # the live turn id, once transcript.final named it
     resent: bool = False
     orphaned: bool = False  # its connection was lost before the answer came
+    shown_id: str | None = None  # the last live turn id, kept across a loss
 
 
 class PendingTurns:
@@ -171,8 +175,17 @@ class PendingTurns:
     def texts(self) -> list[str]:
         return [p.text for p in self._pending]
 
-    def sent(self, text: str, *, resend: bool = False) -> None:
-        self._pending.append(_Pending(text, resent=resend))
+    def sent(
+        self,
+        text: str,
+        *,
+        resend: bool = False,
+        orphaned: bool = False,
+        shown_id: str | None = None,
+    ) -> None:
+        """A ``text.input`` went out (``orphaned``: into a link known to be down,
+        so the next sync settles it like one the loss caught in flight)."""
+        self._pending.append(_Pending(text, resent=resend, orphaned=orphaned, shown_id=shown_id))
 
     def transcript(self, turn_id: str, text: str) -> None:
         """``transcript.final``: a typed turn's own (same text) gets its live id."""
@@ -180,7 +193,7 @@ class PendingTurns:
             return
         for p in self._pending:
             if p.turn_id is None and not p.orphaned and p.text == text:
-                p.turn_id = turn_id
+                p.turn_id = p.shown_id = turn_id
                 return
 
     def done(self, turn_id: str) -> str | None:
@@ -217,11 +230,11 @@ class PendingTurns:
             if not p.orphaned:
                 live.append(p)
             elif replies.get(p.text):
-                out.append(Resolved(p.text, "answered", replies[p.text].pop(0)))
+                out.append(Resolved(p.text, "answered", replies[p.text].pop(0), p.shown_id))
             elif not p.resent:
-                out.append(Resolved(p.text, "resend"))
+                out.append(Resolved(p.text, "resend", turn_id=p.shown_id))
             else:  # sent twice and lost twice: reported, not looped
-                out.append(Resolved(p.text, "lost"))
+                out.append(Resolved(p.text, "lost", turn_id=p.shown_id))
         self._pending = live
         self._baseline = turns[-1].turn_id if turns else None
         self._done_since.clear()

@@ -65,15 +65,26 @@ class ResumingSession:
         policy: ReconnectPolicy | None = None,
         on_reconnect: Callable[[Reconnecting], Awaitable[None]] | None = None,
         on_lost: Callable[[EngineClient], None] | None = None,
+        on_connected: Callable[[EngineClient], Awaitable[None]] | None = None,
+        history_limit: int = HISTORY_PAGE,
+        report_sync: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``on_connected`` runs after each handshake, before the sync (the UI
+        relay forwards ``session.ready`` there). ``report_sync``: deliver the
+        sync's ``thread.history`` and every settlement, re-sends included,
+        through :meth:`recv` (a page shows them; ``voco talk`` needs neither)."""
         self.url = url
         self._start = start
         self.policy = policy or ReconnectPolicy(give_up_after_s=120.0)
         self.pending = PendingTurns()
         self._on_reconnect = on_reconnect
         self._on_lost = on_lost
+        self._on_connected = on_connected
+        self._history_limit = history_limit
+        self._report_sync = report_sync
         self._clock = clock
+        self.up = False  # a session is open and synced (False while reconnecting)
         self.client: EngineClient | None = None
         self.thread_id: str | None = None
         self.reconnects = 0
@@ -108,9 +119,13 @@ class ResumingSession:
                 decision = self.policy.unreachable(self._clock(), str(exc))
             else:
                 self.thread_id = self.client.ready.thread_id
+                self.up = True  # a turn typed from here on goes out on this connection
                 try:
+                    if self._on_connected is not None:
+                        await self._on_connected(self.client)
                     await self._sync()
                 except websockets.ConnectionClosed as exc:  # lost again while syncing
+                    self.up = False
                     self.pending.lost()
                     decision = self.policy.closed(
                         exc.rcvd.code if exc.rcvd else None, self._clock()
@@ -131,17 +146,21 @@ class ResumingSession:
     async def _sync(self) -> None:
         """Ask for the stored turns; settle every turn the last connection orphaned."""
         assert self.client is not None
-        await self.client.send(m.ThreadHistoryRequest(limit=HISTORY_PAGE))
+        await self.client.send(m.ThreadHistoryRequest(limit=self._history_limit))
         while True:
             item = await self.client.recv()
             if isinstance(item.message, m.ThreadHistory) and item.message.before is None:
                 break
             self._backlog.append(item)
+        if self._report_sync:
+            self._backlog.append(item)
         for r in self.pending.synced(item.message.turns):
             if r.outcome == "resend":
-                self.pending.sent(r.text, resend=True)
+                self.pending.sent(r.text, resend=True, shown_id=r.turn_id)
                 self.resent += 1
                 await self.client.send(m.TextInput(text=r.text))
+                if self._report_sync:
+                    self._backlog.append(Received(item.at, resolved=r))
             else:
                 self._backlog.append(Received(item.at, resolved=r))
 
@@ -170,6 +189,7 @@ class ResumingSession:
     async def _lost(self, exc: websockets.ConnectionClosed) -> None:
         old = self.client
         assert old is not None
+        self.up = False
         if self._on_lost is not None:
             self._on_lost(old)
         code = exc.rcvd.code if exc.rcvd else None
@@ -190,7 +210,11 @@ class ResumingSession:
         await self.open(first=False)
 
     async def send_text(self, text: str) -> None:
-        """A typed turn, tracked until its ``agent.done`` (re-sent after a loss)."""
+        """A typed turn, tracked until its ``agent.done`` (re-sent after a loss).
+        Sent while the link is known to be down, it waits for the next sync."""
+        if not self.up:
+            self.pending.sent(text, orphaned=True)
+            return
         self.pending.sent(text)
         with contextlib.suppress(websockets.ConnectionClosed):
             assert self.client is not None
@@ -208,7 +232,18 @@ class ResumingSession:
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self.client.send_audio(pcm)
 
+    async def restart(self) -> None:
+        """End this session (``session.end``) and open a new one on the same
+        thread now, as after a loss but without waiting (the page's Reconnect)."""
+        await self.close()
+        self.pending.lost()
+        self.up = False
+        self._backlog.clear()
+        self.policy.connected()
+        await self.open(first=False)
+
     async def close(self) -> None:
+        self.up = False
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.send(m.SessionEnd())

@@ -131,11 +131,28 @@ class ApprovalClosed(_Ui):
     approved: bool
 
 
+class TurnResumed(_Ui):
+    """What became of a typed turn the engine went away from (drain, crash)
+    before its ``agent.done``, decided from the resumed thread's stored turns:
+    ``answered`` (it had finished: ``reply``, shown by the ``thread.history``
+    just sent), ``resent`` (sent again, once, to the new engine: its
+    ``transcript.final`` follows), ``lost`` (it was already a re-send: not
+    looped; the person sends it again). ``turn_id``: the live turn id it had,
+    when a ``transcript.final`` named it before the loss."""
+
+    type: Literal["turn.resumed"] = "turn.resumed"
+    text: str
+    outcome: Literal["answered", "resent", "lost"]
+    turn_id: str | None = None
+    reply: str | None = None
+
+
 RUNTIME_MODELS: tuple[type[m._Msg], ...] = (
     RuntimeStatus,
     Activity,
     ApprovalRequest,
     ApprovalClosed,
+    TurnResumed,
 )
 # Engine messages the runtime relays to the page unchanged (all but mcp.request).
 ENGINE_TO_PAGE: tuple[type[m._Msg], ...] = (

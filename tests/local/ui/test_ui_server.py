@@ -291,7 +291,8 @@ async def test_approval_mode_is_changed_from_the_page_but_never_to_auto(engine_f
 async def test_a_typed_turn_while_the_engine_is_away_is_refused_visibly(project):
     async with serve_ui("ws://127.0.0.1:9/v1/session", "t", [project], "deny") as ui:
         ws = await connect(ui)
-        while (await next_of(ws, "runtime.status"))["engine"] != "disconnected":
+        # nothing listens: the runtime keeps trying (and says so), the turn is refused
+        while (await next_of(ws, "runtime.status"))["engine"] != "reconnecting":
             pass
         await ws.send(json.dumps({"type": "text.input", "text": "hello"}))
         err = await next_of(ws, "error")

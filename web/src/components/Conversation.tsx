@@ -70,7 +70,7 @@ function ReplyView({ r, live }: { r: Reply; live: boolean }) {
 
 function TurnView({ turn, state, last }: { turn: Turn; state: AppState; last: boolean }) {
   return (
-    <li className="space-y-3" data-testid="turn" data-turn-id={turn.turnId} data-restored={turn.restored ? "true" : "false"}>
+    <li className="space-y-3" data-testid="turn" data-turn-id={turn.turnId} data-restored={turn.restored ? "true" : "false"} data-resume={turn.resume ?? ""}>
       {turn.userText && (
         <div className="flex gap-3">
           <div className="mt-0.5 flex size-7 shrink-0 items-center justify-center rounded-full bg-secondary text-[11px] font-semibold text-secondary-foreground">
@@ -80,6 +80,15 @@ function TurnView({ turn, state, last }: { turn: Turn; state: AppState; last: bo
             {turn.userText}
           </p>
         </div>
+      )}
+      {turn.resume && (
+        <p className="ml-10 text-xs text-muted-foreground" data-testid="turn-resume" data-resume={turn.resume}>
+          {turn.resume === "waiting"
+            ? "The engine went away before answering this."
+            : turn.resume === "resent"
+              ? "Sent again to the engine that took over."
+              : "Not answered: the engine went away twice. Send it again."}
+        </p>
       )}
       {turn.responseIds.map((id) => {
         const r = state.replies[id];

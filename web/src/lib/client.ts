@@ -213,6 +213,11 @@ export class VocoClient {
       return;
     }
     if (msg.type === "transcript.final") this.inflight = null;
+    if (msg.type === "turn.resumed") {
+      // re-sent: the outbox waits for its transcript, as for any turn in flight
+      if (msg.outcome === "resent") this.inflight = msg.text;
+      else if (this.inflight === msg.text) this.inflight = null;
+    }
     this.dispatch({ kind: "server", msg });
   }
 

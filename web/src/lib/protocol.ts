@@ -35,6 +35,7 @@ export type {
   ThreadHistory,
   TranscriptFinal,
   TranscriptPartial,
+  TurnResumed,
   VoiceInfo,
 } from "./wire.gen";
 

@@ -19,6 +19,7 @@ import type {
   ServerMessage,
   SessionReady,
   ThreadHistory,
+  TurnResumed,
 } from "./protocol";
 import { CLOSE_BAD_SECRET } from "./protocol";
 
@@ -35,6 +36,9 @@ export interface Turn {
   restored: boolean;
   /** Page clock (ms) of the turn's milestones, for timings the engine did not send. */
   timing: { finalAt: number | null; firstTextAt: number | null; firstAudioAt: number | null };
+  /** The engine went away before answering it: "waiting" for the runtime's word,
+   * "resent" to the next engine (its new turn replaces this one), "lost" (say it again). */
+  resume?: "waiting" | "resent" | "lost";
 }
 
 /** A typed turn waiting for the engine (it was offline when the user sent it). */
@@ -350,6 +354,45 @@ function turnOf(s: AppState, responseId: string): string | null {
   return s.replies[responseId]?.turnId ?? null;
 }
 
+/** The runtime lost the engine (`runtime.status` reconnecting): nothing more comes
+ * for the turns in flight. Their replies stop where they are; each unanswered turn
+ * waits for the runtime's `turn.resumed` (or, spoken, stays marked). */
+function engineLeft(s: AppState): AppState {
+  const replies = { ...s.replies };
+  const turns = s.turns.map((t) => {
+    if (t.restored || t.resume !== undefined) return t;
+    const open = t.responseIds.filter((id) => replies[id] && !replies[id].done);
+    if (t.responseIds.length > 0 && open.length === 0) return t; // answered
+    for (const id of open) {
+      const r = replies[id];
+      replies[id] = { ...r, done: true, transient: "", audio: r.audio === "streaming" ? "halted" : r.audio };
+    }
+    return { ...t, resume: "waiting" as const };
+  });
+  return { ...s, turns, replies, assistant: "listening", userSpeaking: false, partial: null };
+}
+
+function dropTurn(s: AppState, which: (t: Turn) => boolean): AppState {
+  const i = s.turns.findIndex((t) => !t.restored && which(t));
+  if (i < 0) return s;
+  const replies = { ...s.replies };
+  for (const id of s.turns[i].responseIds) delete replies[id];
+  return { ...s, turns: s.turns.filter((_, k) => k !== i), replies };
+}
+
+/** What became of a typed turn the engine left (docs/ui-protocol.md `turn.resumed`). */
+function turnResumed(s: AppState, msg: TurnResumed, at: number): AppState {
+  const i = s.turns.findIndex(
+    (t) => !t.restored && (msg.turn_id ? t.turnId === msg.turn_id : t.resume === "waiting" && t.userText === msg.text),
+  );
+  if (msg.outcome === "answered") return i < 0 ? s : dropTurn(s, (t) => t === s.turns[i]); // the history shows it
+  const next =
+    i < 0 ? s : { ...s, turns: s.turns.map((t, k) => (k === i ? { ...t, resume: msg.outcome === "resent" ? ("resent" as const) : ("lost" as const) } : t)) };
+  if (msg.outcome === "lost")
+    return addNotice(next, "warning", "turn_lost", `The engine went away twice while answering “${msg.text}”; send it again.`, false, at);
+  return next;
+}
+
 /** Stored turns (and their actions) from `thread.history`: the first page
  * replaces what the page shows (it is the record); older pages go in front. */
 function restoreHistory(s: AppState, h: ThreadHistory, at: number): AppState {
@@ -372,7 +415,13 @@ function restoreHistory(s: AppState, h: ThreadHistory, at: number): AppState {
   }
   // Live rows still in progress stay (an approval may be waiting); finished ones are in the record.
   const live = s.activity.filter((r) => !r.restored && r.stage !== "done");
-  const liveTurns = s.turns.filter((t) => !t.restored && t.responseIds.some((id) => !s.replies[id]?.done));
+  // ...and so do turns the engine left unanswered, until the runtime says what became of them
+  const stored = new Set(turns.map((t) => t.turnId));
+  const liveTurns = s.turns.filter(
+    (t) =>
+      !t.restored &&
+      (t.responseIds.some((id) => !s.replies[id]?.done) || (t.resume !== undefined && !stored.has(t.turnId))),
+  );
   const liveReplies: Record<string, Reply> = {};
   for (const t of liveTurns) for (const id of t.responseIds) if (s.replies[id]) liveReplies[id] = s.replies[id];
   return {
@@ -486,13 +535,18 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
       return { ...s, userSpeaking: false };
     case "transcript.partial":
       return { ...s, partial: msg.text };
-    case "transcript.final":
+    case "transcript.final": {
+      // the re-sent turn arrives under a new id: it replaces the one the engine left
+      const base = s.turns.some((t) => t.turnId === msg.turn_id) ? s : dropTurn(s, (t) => t.resume === "resent" && t.userText === msg.text);
       return stamp(
-        { ...s, partial: null, turns: upsertTurn(s, msg.turn_id, at, { userText: msg.text, final: true }) },
+        { ...base, partial: null, turns: upsertTurn(base, msg.turn_id, at, { userText: msg.text, final: true }) },
         msg.turn_id,
         "finalAt",
         at,
       );
+    }
+    case "turn.resumed":
+      return turnResumed(s, msg, at);
     case "agent.delta": {
       const next = withReply(s, msg.response_id, msg.turn_id, at, (r) =>
         msg.transient ? { transient: r.transient + msg.text } : { text: r.text + msg.text },
@@ -554,7 +608,7 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
       return s;
     case "runtime.status":
       return {
-        ...s,
+        ...(msg.engine === "reconnecting" ? engineLeft(s) : s),
         runtime: {
           engine: msg.engine,
           roots: msg.roots ?? s.runtime.roots,

@@ -342,6 +342,23 @@ export interface TranscriptPartial {
   text: string;
 }
 
+/**
+ * What became of a typed turn the engine went away from (drain, crash)
+ * before its ``agent.done``, decided from the resumed thread's stored turns:
+ * ``answered`` (it had finished: ``reply``, shown by the ``thread.history``
+ * just sent), ``resent`` (sent again, once, to the new engine: its
+ * ``transcript.final`` follows), ``lost`` (it was already a re-send: not
+ * looped; the person sends it again). ``turn_id``: the live turn id it had,
+ * when a ``transcript.final`` named it before the loss.
+ */
+export interface TurnResumed {
+  type: "turn.resumed";
+  text: string;
+  outcome: "answered" | "resent" | "lost";
+  turn_id?: string | null;
+  reply?: string | null;
+}
+
 export interface VadSpeechEnd {
   type: "vad.speech_end";
   t_ms: number;
@@ -458,7 +475,8 @@ export type PageMessage =
   | RuntimeStatus
   | Activity
   | ApprovalRequest
-  | ApprovalClosed;
+  | ApprovalClosed
+  | TurnResumed;
 export const pageMessageTypes = [
   "session.ready",
   "state",
@@ -479,4 +497,5 @@ export const pageMessageTypes = [
   "activity",
   "approval.request",
   "approval.closed",
+  "turn.resumed",
 ] as const;
