@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +42,41 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _MallInfo2(ctypes.Structure):
+    _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+    _fields_ = [(n, ctypes.c_size_t) for n in (*_FIELDS, "uordblks", "fordblks", "keepcost")]
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        return libc
+    except (OSError, AttributeError):  # not glibc ≥ 2.33: no heap figures
+        return None
+
+
+LIBC = _libc()
+
+
+def heap_mb() -> tuple[float, float, float] | None:
+    """glibc's view of this process's heap, MB: (in use, free but kept, mmapped
+    blocks). In use back at its baseline once sessions end while RSS stays up
+    is memory the allocator keeps, not memory anything still holds."""
+    if LIBC is None:
+        return None
+    mi = LIBC.mallinfo2()
+    return mi.uordblks / 2**20, mi.fordblks / 2**20, mi.hblkhd / 2**20
+
+
+def trimmed_rss_mb() -> float | None:
+    """RSS after ``malloc_trim(0)`` (free heap pages handed back to the OS)."""
+    if LIBC is None:
+        return None
+    LIBC.malloc_trim(0)
+    return rss_mb()
 
 
 def postgres_pss_mb(pgdata: Path | None) -> float | None:
@@ -87,6 +124,10 @@ class SoakResult:
     samples: list[tuple[float, float, float | None]] = field(default_factory=list)  # t, rss, pg
     baseline_mb: float = 0.0
     loaded_mb: float = 0.0  # every session open, at the end
+    heap: list[tuple[float, float, float]] = field(default_factory=list)  # in use, free, mmap
+    ended_heap: tuple[float, float, float] | None = None  # every session gone, after gc
+    ended_rss_mb: float = 0.0
+    trimmed_rss_mb: float | None = None  # … and after malloc_trim
 
     def slope_mb_per_min(self, skip_s: float = 60.0) -> float:
         """Least-squares RSS slope after the first ``skip_s`` (warm-up: models'
@@ -182,6 +223,8 @@ async def soak(
     async def sampler() -> None:
         while True:
             res.samples.append((time.monotonic() - start, rss_mb(), postgres_pss_mb(pgdata)))
+            if (h := heap_mb()) is not None:
+                res.heap.append(h)
             await asyncio.sleep(sample_s)
 
     sampling = asyncio.create_task(sampler())
@@ -213,6 +256,9 @@ async def soak(
         tail.cancel()
     res.samples.append((time.monotonic() - start, rss_mb(), postgres_pss_mb(pgdata)))
     res.loaded_mb = loaded[0] if loaded else res.samples[-1][1]
+    gc.collect()
+    res.ended_heap, res.ended_rss_mb = heap_mb(), rss_mb()
+    res.trimmed_rss_mb = trimmed_rss_mb()
     return res
 
 
@@ -239,6 +285,17 @@ def print_soak(res: SoakResult) -> dict[str, str]:
             f"slope {pg_slope if pg_slope is not None else float('nan'):+.2f} MB/min"
         )
     print(f"    rss samples (s, MB): {[(int(t), round(r)) for t, r, _ in res.samples]}")
+    if res.heap and res.ended_heap is not None:
+        (u0, f0, h0), (u1, f1, h1) = res.heap[0], res.ended_heap
+        peak = max(u for u, _, _ in res.heap)
+        print(
+            f"    glibc heap in use {u0:.0f} MB → peak {peak:.0f} → {u1:.0f} MB once every "
+            f"session ended; free-but-kept {f0:.0f} → {f1:.0f} MB; mmapped {h0:.0f} → {h1:.0f} MB"
+        )
+        print(
+            f"    RSS with every session ended {res.ended_rss_mb:.0f} MB, after malloc_trim "
+            f"{res.trimmed_rss_mb:.0f} MB (start {first[1]:.0f} MB)"
+        )
     return {
         "turns": f"{res.turns} turns, {res.dropped} of {res.sessions_opened} sessions dropped",
         "rss": (
