@@ -101,7 +101,9 @@ class GatedLLM(ScriptedLLM):
     (its run holds the thread's run lock all that time)."""
 
     def __init__(self) -> None:
-        super().__init__(lambda msgs: ["Second answer." if "tab" in msgs[-1].content else LONG_REPLY])
+        super().__init__(
+            lambda msgs: ["Second answer." if "tab" in msgs[-1].content else LONG_REPLY]
+        )
         self.waiting = asyncio.Event()
         self.gate = asyncio.Event()
 

@@ -12,8 +12,8 @@ import pytest
 
 from tests.engine.test_protocol_conformance import started, turn
 from tests.fakes import ScriptedLLM
-from voco.engine.memory_store import BoundedMemorySaver
 from voco.auth.claims import Principal
+from voco.engine.memory_store import BoundedMemorySaver
 from voco.store.tenancy import MemoryTenantStore, SessionRefused
 
 pytestmark = pytest.mark.timeout(120)
