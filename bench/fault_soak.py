@@ -28,9 +28,9 @@ run                RSS start → end     slope min 1–N   glibc in use start �
 =================  ==================  ==============  =========================  ==========
 memory, 4 min      436 → 514 MB        +8.4 MB/min     174 → 222 → 176 MB          426 MB
   (last 130 s)     511 → 514 MB        ≈ +1.4 MB/min   plateau
-memory, 4 min,     388 → 467 MB        +8.8 MB/min     174 → 220 → 176 MB          429 MB
+memory, 4 min,     388 → 467 MB        +8.8 MB/min     174 → 223 → 176 MB          429 MB
   trim every 15 s
-postgres, 4 min    438 → 514 MB        +8.7 MB/min     175 → 222 → 178 MB          430 MB
+postgres, 4 min    438 → 514 MB        +8.7 MB/min     175 → 225 → 178 MB          430 MB
 memory, 3 min *    437 → 505 MB        +6.9 MB/min     174 → 218 → 177 MB          426 MB
 postgres, 3 min *  442 → 493 MB        +5.5 MB/min     175 → 202 → 181 MB          436 MB
 =================  ==================  ==============  =========================  ==========
