@@ -58,16 +58,30 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import TokenAuthority
 from voco.compose import running_engine
+from voco.engine.admission import AdmissionConfig
 from voco.engine.memory_store import BoundedMemorySaver
 from voco.engine.runtime import EngineRuntime
+from voco.engine.server import create_app, uvicorn_options
 from voco.local.engine_client import EngineClient
 from voco.protocol import messages as m
 from voco.providers.anthropic_llm import AnthropicLLM
 from voco.providers.base import LLM, ChatMessage, ToolCall
 from voco.providers.deadline import with_deadlines
+from voco.serving import serving
 from voco.store.tenancy import MemoryTenantStore, TenantStore
 
 VOCO = [sys.executable, "-m", "voco.cli"]
+
+
+class ForgetfulLLM(ScriptedLLM):
+    """The scripted model without its record of every conversation shown (a
+    test's aid that, over a soak, is itself memory growing per turn)."""
+
+    async def stream(self, **kw: Any) -> Any:
+        async for ev in super().stream(**kw):
+            yield ev
+        self.calls.clear()
+
 
 # fault -> (figure before the fixes, from issue 15; this run's figure)
 TABLE: dict[str, list[str]] = {
@@ -142,6 +156,7 @@ async def engine(
     checkpointer: Any = None,
     tenants: TenantStore | None = None,
     retention: BoundedMemorySaver | None = None,
+    admission: AdmissionConfig | None = None,
 ) -> AsyncIterator[Any]:
     rt = EngineRuntime(
         vad=BatchedVAD(models.silero),
@@ -155,8 +170,13 @@ async def engine(
         retention=retention,
     )
     try:
-        async with running_engine(rt) as url:
-            yield url, rt
+        if admission is None:
+            async with running_engine(rt) as url:
+                yield url, rt
+        else:
+            app = create_app(rt, admission=admission)
+            async with serving(app, **uvicorn_options()) as port:
+                yield f"ws://127.0.0.1:{port}/v1/session", rt
     finally:
         rt.vad.close()
 
@@ -292,7 +312,10 @@ async def bench_soak(
                 pgdata = Path(tempfile.mkdtemp(prefix="voco-soak-")) / "pgdata"
             store = await stack.enter_async_context(open_store(database, pgdata=pgdata))
             parts = {"checkpointer": store.checkpointer, "tenants": store.tenants}
-        async with stack, engine(models, ScriptedLLM(), **parts) as (url, rt):
+        # admission off: the soak measures memory at 20 sessions, and a shared
+        # machine's loop lag would refuse some of them; the fake forgets calls
+        off = AdmissionConfig(measured=False)
+        async with stack, engine(models, ForgetfulLLM(), admission=off, **parts) as (url, rt):
             res = await soak(url, rt, where, sessions=sessions, minutes=minutes, pgdata=pgdata)
             await rt.tenants.flush()
         figures = print_soak(res)

@@ -15,12 +15,44 @@ Memory: the engine's RSS (this process: the engine runs in-process) every
 ``sample_s``; on Postgres also the embedded server's proportional set size
 (PSS, so shared buffers are not counted once per backend). RSS per session is
 (RSS with every session open at the end − RSS before the first session) / N.
+Also glibc's heap (in use / free but kept / mmapped) and, once every session
+has ended, RSS before and after ``malloc_trim(0)``: that tells memory something
+still holds from memory the allocator keeps.
+
+Figures, issue 15 §7 (shared 2-core machine, load average 9–10: turns and
+drops there are the machine's, not the engine's; 20 sessions, admission off):
+
+=================  ==================  ==============  =========================  ==========
+run                RSS start → end     slope min 1–N   glibc in use start → peak   RSS after
+                                                       → all sessions ended        malloc_trim
+=================  ==================  ==============  =========================  ==========
+memory, 4 min      436 → 514 MB        +8.4 MB/min     174 → 222 → 176 MB          426 MB
+  (last 130 s)     511 → 514 MB        ≈ +1.4 MB/min   plateau
+memory, 4 min,     388 → 467 MB        +8.8 MB/min     174 → 223 → 176 MB          429 MB
+  trim every 15 s
+postgres, 4 min    438 → 514 MB        +8.7 MB/min     175 → 225 → 178 MB          430 MB
+memory, 3 min *    437 → 505 MB        +6.9 MB/min     174 → 218 → 177 MB          426 MB
+postgres, 3 min *  442 → 493 MB        +5.5 MB/min     175 → 202 → 181 MB          436 MB
+=================  ==================  ==============  =========================  ==========
+
+(* this bench, after the fixes.) The rise is not a leak: what is in use goes
+back to its baseline when the sessions end (the ~2.3 MB each holds while open
+— audio buffers, VAD and TTS state — is freed), mmapped blocks grow 27 → 75 MB
+in the first 30 s (the ONNX models' arenas reaching their working size) and
+then stay, and the rest is free memory glibc keeps (``malloc_trim`` gives it
+back: RSS ends *below* where it started). Trimming periodically lowers the level
+(~45 MB) but not the warm-up slope, so the engine does not do it. What did grow
+without bound was found and fixed: the memory tenant store's per-user session
+count (one entry per user ever seen), and the soak's own scripted model, which
+kept every conversation it was shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +72,41 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _MallInfo2(ctypes.Structure):
+    _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+    _fields_ = [(n, ctypes.c_size_t) for n in (*_FIELDS, "uordblks", "fordblks", "keepcost")]
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        return libc
+    except (OSError, AttributeError):  # not glibc ≥ 2.33: no heap figures
+        return None
+
+
+LIBC = _libc()
+
+
+def heap_mb() -> tuple[float, float, float] | None:
+    """glibc's view of this process's heap, MB: (in use, free but kept, mmapped
+    blocks). In use back at its baseline once sessions end while RSS stays up
+    is memory the allocator keeps, not memory anything still holds."""
+    if LIBC is None:
+        return None
+    mi = LIBC.mallinfo2()
+    return mi.uordblks / 2**20, mi.fordblks / 2**20, mi.hblkhd / 2**20
+
+
+def trimmed_rss_mb() -> float | None:
+    """RSS after ``malloc_trim(0)`` (free heap pages handed back to the OS)."""
+    if LIBC is None:
+        return None
+    LIBC.malloc_trim(0)
+    return rss_mb()
 
 
 def postgres_pss_mb(pgdata: Path | None) -> float | None:
@@ -87,6 +154,10 @@ class SoakResult:
     samples: list[tuple[float, float, float | None]] = field(default_factory=list)  # t, rss, pg
     baseline_mb: float = 0.0
     loaded_mb: float = 0.0  # every session open, at the end
+    heap: list[tuple[float, float, float]] = field(default_factory=list)  # in use, free, mmap
+    ended_heap: tuple[float, float, float] | None = None  # every session gone, after gc
+    ended_rss_mb: float = 0.0
+    trimmed_rss_mb: float | None = None  # … and after malloc_trim
 
     def slope_mb_per_min(self, skip_s: float = 60.0) -> float:
         """Least-squares RSS slope after the first ``skip_s`` (warm-up: models'
@@ -182,6 +253,8 @@ async def soak(
     async def sampler() -> None:
         while True:
             res.samples.append((time.monotonic() - start, rss_mb(), postgres_pss_mb(pgdata)))
+            if (h := heap_mb()) is not None:
+                res.heap.append(h)
             await asyncio.sleep(sample_s)
 
     sampling = asyncio.create_task(sampler())
@@ -213,6 +286,9 @@ async def soak(
         tail.cancel()
     res.samples.append((time.monotonic() - start, rss_mb(), postgres_pss_mb(pgdata)))
     res.loaded_mb = loaded[0] if loaded else res.samples[-1][1]
+    gc.collect()
+    res.ended_heap, res.ended_rss_mb = heap_mb(), rss_mb()
+    res.trimmed_rss_mb = trimmed_rss_mb()
     return res
 
 
@@ -239,6 +315,17 @@ def print_soak(res: SoakResult) -> dict[str, str]:
             f"slope {pg_slope if pg_slope is not None else float('nan'):+.2f} MB/min"
         )
     print(f"    rss samples (s, MB): {[(int(t), round(r)) for t, r, _ in res.samples]}")
+    if res.heap and res.ended_heap is not None:
+        (u0, f0, h0), (u1, f1, h1) = res.heap[0], res.ended_heap
+        peak = max(u for u, _, _ in res.heap)
+        print(
+            f"    glibc heap in use {u0:.0f} MB → peak {peak:.0f} → {u1:.0f} MB once every "
+            f"session ended; free-but-kept {f0:.0f} → {f1:.0f} MB; mmapped {h0:.0f} → {h1:.0f} MB"
+        )
+        print(
+            f"    RSS with every session ended {res.ended_rss_mb:.0f} MB, after malloc_trim "
+            f"{res.trimmed_rss_mb:.0f} MB (start {first[1]:.0f} MB)"
+        )
     return {
         "turns": f"{res.turns} turns, {res.dropped} of {res.sessions_opened} sessions dropped",
         "rss": (

@@ -17,6 +17,7 @@ from websockets.uri import parse_uri
 
 from tests.fakes import LONG_REPLY, ScriptedLLM, SignallingGrant
 from voco.engine.server import KEEPALIVE_INTERVAL_S, SEND_TIMEOUT_S, create_app, uvicorn_options
+from voco.engine.ws_protocol import BoundedCloseProtocol
 from voco.protocol import messages as m
 from voco.serving import serving
 from voco.store.tenancy import MemoryTenantStore, SessionGrant
@@ -139,3 +140,48 @@ async def test_a_client_that_never_reads_is_dropped_by_the_send_timeout(
             c.sock.close()
     assert close is not None
     assert (close.code, close.reason) == (1011, "keepalive ping timeout")
+
+
+async def test_a_client_that_never_reads_is_aborted_not_left_lingering(
+    engine_factory: Any,
+) -> None:
+    """Send timeout (keepalive off, so it is the one that notices): the engine
+    aborts the socket at once. Before, the reply task's send timed out and
+    nothing else happened: the reader kept waiting on a client that sends
+    nothing, and any ``transport.close()`` would have waited for this client to
+    read the queued reply audio first — i.e. forever."""
+    lost = asyncio.Event()
+
+    class Observed(BoundedCloseProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # a small kernel send buffer (like the client's small receive one), so
+            # unread output backs up into the transport within the test's seconds
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            lost.set()  # the server's socket is really gone
+
+    tenants = _Released()
+    llm = ScriptedLLM(lambda msgs: [LONG_REPLY * 3])
+    async with engine_factory(llm, tenants=tenants) as eng:
+        app = create_app(eng.runtime, send_timeout_s=1.0)
+        opts = {**uvicorn_options(send_timeout_s=1.0), "ws": Observed, "ws_ping_interval": None}
+        async with serving(app, **opts) as port:
+            c = await RawClient.connect(port)
+            pcm = m.AudioConfig(output=m.AudioOutput(encoding="pcm_s16le"))
+            await c.send(m.SessionStart(token=eng.token(), audio=pcm))
+            await c.read_until_ready()
+            await c.send(m.TextInput(text="tell me everything"))
+            await asyncio.wait_for(tenants.ended.wait(), 60)  # the send timed out
+            await asyncio.wait_for(lost.wait(), 30)  # …and the socket went with it
+            c.sock.close()
+
+
+def test_the_engine_serves_the_bounded_close_protocol() -> None:
+    assert uvicorn_options()["ws"] == "voco.engine.ws_protocol:BoundedCloseProtocol"
+    cfg = uvicorn.Config(object(), **uvicorn_options())
+    cfg.load()
+    assert cfg.ws_protocol_class is BoundedCloseProtocol

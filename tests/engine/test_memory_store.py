@@ -12,8 +12,9 @@ import pytest
 
 from tests.engine.test_protocol_conformance import started, turn
 from tests.fakes import ScriptedLLM
+from voco.auth.claims import Principal
 from voco.engine.memory_store import BoundedMemorySaver
-from voco.store.tenancy import MemoryTenantStore
+from voco.store.tenancy import MemoryTenantStore, SessionRefused
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,3 +99,23 @@ async def test_a_long_thread_keeps_few_checkpoints_and_all_its_messages(engine_f
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError):
         BoundedMemorySaver(0)
+
+
+async def test_the_session_count_per_user_holds_only_users_with_sessions() -> None:
+    """Count-based: however many users come and go, the per-user session
+    counter holds only the ones with a session open (it kept a 0 per user
+    ever seen)."""
+    store = MemoryTenantStore(max_sessions=2)
+    for i in range(200):
+        p = Principal(user_id=f"user-{i}", project_id=None, claims={})
+        grants = [
+            await store.open_session(p, project_id="p", thread_id=None, session_id=f"s{i}{k}")
+            for k in range(2)
+        ]
+        with pytest.raises(SessionRefused):  # refused: no slot taken, none to give back
+            await store.open_session(p, project_id="p", thread_id=None, session_id="x")
+        assert store.active[p.user_id] == 2
+        for g in grants:
+            await g.release()
+            await g.release()  # twice: once counted
+    assert len(store.active) == 0

@@ -31,6 +31,7 @@ from voco.engine.history import CheckpointHistory, thread_history
 from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
+from voco.engine.ws_protocol import abort_connection
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
 from voco.protocol.connection import (
@@ -92,13 +93,19 @@ class Handler:
         try:
             await asyncio.wait_for(self.ws.send_text(data), self.send_timeout_s)
         except TimeoutError as exc:
-            raise ConnectionError("client is not reading; closing the session") from exc
+            raise self._not_reading() from exc
 
     async def send_bytes(self, data: bytes) -> None:
         try:
             await asyncio.wait_for(self.ws.send_bytes(data), self.send_timeout_s)
         except TimeoutError as exc:
-            raise ConnectionError("client is not reading; closing the session") from exc
+            raise self._not_reading() from exc
+
+    def _not_reading(self) -> ConnectionError:
+        """The send timeout passed: drop the socket now (abort, not close — a close
+        would wait for this very client to read what is queued; engine/ws_protocol.py)."""
+        abort_connection(self.ws.scope)
+        return ConnectionError("client is not reading; closing the session")
 
     async def run(self) -> None:
         await self.ws.accept()
@@ -511,7 +518,7 @@ def uvicorn_options(send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:
     ways of noticing a client that stopped reading agree."""
     interval = KEEPALIVE_INTERVAL_S * send_timeout_s / SEND_TIMEOUT_S
     return {
-        "ws": "websockets-sansio",
+        "ws": "voco.engine.ws_protocol:BoundedCloseProtocol",  # closes never wait on a reader
         "ws_max_size": MAX_WS_FRAME,
         "ws_per_message_deflate": False,
         "ws_ping_interval": interval,

@@ -59,6 +59,13 @@ ENGINE_MODEL = "engine"  # agent.done.model of a fixed sentence no model wrote
 Clock = Callable[[], float]
 
 
+def _reap(task: asyncio.Task[Any]) -> None:
+    """A cut response's task, which nobody awaits: its end is retrieved here
+    (a send to a gone client is how such a task often ends)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.debug("cut response ended with %r", exc)
+
+
 class Session(ListenerHost):
     def __init__(
         self,
@@ -401,9 +408,10 @@ class Session(ListenerHost):
                 await self._send_text_raw(halt.to_json())
         task = resp.task
         if plan.stop_task and task is not None and not task.done():  # 3. stop model/TTS
+            # not awaited: a task slow to stop (a provider closing its stream) must
+            # not hold the reader; the cut record waits for it on the writer
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            task.add_done_callback(_reap)
         if plan.join_turn:
             self.listener.join(resp.turn)
         await self._finish_response(resp, plan.done)
@@ -420,13 +428,18 @@ class Session(ListenerHost):
         )
 
     async def _write_interrupted(self, resp: Response, heard_text: str) -> None:
+        if resp.task is not None and not resp.task.done():  # its own last writes first
+            await asyncio.wait([resp.task])
         config = self._graph_config()
-        snapshot = await self.rt.graph.aget_state(config)
-        existing: list[Message] = list(snapshot.values.get("messages", []))
-        updates = interruption_updates(existing, resp.turn, resp.reply_msg_id, heard_text)
-        await self.rt.graph.aupdate_state(
-            config, {"messages": updates, "barge_in_detected": True}, as_node="model"
-        )
+        # a read-modify-write of the thread's state: under the run lock, or another
+        # session's run on the thread would overwrite it (or be overwritten)
+        async with self.grant.run_lock():
+            snapshot = await self.rt.graph.aget_state(config)
+            existing: list[Message] = list(snapshot.values.get("messages", []))
+            updates = interruption_updates(existing, resp.turn, resp.reply_msg_id, heard_text)
+            await self.rt.graph.aupdate_state(
+                config, {"messages": updates, "barge_in_detected": True}, as_node="model"
+            )
 
     async def on_audio_played(self, msg: m.AudioPlayed) -> None:
         resp = self._unended.get(msg.response_id)  # an ended one has nothing to correct
@@ -497,6 +510,8 @@ class Session(ListenerHost):
         self.mcp.close()
         self.prefetch.drop()
         await self._cut_current(Cut.CLOSE, self._stream_ms())
+        if self.response is not None and self.response.task is not None:  # the cut one stops
+            await asyncio.wait([self.response.task])
         for resp in list(self._unended.values()):  # nothing more will be heard
             self._take_end(resp, now=True)
         for task in list(self._tasks):

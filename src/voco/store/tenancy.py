@@ -230,8 +230,15 @@ class MemoryTenantStore(TenantStore):
         try:
             return self._admit(principal, project_id, thread_id, session_id)
         except BaseException:
-            self.active[user] -= 1
+            self._store_release(user)
             raise
+
+    def _store_release(self, user: str) -> None:
+        """One of ``user``'s sessions ended: a user with none left has no entry
+        (a count of 0 kept per user ever seen grew with every new user)."""
+        self.active[user] -= 1
+        if self.active[user] <= 0:
+            del self.active[user]
 
     def forget(self, thread_id: str) -> None:
         """Memory mode evicted the thread's checkpoints: it no longer exists, so a
@@ -277,5 +284,5 @@ class _MemoryGrant(SessionGrant):
     async def release(self) -> None:
         if not self._released:
             self._released = True
-            self._store.active[self.user_id] -= 1
+            self._store._store_release(self.user_id)
             self._store.audit.append((self.user_id, "session.end", {"thread": self.thread_id}))
