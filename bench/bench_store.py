@@ -9,8 +9,9 @@ Prints (never asserts):
 * audit append throughput for one organisation (serialised per org) and for
   4 organisations in parallel.
 
-Run: ``uv run python bench/bench_store.py`` (seconds). Figures from a shared,
-loaded machine are indicative only.
+Run: ``uv run python bench/bench_store.py [--per-turn]`` (seconds; ``--per-turn``
+stops after the per-turn figures). Figures from a shared, loaded machine are
+indicative only; the round-trip and statement counts are not.
 """
 
 from __future__ import annotations
@@ -122,50 +123,80 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def per_turn_cost(store: Any, n: int = 60) -> None:
-    """Time inside the database per turn: lease claim + release, every
-    checkpoint operation of the graph run (measured inside the saver), and
+    """Time inside the database per turn, each part counted once: entering
+    the run lock (the lease claim, and the checkpoint read sent with it), the
+    checkpoint operations during the graph run (measured inside the saver),
+    leaving the lock (the run's checkpoint writes with the lease release), and
     the RLS transaction recording the turn with its audit row."""
     user = str(uuid.uuid4())
     p = Principal(user, None, {"sub": user})
     grant = await store.tenants.open_session(p, project_id="bench", thread_id=None, session_id="s")
     graph = build_graph(store.checkpointer)
     saver = store.checkpointer
-    totals, ckpt, lease, record = [], [], [], []
+    totals, enter, during, leave, record = [], [], [], [], []
     await store.tenants.leases.renew()  # so the heartbeat is not due during the count
     trace = Path(tempfile.mkdtemp(prefix="voco-trace-"))
     TracedConnection.start(trace)
     for i in range(n):
-        db0 = saver.db_s
         t0 = time.perf_counter()
         lock = grant.run_lock()
         await lock.__aenter__()
         t1 = time.perf_counter()
+        db1 = saver.db_s
         await run_turn(graph, grant.thread_id, f"turn {i}")
+        during.append(saver.db_s - db1)  # reads not served with the claim, timed flushes
         t2 = time.perf_counter()
         await lock.__aexit__(None, None, None)
         t3 = time.perf_counter()
         grant.record_turn(TurnRecord(f"t{i}", f"r{i}", f"turn {i}", "reply", False, "m"))
         await store.tenants.flush()
         t4 = time.perf_counter()
-        c = saver.db_s - db0
-        ckpt.append(c)
-        lease.append((t1 - t0) + (t3 - t2))
+        enter.append(t1 - t0)
+        leave.append(t3 - t2)
         record.append(t4 - t3)
-        totals.append(c + lease[-1] + record[-1])
+        totals.append(enter[-1] + during[-1] + leave[-1] + record[-1])
     syncs, stmts = TracedConnection.stop()
     trace.rmdir()
     await grant.release()
+    floor = await durable_commit(store)
+    print(
+        f"flushes merged into one statement: {saver.merged}, sent as recorded: {saver.unmerged}"
+    )
     ms = 1000.0
     print(
         f"per-turn DB cost, {n} turns: p50 {pct(totals, 0.5) * ms:.1f} ms  "
-        f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: checkpoints "
-        f"{pct(ckpt, 0.5) * ms:.1f}, run lease {pct(lease, 0.5) * ms:.1f}, "
-        f"turn+audit tx {pct(record, 0.5) * ms:.1f})"
+        f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: lease claim + checkpoint read "
+        f"{pct(enter, 0.5) * ms:.1f}, checkpoint ops during the run "
+        f"{pct(during, 0.5) * ms:.1f}, checkpoint writes + lease release "
+        f"{pct(leave, 0.5) * ms:.1f}, turn+audit tx {pct(record, 0.5) * ms:.1f})"
     )
     print(
         f"per turn: {syncs / n:.1f} round trips (sync points), {stmts / n:.1f} statements "
         "(load-independent)"
     )
+    print(
+        f"one durable single-row commit on this disk (WAL fsync; every turn record pays it): "
+        f"p50 {floor * ms:.1f} ms"
+    )
+
+
+async def durable_commit(store: Any, n: int = 20) -> float:
+    """p50 of a one-row ``synchronous_commit = on`` transaction: the floor the
+    turn record cannot go under without risking a finished turn."""
+    async with store.pool.connection() as conn:
+        await conn.execute("create table if not exists engine.bench_fsync (n int)")
+    xs = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        async with store.pool.connection() as conn, conn.pipeline():
+            await conn.execute("begin")
+            await conn.execute("set local synchronous_commit to on")
+            await conn.execute("insert into engine.bench_fsync values (%s)", (i,))
+            await conn.execute("commit")
+        xs.append(time.perf_counter() - t0)
+    async with store.pool.connection() as conn:
+        await conn.execute("drop table engine.bench_fsync")
+    return pct(xs, 0.5)
 
 
 async def simultaneous(graph: Any, n: int = 40) -> list[float]:
@@ -214,6 +245,8 @@ async def main() -> None:
                 server.url, max_connections=16, connection_class=TracedConnection
             ) as store:
                 await per_turn_cost(store)
+                if "--per-turn" in sys.argv:  # only the per-turn figures (A/B runs)
+                    return
                 mem = await simultaneous(build_graph(InMemorySaver()))
                 pg = await simultaneous(build_graph(store.checkpointer))
                 print(
