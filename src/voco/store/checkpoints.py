@@ -202,7 +202,10 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             try:
                 if merged is not None:
                     self.merged += 1
-                    await conn.execute(merged[0], merged[1], binary=True)
+                    # in a pipeline: its first use on a connection (prepare)
+                    # goes in the same round trip instead of one of its own
+                    async with conn.pipeline():
+                        await conn.execute(merged[0], merged[1], binary=True)
                     return
                 self.unmerged += 1
                 try:

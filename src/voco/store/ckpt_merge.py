@@ -162,7 +162,9 @@ def merge(
 
 def _upsert(table: _Table, update: bool) -> str:
     cols = ", ".join(table.columns)
-    arrays = ", ".join(f"%s::{t}[]" for t in table.types)
+    # %b: binary parameters — arrays of text or bytea in text format are
+    # escaped element by element (regular expressions), in binary not at all
+    arrays = ", ".join(f"%b::{t}[]" for t in table.types)
     key = ", ".join(table.columns[i] for i in table.key)
     action = (
         "do update set " + ", ".join(f"{table.columns[i]} = excluded.{table.columns[i]}"

@@ -131,12 +131,14 @@ class Leases:
             if rider is None:
                 cur = await conn.execute(_CLAIM, params)
                 return await cur.fetchone() is not None
+            # nothing fetched inside: leaving the pipeline sends the one Sync
+            # and reads both answers (a fetch inside would wait once more)
             async with conn.pipeline():
                 cur = await conn.execute(_CLAIM, params)
                 await rider.send(conn)
-                claimed = await cur.fetchone() is not None  # the one sync: both answered
-                if claimed:
-                    await rider.take()
+            claimed = await cur.fetchone() is not None
+            if claimed:
+                await rider.take()
             return claimed
 
     async def _unclaim(self, thread_id: str, holder: str) -> None:
