@@ -9,28 +9,29 @@ Prints (never asserts):
 * audit append throughput for one organisation (serialised per org) and for
   4 organisations in parallel.
 
-Run: ``uv run python bench/bench_store.py`` (seconds). Figures from a shared,
-loaded machine are indicative only.
+Run: ``uv run python bench/bench_store.py [--per-turn]`` (seconds; ``--per-turn``
+stops after the per-turn figures). Figures from a shared, loaded machine are
+indicative only; the round-trip and statement counts are not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langgraph.checkpoint.memory import InMemorySaver
-from psycopg import AsyncConnection, pq
-from psycopg.rows import DictRow
 
 from tests.fakes import ScriptedLLM
+from tests.store.pgtools import TracedConnection
 from voco.agent.context import AgentContext, Emitter, McpOutcome, McpPort
 from voco.agent.graph import build_graph
 from voco.auth.tokens import Principal
@@ -40,55 +41,6 @@ from voco.store.db import as_user
 from voco.store.embedded import start_embedded
 from voco.store.pg_tenants import audit
 from voco.store.tenancy import TurnRecord
-
-
-class TracedConnection(AsyncConnection[DictRow]):
-    """A pool connection whose libpq protocol trace can be switched on, so the
-    bench counts round trips (sync points: ``Sync`` / simple ``Query``
-    messages) and statements — figures a loaded machine cannot distort."""
-
-    live: ClassVar[list[TracedConnection]] = []
-    trace_dir: ClassVar[Path | None] = None
-
-    @classmethod
-    async def connect(cls, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
-        conn = await super().connect(*args, **kw)
-        cls.live.append(conn)
-        if cls.trace_dir is not None:
-            conn._start_trace()
-        return conn
-
-    def _start_trace(self) -> None:
-        assert self.trace_dir is not None
-        self._trace = open(self.trace_dir / f"{uuid.uuid4().hex}.trace", "w")  # noqa: SIM115
-        self.pgconn.trace(self._trace.fileno())
-        self.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-
-    @classmethod
-    def start(cls, d: Path) -> None:
-        cls.trace_dir = d
-        for c in cls.live:
-            if not c.closed:
-                c._start_trace()
-
-    @classmethod
-    def stop(cls) -> tuple[int, int]:
-        """(round trips, statements) since :meth:`start`."""
-        d, cls.trace_dir = cls.trace_dir, None
-        for c in cls.live:
-            if not c.closed and hasattr(c, "_trace"):
-                c.pgconn.untrace()
-                c._trace.close()
-        syncs = stmts = 0
-        assert d is not None
-        for f in d.glob("*.trace"):
-            for line in f.read_text().splitlines():
-                parts = line.split()
-                if len(parts) > 2 and parts[0] == "F":
-                    syncs += parts[2] in ("Sync", "Query")
-                    stmts += parts[2] in ("Execute", "Query")
-            f.unlink()
-        return syncs, stmts
 
 
 class _Quiet(Emitter):
@@ -121,51 +73,122 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-async def per_turn_cost(store: Any, n: int = 60) -> None:
-    """Time inside the database per turn: lease claim + release, every
-    checkpoint operation of the graph run (measured inside the saver), and
-    the RLS transaction recording the turn with its audit row."""
+async def per_turn_cost(store: Any, pgdata: Path, n: int = 60) -> None:
+    """Time inside the database per turn, each part counted once: entering
+    the run lock (the lease claim, and the checkpoint read sent with it), the
+    checkpoint operations during the graph run (measured inside the saver),
+    leaving the lock (the run's checkpoint writes with the lease release), and
+    the RLS transaction recording the turn with its audit row. Timed without
+    the protocol trace; the round trips are counted in a second, traced pass."""
     user = str(uuid.uuid4())
     p = Principal(user, None, {"sub": user})
     grant = await store.tenants.open_session(p, project_id="bench", thread_id=None, session_id="s")
     graph = build_graph(store.checkpointer)
     saver = store.checkpointer
-    totals, ckpt, lease, record = [], [], [], []
-    await store.tenants.leases.renew()  # so the heartbeat is not due during the count
-    trace = Path(tempfile.mkdtemp(prefix="voco-trace-"))
-    TracedConnection.start(trace)
-    for i in range(n):
-        db0 = saver.db_s
-        t0 = time.perf_counter()
+
+    async def one(i: int) -> tuple[list[float], list[float]]:
+        """([wall s], [engine CPU s]) of (enter, during, leave, record)."""
+        c0, t0 = time.thread_time(), time.perf_counter()
         lock = grant.run_lock()
         await lock.__aenter__()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
+        db1 = saver.db_s
         await run_turn(graph, grant.thread_id, f"turn {i}")
-        t2 = time.perf_counter()
+        during = saver.db_s - db1  # reads not served with the claim, timed flushes
+        c2, t2 = time.thread_time(), time.perf_counter()
         await lock.__aexit__(None, None, None)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.thread_time()
         grant.record_turn(TurnRecord(f"t{i}", f"r{i}", f"turn {i}", "reply", False, "m"))
         await store.tenants.flush()
-        t4 = time.perf_counter()
-        c = saver.db_s - db0
-        ckpt.append(c)
-        lease.append((t1 - t0) + (t3 - t2))
-        record.append(t4 - t3)
-        totals.append(c + lease[-1] + record[-1])
-    syncs, stmts = TracedConnection.stop()
+        t4, c4 = time.perf_counter(), time.thread_time()
+        return [t1 - t0, during, t3 - t2, t4 - t3], [c1 - c0, 0.0, c3 - c2, c4 - c3]
+
+    await one(-1)
+    await store.tenants.leases.renew()  # so the heartbeat is not due during the count
+    walls: list[list[float]] = []
+    cpus: list[list[float]] = []
+    server0 = server_sched(pgdata)
+    for i in range(n):
+        wall, cpu = await one(i)
+        walls.append(wall)
+        cpus.append(cpu)
+    server1 = server_sched(pgdata)
+    await store.tenants.leases.renew()
+    trace = Path(tempfile.mkdtemp(prefix="voco-trace-"))
+    TracedConnection.start(trace)
+    counted = 10
+    for i in range(counted):
+        await one(n + i)
+    trips, stmts = TracedConnection.stop()
     trace.rmdir()
     await grant.release()
+    floor = await durable_commit(store)
     ms = 1000.0
+    totals = [sum(w) for w in walls]
+    part = [pct([w[k] for w in walls], 0.5) * ms for k in range(4)]
     print(
         f"per-turn DB cost, {n} turns: p50 {pct(totals, 0.5) * ms:.1f} ms  "
-        f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: checkpoints "
-        f"{pct(ckpt, 0.5) * ms:.1f}, run lease {pct(lease, 0.5) * ms:.1f}, "
-        f"turn+audit tx {pct(record, 0.5) * ms:.1f})"
+        f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: lease claim + checkpoint read "
+        f"{part[0]:.1f}, checkpoint ops during the run {part[1]:.1f}, checkpoint writes + "
+        f"lease release {part[2]:.1f}, turn+audit tx {part[3]:.1f})"
     )
     print(
-        f"per turn: {syncs / n:.1f} round trips (sync points), {stmts / n:.1f} statements "
-        "(load-independent)"
+        f"per turn: {trips / counted:.1f} round trips, {stmts / counted:.1f} statements "
+        f"(load-independent); flushes as one statement {saver.merged}, as recorded "
+        f"{saver.unmerged}"
     )
+    cpu = [sum(c[k] for c in cpus) / n * ms for k in range(4)]
+    if server0 is not None and server1 is not None:
+        pg_cpu, pg_wait = ((server1[k] - server0[k]) / n * ms for k in (0, 1))
+        print(
+            f"CPU per turn (roughly load-independent): postgres {pg_cpu:.1f} ms (all its"
+            f" processes), engine {sum(cpu):.1f} ms (claim {cpu[0]:.1f}, writes {cpu[2]:.1f},"
+            f" record {cpu[3]:.1f}); postgres also waited {pg_wait:.1f} ms per turn for a CPU"
+            " (the machine's load)"
+        )
+    print(
+        f"one durable single-row commit on this disk (WAL fsync; every turn record pays it): "
+        f"p50 {floor * ms:.1f} ms"
+    )
+
+
+def server_sched(pgdata: Path) -> tuple[float, float] | None:
+    """(CPU seconds, run-queue wait seconds) so far of the embedded server's
+    processes (Linux ``/proc/<pid>/schedstat``), None where not available."""
+    try:
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    pids.append(int(stat.parent.name))
+        cpu = wait = 0
+        for pid in pids:
+            with contextlib.suppress(OSError, ValueError):
+                run, queued, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+                cpu, wait = cpu + int(run), wait + int(queued)
+        return cpu / 1e9, wait / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+async def durable_commit(store: Any, n: int = 20) -> float:
+    """p50 of a one-row ``synchronous_commit = on`` transaction: the floor the
+    turn record cannot go under without risking a finished turn."""
+    async with store.pool.connection() as conn:
+        await conn.execute("create table if not exists engine.bench_fsync (n int)")
+    xs = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        async with store.pool.connection() as conn, conn.pipeline():
+            await conn.execute("begin")
+            await conn.execute("set local synchronous_commit to on")
+            await conn.execute("insert into engine.bench_fsync values (%s)", (i,))
+            await conn.execute("commit")
+        xs.append(time.perf_counter() - t0)
+    async with store.pool.connection() as conn:
+        await conn.execute("drop table engine.bench_fsync")
+    return pct(xs, 0.5)
 
 
 async def simultaneous(graph: Any, n: int = 40) -> list[float]:
@@ -213,7 +236,9 @@ async def main() -> None:
             async with open_store(
                 server.url, max_connections=16, connection_class=TracedConnection
             ) as store:
-                await per_turn_cost(store)
+                await per_turn_cost(store, server.pgdata)
+                if "--per-turn" in sys.argv:  # only the per-turn figures (A/B runs)
+                    return
                 mem = await simultaneous(build_graph(InMemorySaver()))
                 pg = await simultaneous(build_graph(store.checkpointer))
                 print(

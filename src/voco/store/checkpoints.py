@@ -19,13 +19,21 @@ Batching: a text turn is ~10 checkpoint operations (1 read, 5 ``aput``, 4
 per-turn database cost. Inside :meth:`PooledPostgresSaver.batch` (held by the
 thread's run lock around one graph run) writes for that thread are *recorded*
 (LangGraph's own SQL and parameters, serialised at call time, so the buffer is
-a snapshot) and sent at the end of the run as one pipelined transaction: one
-round trip, with the run-lease release in the same transaction. A run that
+a snapshot) and sent at the end of the run as one statement
+(:mod:`voco.store.ckpt_merge`: one multi-row upsert per table, ~25 statements
+become one) with the run-lease release in it: one round trip, one
+transaction. A run that
 lasts longer than ``flush_after_s`` (a model call, a tool awaiting approval)
 has what it has so far flushed then, so an engine crash while the user decides
 still leaves the pending action in the checkpoint. A read of a batched thread
 (``aget_tuple``/``alist``) first sends what is buffered, so a reader never
 sees an older state than the run has produced.
+
+The run's first read — LangGraph loading the thread's latest checkpoint —
+travels with the lease claim (:class:`FirstRead`, sent in the claim's round
+trip): once the claim succeeds nobody else may write the thread, so what was
+read then is what the run would read a moment later. It is handed out once,
+and forgotten at the first write or the end of the batch.
 
 The tables live in the ``engine`` schema (the pool's ``search_path``), out of
 reach of the API roles; see ``supabase/migrations``.
@@ -48,15 +56,18 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_checkpoint_id,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg import AsyncCursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
-from voco.store.db import Pool
+from voco.store.ckpt_merge import Op, Statement, merge, recognise
+from voco.store.db import Conn, Pool
 
-Statement = tuple[str, Any]  # (sql, params)
+# LangGraph's own condition for "the thread's latest checkpoint" (aget_tuple)
+_LATEST = " WHERE thread_id = %s AND checkpoint_ns = %s ORDER BY checkpoint_id DESC LIMIT 1"
 
 log = logging.getLogger("voco.store")
 
@@ -70,7 +81,7 @@ class _Batch:
     """The statements recorded for one thread during one run."""
 
     def __init__(self) -> None:
-        self.ops: list[tuple[str, Sequence[Any], bool]] = []  # (sql, params, many)
+        self.ops: list[Op] = []
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -102,6 +113,13 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self.max_in_flight = 0
         self.db_s = 0.0  # wall time spent inside operations (bench instrumentation)
         self._batches: dict[str, _Batch] = {}
+        self._known = recognise(
+            [self.UPSERT_CHECKPOINT_BLOBS_SQL, self.UPSERT_CHECKPOINTS_SQL,
+             self.UPSERT_CHECKPOINT_WRITES_SQL, self.INSERT_CHECKPOINT_WRITES_SQL]
+        )  # fmt: skip
+        self.merged = self.unmerged = 0  # flushes sent as one statement / as recorded
+        # per batched thread: its latest checkpoint as read with the lease claim
+        self._first: dict[str, CheckpointTuple | None] = {}
         # per thread: the last flush sent, so flushes (and reads) keep order
         self._flushing: dict[str, asyncio.Task[None]] = {}
 
@@ -109,24 +127,31 @@ class PooledPostgresSaver(AsyncPostgresSaver):
 
     @asynccontextmanager
     async def batch(
-        self, thread_id: str, *, finally_sql: Statement | None = None
+        self,
+        thread_id: str,
+        *,
+        finally_sql: Statement | None = None,
+        first: FirstRead | None = None,
     ) -> AsyncIterator[None]:
         """Record ``thread_id``'s checkpoint writes until exit, then send them
         in one transaction together with ``finally_sql`` (the run lease's
-        release). Exits even when cancelled (a barge-in): the flush is
-        shielded, and later reads of the thread wait for it."""
+        release). ``first``: the read sent with the lease claim, served to
+        the run's first read. Exits even when cancelled (a barge-in): the
+        flush is shielded, and later reads of the thread wait for it."""
         if thread_id in self._batches:  # nested: the outer batch sends
             yield
             return
         self._batches[thread_id] = _Batch()
+        if first is not None and first.taken:
+            self._first[thread_id] = first.latest
         try:
             yield
         finally:
+            self._first.pop(thread_id, None)
             batch = self._batches.pop(thread_id)
             if batch.timer is not None:
                 batch.timer.cancel()
-            extra = [(finally_sql[0], finally_sql[1], False)] if finally_sql else []
-            await asyncio.shield(self._send(thread_id, batch.ops + extra))
+            await asyncio.shield(self._send(thread_id, batch.ops, finally_sql))
 
     def _flush_soon(self, thread_id: str, batch: _Batch) -> None:
         if batch.timer is None and self.flush_after_s >= 0:
@@ -142,7 +167,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             self._send(thread_id, ops).add_done_callback(_log_failure)
 
     def _send(
-        self, thread_id: str, ops: list[tuple[str, Sequence[Any], bool]]
+        self, thread_id: str, ops: list[Op], release: Statement | None = None
     ) -> asyncio.Task[None]:
         prev = self._flushing.get(thread_id)
 
@@ -150,8 +175,8 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             if prev is not None:
                 with contextlib.suppress(BaseException):
                     await prev
-            if ops:
-                await self._write(ops)
+            if ops or release:
+                await self._write(ops, release)
 
         task = asyncio.ensure_future(run())
         self._flushing[thread_id] = task
@@ -163,13 +188,26 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         task.add_done_callback(done)
         return task
 
-    async def _write(self, ops: list[tuple[str, Sequence[Any], bool]]) -> None:
-        """One pipelined transaction, one sync: a single round trip."""
+    async def _write(self, ops: list[Op], release: Statement | None = None) -> None:
+        """One round trip: the ops merged into one statement (autocommit: its
+        own transaction), else — SQL this saver does not know — as recorded,
+        in one pipelined transaction."""
         t0 = time.perf_counter()
+        merged = merge(ops, self._known, release)
+        if merged is None:
+            ops = [*ops, (release[0], release[1], False)] if release else ops
         async with self._pool.connection() as conn:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
+                if merged is not None:
+                    self.merged += 1
+                    # in a pipeline: its first use on a connection (prepare)
+                    # goes in the same round trip instead of one of its own
+                    async with conn.pipeline():
+                        await conn.execute(merged[0], merged[1], binary=True)
+                    return
+                self.unmerged += 1
                 try:
                     async with conn.pipeline(), conn.cursor(binary=True) as cur:
                         await cur.execute("begin")
@@ -204,6 +242,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        self._first.pop(config["configurable"]["thread_id"], None)
         batch = self._batches.get(config["configurable"]["thread_id"])
         if batch is None:
             return await super().aput(config, checkpoint, metadata, new_versions)
@@ -222,6 +261,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        self._first.pop(config["configurable"]["thread_id"], None)
         batch = self._batches.get(config["configurable"]["thread_id"])
         if batch is None:
             await super().aput_writes(config, writes, task_id, task_path)
@@ -234,7 +274,14 @@ class PooledPostgresSaver(AsyncPostgresSaver):
         self._flush_soon(config["configurable"]["thread_id"], batch)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        await self._settled(config["configurable"]["thread_id"])
+        thread_id = config["configurable"]["thread_id"]
+        if (
+            thread_id in self._first
+            and not get_checkpoint_id(config)
+            and not config["configurable"].get("checkpoint_ns")
+        ):
+            return self._first.pop(thread_id)
+        await self._settled(thread_id)
         return await super().aget_tuple(config)
 
     async def alist(
@@ -251,6 +298,7 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             yield item
 
     async def adelete_thread(self, thread_id: str) -> None:
+        self._first.pop(thread_id, None)
         await self._settled(thread_id)
         await super().adelete_thread(thread_id)
 
@@ -281,6 +329,37 @@ class PooledPostgresSaver(AsyncPostgresSaver):
             finally:
                 self.in_flight -= 1
         self.db_s += time.perf_counter() - t0
+
+
+class FirstRead:
+    """A run's first checkpoint read, riding on its lease claim
+    (:meth:`voco.store.leases.Leases.thread_run`): :meth:`send` queues
+    LangGraph's "latest checkpoint" query in the claim's pipeline, and
+    :meth:`take`, called only once the claim succeeded, loads the row. Both
+    statements are answered in one round trip, and form one implicit
+    transaction: if the read fails, the claim is undone with it."""
+
+    def __init__(self, saver: PooledPostgresSaver, thread_id: str) -> None:
+        self._saver = saver
+        self._thread_id = thread_id
+        self._cur: AsyncCursor[DictRow] | None = None
+        self.taken = False
+        self.latest: CheckpointTuple | None = None
+
+    async def send(self, conn: Conn) -> None:
+        self._cur = conn.cursor(binary=True, row_factory=dict_row)
+        await self._cur.execute(
+            self._saver.SELECT_SQL + _LATEST, (self._thread_id, ""), binary=True
+        )
+
+    async def take(self) -> None:
+        assert self._cur is not None
+        value = await self._cur.fetchone()
+        await self._cur.close()
+        if value is not None and value["checkpoint"]["v"] < 4 and value["parent_checkpoint_id"]:
+            return  # an old checkpoint needs LangGraph's pending-sends migration: its own read
+        self.latest = None if value is None else await self._saver._load_checkpoint_tuple(value)
+        self.taken = True
 
 
 async def make_checkpointer(pool: Pool, *, setup: bool = True) -> PooledPostgresSaver:

@@ -13,7 +13,8 @@ neither leak a user's session slots for good nor wedge a thread.
 * Thread runs: an ``insert … on conflict do update … where expired`` claims
   the thread only if no live holder has it; otherwise the caller polls with
   backoff (the in-process queue in front of it makes that rare: only runs in
-  *other* processes ever poll).
+  *other* processes ever poll). A :class:`Rider` (the run's first checkpoint
+  read) can travel in the claim's round trip.
 """
 
 from __future__ import annotations
@@ -24,12 +25,33 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from psycopg import sql
 
-from voco.store.db import Pool
+from voco.store.db import Conn, Pool
 
 log = logging.getLogger("voco.store")
+
+
+class Rider(Protocol):
+    """Statements sent in the lease claim's round trip (pipelined after it,
+    one implicit transaction: if they fail, the claim is undone too)."""
+
+    async def send(self, conn: Conn) -> None:
+        """Queue the statements on ``conn`` (in pipeline mode; fetch nothing)."""
+
+    async def take(self) -> None:
+        """Read their results; called only when the claim succeeded."""
+
+
+_CLAIM = (
+    "insert into engine.thread_runs (thread_id, holder, engine_id, expires_at)"
+    " values (%s, %s, %s, now() + make_interval(secs => %s))"
+    " on conflict (thread_id) do update set holder = excluded.holder,"
+    " engine_id = excluded.engine_id, expires_at = excluded.expires_at"
+    " where engine.thread_runs.expires_at < now() returning holder"
+)
 
 
 @dataclass
@@ -76,14 +98,18 @@ class Leases:
     # ---------------------------------------------------------- thread runs
 
     @contextlib.asynccontextmanager
-    async def thread_run(self, thread_id: str) -> AsyncIterator[RunLease]:
+    async def thread_run(
+        self, thread_id: str, *, rider: Rider | None = None
+    ) -> AsyncIterator[RunLease]:
         """Hold the thread's run lease. The holder may release it inside a
         transaction of its own (:attr:`RunLease.release_sql`, e.g. with the
         run's checkpoint writes: one round trip less) and then sets
-        :attr:`RunLease.released`; otherwise it is released here."""
+        :attr:`RunLease.released`; otherwise it is released here. ``rider``
+        goes with every claim attempt; its results are taken from the one
+        that succeeds."""
         holder = uuid.uuid4().hex
         delay = 0.02
-        while not await self._claim(thread_id, holder):
+        while not await self._claim(thread_id, holder, rider):
             await asyncio.sleep(delay)  # another engine process runs this thread
             delay = min(delay * 2, 0.5)
         run = RunLease(
@@ -99,17 +125,21 @@ class Leases:
                 # shielded: a cancelled run (barge-in) must still let the thread go
                 await asyncio.shield(self._unclaim(thread_id, holder))
 
-    async def _claim(self, thread_id: str, holder: str) -> bool:
+    async def _claim(self, thread_id: str, holder: str, rider: Rider | None = None) -> bool:
+        params = (thread_id, holder, self.engine_id, self.ttl_s)
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "insert into engine.thread_runs (thread_id, holder, engine_id, expires_at)"
-                " values (%s, %s, %s, now() + make_interval(secs => %s))"
-                " on conflict (thread_id) do update set holder = excluded.holder,"
-                " engine_id = excluded.engine_id, expires_at = excluded.expires_at"
-                " where engine.thread_runs.expires_at < now() returning holder",
-                (thread_id, holder, self.engine_id, self.ttl_s),
-            )
-            return await cur.fetchone() is not None
+            if rider is None:
+                cur = await conn.execute(_CLAIM, params)
+                return await cur.fetchone() is not None
+            # nothing fetched inside: leaving the pipeline sends the one Sync
+            # and reads both answers (a fetch inside would wait once more)
+            async with conn.pipeline():
+                cur = await conn.execute(_CLAIM, params)
+                await rider.send(conn)
+            claimed = await cur.fetchone() is not None
+            if claimed:
+                await rider.take()
+            return claimed
 
     async def _unclaim(self, thread_id: str, holder: str) -> None:
         async with self._pool.connection() as conn:

@@ -34,7 +34,7 @@ from voco.auth.tokens import Principal
 from voco.billing.aggregate import event_name
 from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
 from voco.billing.meters import TurnUsage, usage_events
-from voco.store.checkpoints import PooledPostgresSaver
+from voco.store.checkpoints import FirstRead, PooledPostgresSaver
 from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined
 from voco.store.leases import Leases
 from voco.store.tenancy import (
@@ -354,18 +354,20 @@ class _PgGrant(SessionGrant):
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
-        # in-process queue first (FIFO, no polling), then the cross-process lease
+        # in-process queue first (FIFO, no polling), then the cross-process
+        # lease, claimed in the same round trip as the run's first checkpoint
+        # read; the run's checkpoint writes go as one statement at its end,
+        # the lease released in it (see store/checkpoints.py)
+        saver = self._store.checkpointer
+        first = None if saver is None else FirstRead(saver, self.thread_id)
         async with (
             self._store.queue.hold(self.thread_id),
-            self._store.leases.thread_run(self.thread_id) as run,
+            self._store.leases.thread_run(self.thread_id, rider=first) as run,
         ):
-            saver = self._store.checkpointer
             if saver is None:
                 yield
                 return
-            # the run's checkpoint writes go as one transaction at its end,
-            # the lease released in it (see store/checkpoints.py)
-            async with saver.batch(self.thread_id, finally_sql=run.release_sql):
+            async with saver.batch(self.thread_id, finally_sql=run.release_sql, first=first):
                 yield
             run.released = True
 
