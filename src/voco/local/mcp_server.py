@@ -21,6 +21,7 @@ elicitation, else on the controlling terminal, else refuses (see
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import uuid
@@ -42,6 +43,7 @@ from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
 from voco.local.sandbox.errors import DENIED_BY_POLICY, DENIED_BY_USER
 from voco.protocol.messages import McpRequest, McpResponse
+from voco.protocol.tools import TOOLS
 
 log = logging.getLogger(__name__)
 
@@ -287,18 +289,23 @@ class _Tools:
 
 
 def _tools(tools: _Tools) -> list[Tool]:
+    """The protocol's tool table (:mod:`voco.protocol.tools`) as MCP tools: its
+    names, descriptions and input schemas are what clients see; the methods'
+    signatures only validate the arguments (a test keeps them in step)."""
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     writes = ToolAnnotations(destructive_hint=True, open_world_hint=False)
-    built = [
-        Tool.from_function(tools.read_file, name="read_file", annotations=read_only),
-        Tool.from_function(tools.list_dir, name="list_dir", annotations=read_only),
-        Tool.from_function(tools.search_text, name="search_text", annotations=read_only),
-        Tool.from_function(tools.write_file, name="write_file", annotations=writes),
-        Tool.from_function(tools.execute_command, name="execute_command", annotations=writes),
-    ]
-    # `command` xor `argv`: say it in the schema too (also checked in the tool).
-    exec_schema = built[-1].parameters
-    exec_schema["oneOf"] = [{"required": ["command"]}, {"required": ["argv"]}]
+    built = []
+    for decl in TOOLS:
+        tool = Tool.from_function(
+            getattr(tools, decl.name),
+            name=decl.name,
+            description=decl.description,
+            annotations=read_only if decl.read_only else writes,
+        )
+        tool.parameters = copy.deepcopy(decl.input_schema)
+        if decl.name == "execute_command":  # `command` xor `argv` (also checked in the tool)
+            tool.parameters["oneOf"] = [{"required": ["command"]}, {"required": ["argv"]}]
+        built.append(tool)
     return built
 
 
