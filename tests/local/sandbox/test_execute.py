@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -280,17 +280,34 @@ def test_output_is_capped_and_marked(tree: Tree, make_sandbox: Callable[..., San
 
 
 def test_timeout_kills_process_tree(tree: Tree, make_sandbox: Callable[..., Sandbox]) -> None:
-    script = "(sleep 2; touch late-marker) & setsid sh -c 'sleep 2; touch late-marker2' & sleep 30"
-    # (the pytest timeout bounds the call: a sandbox that waited for `sleep 30` fails it)
-    resp = call(
-        make_sandbox(approve_all), "execute_command", argv=["bash", "-c", script], timeout_s=0.5
-    )
-    assert resp.status == "error" and resp.code == "timeout"
-    assert resp.result["timed_out"] is True
-    assert set(resp.result) == RESULT_KEYS
-    time.sleep(2.5)
-    assert not (tree.root / "late-marker").exists()
-    assert not (tree.root / "late-marker2").exists()
+    """Every process of the tree dies, detached ones included — seen as an event,
+    not waited for: each child holds the write end of a FIFO the test reads, says
+    "x" once it runs, and lives 30 s unless killed. EOF on the FIFO means no
+    process holds it any more."""
+    fifo = tree.root / "alive"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # first: the writers' open won't block
+    try:
+        hold = "exec 3>alive; printf x >&3; sleep 30"
+        script = f"({hold}) & setsid sh -c '{hold}' & sleep 30"
+        # (the pytest timeout bounds the call: a sandbox that waited for `sleep 30` fails it)
+        resp = call(
+            make_sandbox(approve_all), "execute_command", argv=["bash", "-c", script], timeout_s=2
+        )
+        assert resp.status == "error" and resp.code == "timeout"
+        assert resp.result["timed_out"] is True
+        assert set(resp.result) == RESULT_KEYS
+        seen = b""
+        while True:  # until EOF: every holder is gone (a survivor lives 30 s: the select fails)
+            ready, _, _ = select.select([reader], [], [], 20)
+            assert ready, f"a process of the tree survived the timeout (read {seen!r})"
+            chunk = os.read(reader, 16)
+            if not chunk:
+                break
+            seen += chunk
+        assert seen == b"xx"  # both children ran, so both were killed
+    finally:
+        os.close(reader)
 
 
 def test_timeout_capped_at_sandbox_limit(tree: Tree, make_sandbox: Callable[..., Sandbox]) -> None:
