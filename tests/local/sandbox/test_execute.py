@@ -420,29 +420,44 @@ def test_two_roots_both_visible(tree: Tree, make_sandbox: Callable[..., Sandbox]
 
 @pytest.mark.timeout(20)
 def test_cancel_kills_a_running_command_and_still_answers(tmp_path):
-    """A session that ends takes its commands with it (and nothing is left running)."""
+    """A session that ends takes its commands with it (and nothing is left running:
+    EOF on a FIFO the command holds, as in ``test_timeout_kills_process_tree``)."""
     import threading
-    import time as _time
 
     from voco.local.sandbox import Sandbox
     from voco.protocol.messages import McpRequest
 
     root = tmp_path / "root"
     root.mkdir()
+    os.mkfifo(root / "alive")
+    reader = os.open(root / "alive", os.O_RDONLY | os.O_NONBLOCK)
     sb = Sandbox([root], lambda req, reason: True, 30.0)
     req = McpRequest(
-        id="long", action="execute_command", payload={"command": "sleep 20; touch marker"}
+        id="long",
+        action="execute_command",
+        payload={"command": "exec 3>alive; printf x >&3; sleep 20; touch marker"},
     )
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("r", sb.handle(req)))
     t.start()
-    while not sb.cancel("long"):  # until the command is running (pytest's timeout bounds it)
-        _time.sleep(0.05)
-    t.join(10)
-    assert not t.is_alive()  # cancelled: `sleep 20` did not run out
-    resp = out["r"]
-    assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
-    _time.sleep(0.2)
-    assert not (root / "marker").exists()
-    assert sb.cancel("long") is False
-    sb.close()
+    try:
+        # until the command runs and holds the FIFO (its "x"); then cancel it
+        assert select.select([reader], [], [], 20)[0], "the command never started"
+        seen = os.read(reader, 16)
+        assert seen == b"x"
+        assert sb.cancel("long")
+        t.join(10)
+        assert not t.is_alive()  # cancelled: `sleep 20` did not run out
+        resp = out["r"]
+        assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
+        while True:  # until EOF: nothing holds the FIFO (a survivor sleeps 20 s: select fails)
+            ready, _, _ = select.select([reader], [], [], 15)
+            assert ready, f"the cancelled command is still running (read {seen!r})"
+            if not (chunk := os.read(reader, 16)):
+                break
+            seen += chunk
+        assert not (root / "marker").exists()
+        assert sb.cancel("long") is False
+    finally:
+        os.close(reader)
+        sb.close()
