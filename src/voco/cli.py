@@ -190,7 +190,8 @@ def _run_engine(args: argparse.Namespace, sock: Any, on_started: Callable[[], No
     passed one), call ``on_started`` once it accepts; ``True`` if it started."""
     import uvicorn
 
-    from voco.engine.server import EngineServer, create_app, uvicorn_options
+    from voco.engine.server import create_app, uvicorn_options
+    from voco.engine.shutdown import EngineServer
 
     config = _engine_config(args)
     providers = _build_providers(args)

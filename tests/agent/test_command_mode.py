@@ -24,7 +24,7 @@ from tests.agent.command_drive import (
     simple,
 )
 from voco.agent.command_intents import parse_request
-from voco.agent.command_mode import CommandModeLLM, current_turn, decide, speech_chunks
+from voco.agent.command_mode import CommandModeLLM, current_turn, decide
 from voco.agent.command_types import Call, IntentKind, Reply
 from voco.agent.tools import MCP_TOOLS
 from voco.providers.base import (
@@ -241,15 +241,3 @@ def test_missing_tool_result_is_an_error() -> None:
     messages = [ChatMessage("user", "Git status."), ChatMessage("assistant", tool_calls=(call,))]
     decision = decide(messages)
     assert isinstance(decision, Reply) and decision.text.startswith("That didn't work")
-
-
-def test_speech_chunks_round_trip() -> None:
-    text = (
-        "Creating files needs a language model, and none is configured. Set the key and "
-        "run it, or use another server with a long enough clause to split. Done!"
-    )
-    chunks = speech_chunks(text)
-    assert "".join(chunks) == text
-    assert len(chunks) >= 4
-    assert speech_chunks("Okay.") == ["Okay."]
-    assert speech_chunks("README dot md has 1.5 lines.") == ["README dot md has 1.5 lines."]

@@ -48,8 +48,25 @@ class Conversation:
 
         return await asyncio.wait_for(loop(), timeout)
 
+    async def heard(self, ms: int, timeout: float = 30.0) -> None:
+        """Until ``ms`` of reply audio (24 kHz PCM) has arrived: the user has heard
+        most of it (the engine sends at most 300 ms ahead of playback). A positive
+        signal, where a sleep would hear nothing on a machine slow to synthesize."""
+
+        async def loop():
+            got = 0
+            while got < ms * 48:
+                r = await self.c.recv()
+                self.log.append((r.at, r.message, r.audio))
+                got += len(r.audio or b"")
+
+        await asyncio.wait_for(loop(), timeout)
+
     def messages(self, kind):
         return [x for _, x, _ in self.log if isinstance(x, kind)]
+
+
+PCM = m.AudioConfig(output=m.AudioOutput(encoding="pcm_s16le"))
 
 
 async def start(engine, **kw) -> Conversation:
@@ -62,10 +79,10 @@ async def test_barge_in_halts_cuts_and_takes_the_next_turn(engine_factory, slow_
     # slow enough that the model is surely still streaming at the barge-in, even
     # on a loaded machine where the first clause takes seconds to synthesize
     llm = ScriptedLLM(reply_script, delay_s=0.15 if slow_llm else 0.0)
-    async with engine_factory(llm) as eng, await start(eng) as conv:
+    async with engine_factory(llm) as eng, await start(eng, audio=PCM) as conv:
         conv.up.say(np.concatenate([espeak_speech("Tell me about this project."), silence(100)]))
         first_start = await conv.until(lambda x: isinstance(x, m.AudioStart))
-        await asyncio.sleep(1.2)  # let the user hear a few words
+        await conv.heard(1200)  # let the user hear a few words
         onset_ms = conv.up.say(trim(piper_speech("Wait a moment, please.")))
         halt = (await conv.until(lambda x: isinstance(x, m.HaltAudio))).message
         assert halt.response_id == first_start.message.response_id
@@ -104,10 +121,10 @@ async def test_barge_in_halts_cuts_and_takes_the_next_turn(engine_factory, slow_
 
 async def test_interrupt_message_halts_playback(engine_factory):
     llm = ScriptedLLM(lambda msgs: [LONG_REPLY])
-    async with engine_factory(llm) as eng, await start(eng) as conv:
+    async with engine_factory(llm) as eng, await start(eng, audio=PCM) as conv:
         await conv.c.send(m.TextInput(text="tell me everything"))
         st = await conv.until(lambda x: isinstance(x, m.AudioStart))
-        await asyncio.sleep(0.8)
+        await conv.heard(800)
         await conv.c.send(m.Interrupt())
         halt = (await conv.until(lambda x: isinstance(x, m.HaltAudio))).message
         assert (halt.response_id, halt.reason) == (st.message.response_id, "interrupt")

@@ -11,33 +11,54 @@ from voco.protocol import messages as m
 
 
 class Session:
+    """An engine session as the bridge sees it; ``answers`` waits on what it was sent."""
+
     def __init__(self) -> None:
         self.sent: list[m._Msg] = []
+        self._arrived = asyncio.Condition()
 
     async def send(self, msg: m._Msg) -> None:
-        self.sent.append(msg)
+        async with self._arrived:
+            self.sent.append(msg)
+            self._arrived.notify_all()
+
+    def responses(self) -> list[m.McpResponse]:
+        return [x for x in self.sent if isinstance(x, m.McpResponse)]
+
+    async def answers(self, n: int) -> list[m.McpResponse]:
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.responses()) >= n)
+        return self.responses()
 
 
 async def answers(s: Session, n: int) -> list[m.McpResponse]:
-    for _ in range(200):
-        got = [x for x in s.sent if isinstance(x, m.McpResponse)]
-        if len(got) >= n:
-            return got
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {n} answers, got {s.sent}")
+    return await asyncio.wait_for(s.answers(n), 30)
 
 
 async def test_same_id_in_two_sessions_is_two_requests(tmp_path: Path):
     (tmp_path / "a.txt").write_text("hello")
-    bridge = McpBridge([tmp_path], "deny")
+    (tmp_path / "b.txt").write_text("later")
+    requested: list[str] = []
+
+    async def observe(row: Any) -> None:
+        if row.stage == "requested":
+            requested.append(row.id)
+
+    bridge = McpBridge([tmp_path], "deny", observer=observe)
     one, two = Session(), Session()
     req = m.McpRequest(id="cm_1", action="read_file", payload={"path": "a.txt"})
     bridge.submit(req, one)
     bridge.submit(req, two)
     bridge.submit(req, one)  # a replay within a session is not run again
-    a, b = await answers(one, 1), await answers(two, 1)
-    await asyncio.sleep(0.1)
-    assert len([x for x in one.sent if isinstance(x, m.McpResponse)]) == 1
+    # a later request of the same session: had the replay been taken, its run
+    # would have started first (tasks start in order), so once this one is
+    # answered, everything the replay could have caused has shown up
+    bridge.submit(m.McpRequest(id="cm_2", action="read_file", payload={"path": "b.txt"}), one)
+    got_one, b = await answers(one, 2), await answers(two, 1)
+    assert sorted(x.id for x in got_one) == ["cm_1", "cm_2"]
+    # three runs: cm_1 once per session, cm_2; the replay never started
+    assert len(requested) == 3 and sum(r.endswith(".cm_1") for r in requested) == 2
+    a = [x for x in got_one if x.id == "cm_1"]
     assert a[0].id == b[0].id == "cm_1"
     assert a[0].result["content"] == b[0].result["content"] == "hello"
     await bridge.aclose()

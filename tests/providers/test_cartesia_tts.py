@@ -95,7 +95,7 @@ async def test_cancel_on_barge_in(cartesia_double: CartesiaDouble) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.1)
+    await cartesia_double.until(lambda: bool(cartesia_double.cancels))
     context_id = cartesia_double.requests[0]["context_id"]
     assert cartesia_double.cancels == [context_id]
     chunk_bytes = 24_000 * cartesia_double.chunk_ms // 1000 * 2
@@ -115,7 +115,7 @@ async def test_aclose_of_the_generator_cancels_the_context(
     gen = tts.synthesize("Long enough to be interrupted, surely.")
     assert await anext(gen)
     await gen.aclose()
-    await asyncio.sleep(0.05)
+    await cartesia_double.until(lambda: bool(cartesia_double.cancels))
     assert cartesia_double.cancels == [cartesia_double.requests[0]["context_id"]]
     await tts.aclose()
 
@@ -123,7 +123,10 @@ async def test_aclose_of_the_generator_cancels_the_context(
 async def test_finished_clause_is_not_cancelled(cartesia_double: CartesiaDouble) -> None:
     tts = make_tts(cartesia_double.url)
     await synth(tts, "Done.")
-    await asyncio.sleep(0.05)
+    # a cancel for it would go out before the next request on the same socket:
+    # once the double has answered that one, it would have seen the cancel
+    await synth(tts, "Next.")
+    assert cartesia_double.connections == 1
     assert cartesia_double.cancels == []
     await tts.aclose()
 
@@ -183,7 +186,7 @@ async def test_no_audio_times_out_and_cancels(cartesia_double: CartesiaDouble) -
     with pytest.raises(ProviderError) as info:
         await synth(tts, "Hello.")
     assert info.value.retryable
-    await asyncio.sleep(0.05)
+    await cartesia_double.until(lambda: bool(cartesia_double.cancels))
     assert cartesia_double.cancels == [cartesia_double.requests[0]["context_id"]]
     await tts.aclose()
 
@@ -221,8 +224,7 @@ async def test_server_closing_an_idle_socket_is_transparent(
 ) -> None:
     tts = make_tts(cartesia_double.url)
     assert await synth(tts, "One.")
-    await cartesia_double.drop_all()
-    await asyncio.sleep(0.05)
+    await cartesia_double.drop_all()  # returns once the client answered the close
     assert await synth(tts, "Two.")
     assert cartesia_double.connections == 2
     await tts.aclose()

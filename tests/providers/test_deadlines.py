@@ -35,11 +35,9 @@ async def collect(llm: DeadlineLLM | FallbackLLM | AnthropicLLM) -> list[LLMEven
 
 
 async def wait_for_disconnect(double: AnthropicDouble) -> None:
-    for _ in range(500):
-        if double.disconnects:
-            return
+    """Until the server saw the client leave (the test's timeout bounds it)."""
+    while not double.disconnects:  # noqa: ASYNC110 (the double's counter has no event)
         await asyncio.sleep(0.01)
-    pytest.fail("the server never saw the client leave")
 
 
 async def test_a_server_that_never_answers_fails_at_the_first_token_deadline(

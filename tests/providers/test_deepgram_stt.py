@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -26,6 +27,13 @@ async def push_all(stream: SpeechStream, pcm: bytes, realtime: bool = False) -> 
         await stream.push(pcm[i : i + CHUNK])
         if realtime:
             await asyncio.sleep(0.001)
+
+
+async def until(cond: Callable[[], bool]) -> None:
+    """Until ``cond()`` holds: what the double saw, not a guess at how long it takes
+    (the test's timeout bounds a hang)."""
+    while not cond():  # noqa: ASYNC110 (the double's state has no event)
+        await asyncio.sleep(0.01)
 
 
 async def test_transcribes_with_interim_results(deepgram_double: DeepgramDouble) -> None:
@@ -96,9 +104,14 @@ async def test_missing_finalize_reply_falls_back_to_hypothesis(
 ) -> None:
     deepgram_double.finalize_responds = False
     stt = make_stt(deepgram_double.url, finalize_timeout=0.3)
-    stream = await stt.open_stream()
+    partials: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        partials.append(text)
+
+    stream = await stt.open_stream(on_partial)
     await push_all(stream, deepgram_double.audio("open main", trailing_silence_ms=40), True)
-    await asyncio.sleep(0.1)
+    await until(lambda: "open main" in partials)  # the hypothesis it falls back on
     assert await stream.finish() == "open main"
     await stt.aclose()
 
@@ -107,7 +120,8 @@ async def test_keepalive_holds_an_idle_stream_open(deepgram_double: DeepgramDoub
     deepgram_double.idle_timeout = 0.4
     stt = make_stt(deepgram_double.url, keepalive_interval=0.1)
     stream = await stt.open_stream()
-    await asyncio.sleep(0.8)  # idle: no audio at all
+    # idle, no audio at all, for longer than the idle timeout: 6 keepalives 0.1 s apart
+    await until(lambda: deepgram_double.sessions[0].control.count("KeepAlive") >= 6)
     await push_all(stream, deepgram_double.audio("run tests", trailing_silence_ms=40))
     assert await stream.finish() == "run tests"
     await stt.aclose()
@@ -120,7 +134,7 @@ async def test_idle_stream_without_keepalive_is_closed(deepgram_double: Deepgram
     deepgram_double.idle_timeout = 0.2
     stt = make_stt(deepgram_double.url, keepalive_interval=None)
     stream = await stt.open_stream()
-    await asyncio.sleep(0.5)
+    await until(lambda: deepgram_double.sessions[0].closed_with is not None)  # idle timeout
     with pytest.raises(ProviderError) as info:
         await push_all(stream, deepgram_double.audio("run tests"))
         await stream.finish()
@@ -151,7 +165,7 @@ async def test_cancelled_finish_releases_the_socket(deepgram_double: DeepgramDou
     stream = await stt.open_stream()
     await push_all(stream, deepgram_double.audio("list", trailing_silence_ms=40))
     task = asyncio.create_task(stream.finish())
-    await asyncio.sleep(0.1)
+    await until(lambda: "Finalize" in deepgram_double.sessions[0].control)  # finish waits
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

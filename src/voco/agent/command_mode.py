@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from voco.agent.command_intents import parse_request
 from voco.agent.command_plan import plan_request
 from voco.agent.command_types import Call, Calls, Decision, Progress, Reply, Step
 from voco.agent.tools import TOOL_NAMES, parse_tool_result
+from voco.common.clauses import split_reply
 from voco.providers.base import (
     LLM,
     ChatMessage,
@@ -96,20 +96,6 @@ def call_id(turn: Turn, call: Call) -> str:
     return "cm_" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def speech_chunks(text: str, long_clause: int = 80) -> list[str]:
-    """Split at sentence ends (and at commas inside long sentences) so TTS can start
-    on the first clause; the chunks concatenate back to ``text`` exactly."""
-    chunks: list[str] = []
-    for sentence in re.findall(r".+?(?:[.!?]+(?:\s+|$)|$)", text, re.DOTALL):
-        if not sentence:
-            continue
-        if len(sentence) <= long_clause:
-            chunks.append(sentence)
-            continue
-        chunks.extend(p for p in re.findall(r".+?(?:[,;:]\s+|$)", sentence, re.DOTALL) if p)
-    return chunks or [text]
-
-
 class CommandModeLLM(LLM):
     """The embedded default "model" when no model key is configured."""
 
@@ -131,13 +117,13 @@ class CommandModeLLM(LLM):
         tool_names = frozenset(t.name for t in tools)
         decision = decide(messages, tool_names)
         if isinstance(decision, Reply):
-            for chunk in speech_chunks(decision.text):
+            for chunk in split_reply(decision.text):
                 yield TextDelta(chunk)
                 await asyncio.sleep(0)  # a cancellation point between clauses (barge-in)
             yield Finished("end_turn", MODEL_ID)
             return
         if isinstance(decision, Progress):
-            for chunk in speech_chunks(decision.say + " "):
+            for chunk in split_reply(decision.say + " "):
                 yield TextDelta(chunk)
                 await asyncio.sleep(0)
             decision = decision.then

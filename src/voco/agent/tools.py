@@ -1,4 +1,5 @@
-"""The tools a model may call: exactly the protocol's MCP actions (§5).
+"""The tools a model may call: exactly the protocol's MCP actions (§5), from
+the one table in :mod:`voco.protocol.tools`.
 
 A model tool call becomes one ``mcp.request`` with ``action = call.name`` and
 ``payload = call.arguments``; the runtime's ``mcp.response`` comes back to the
@@ -11,63 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from voco.protocol.tools import TOOL_NAMES, TOOLS
 from voco.providers.base import ToolSpec
 
-_PATH = {"type": "string", "description": "Path relative to the project root."}
+__all__ = ["MCP_TOOLS", "TOOL_NAMES", "parse_tool_result", "tool_result_content"]
 
-MCP_TOOLS: list[ToolSpec] = [
-    ToolSpec(
-        "read_file",
-        "Read a text file of the user's project.",
-        {
-            "type": "object",
-            "properties": {
-                "path": _PATH,
-                "offset": {"type": "integer", "minimum": 0},
-                "length": {"type": "integer", "minimum": 1},
-            },
-            "required": ["path"],
-        },
-    ),
-    ToolSpec(
-        "list_dir",
-        "List the entries of a directory of the user's project.",
-        {"type": "object", "properties": {"path": _PATH}, "required": ["path"]},
-    ),
-    ToolSpec(
-        "search_text",
-        "Search the project's files for a text pattern.",
-        {
-            "type": "object",
-            "properties": {"pattern": {"type": "string"}, "path": _PATH},
-            "required": ["pattern"],
-        },
-    ),
-    ToolSpec(
-        "execute_command",
-        "Run a shell command in the project (sandboxed; risky commands need the user's approval).",
-        {
-            "type": "object",
-            "properties": {
-                "command": {"type": "string"},
-                "cwd": _PATH,
-                "timeout_s": {"type": "number", "maximum": 30},
-            },
-            "required": ["command"],
-        },
-    ),
-    ToolSpec(
-        "write_file",
-        "Write a file in the project (always needs the user's approval).",
-        {
-            "type": "object",
-            "properties": {"path": _PATH, "content": {"type": "string"}},
-            "required": ["path", "content"],
-        },
-    ),
-]
-
-TOOL_NAMES = frozenset(t.name for t in MCP_TOOLS)
+# the protocol's table, as the tool specs models are given
+MCP_TOOLS: list[ToolSpec] = [ToolSpec(t.name, t.description, t.input_schema) for t in TOOLS]
 
 
 def tool_result_content(

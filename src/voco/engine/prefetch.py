@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 from voco.agent.router import extract_features, route_model
-from voco.engine.clauses import ClauseSplitter
+from voco.common.clauses import ClauseSplitter
 from voco.engine.speculative import Speculation
 from voco.engine.spoken_text import speakable
 from voco.providers.base import (

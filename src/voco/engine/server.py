@@ -10,24 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voco.admin.api import admin_routes
-from voco.auth.tokens import JWKS_PATH, AuthError
+from voco.auth.tokens import AuthError
 from voco.engine.admission import ADMIT, Admission, AdmissionConfig, Decision
 from voco.engine.capacity import CapacitySampler, instrument_vad
 from voco.engine.history import CheckpointHistory, thread_history
+from voco.engine.http_routes import http_routes
 from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
@@ -369,38 +366,6 @@ def create_app(
     async def session_endpoint(ws: WebSocket) -> None:
         await Handler(ws, app.state.runtime, live, gate, metrics, send_timeout_s).run()
 
-    async def metrics_endpoint(request: Request) -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
-
-    async def health(request: Request) -> JSONResponse:
-        """Liveness: the process answers (its event loop runs)."""
-        return JSONResponse({"ok": True, "protocol": PROTOCOL_VERSION})
-
-    async def ready(request: Request) -> JSONResponse:
-        """Readiness: 503 while draining or at capacity, so a balancer stops
-        sending new sessions here (open ones go on)."""
-        decision = gate.decide(time.monotonic())
-        body: dict[str, Any] = {"ready": decision.admit, "sessions": gate.sessions}
-        if not decision.admit:
-            body.update(reason=decision.reason, retry_after_ms=decision.retry_after_ms)
-        if decision.admit:
-            return JSONResponse(body)
-        retry_s = str(-(-decision.retry_after_ms // 1000))  # whole seconds, rounded up
-        return JSONResponse(body, status_code=503, headers={"retry-after": retry_s})
-
-    async def jwks(request: Request) -> JSONResponse:
-        # local mode publishes its public key like a Supabase project; Supabase mode has none
-        doc = app.state.runtime.auth.public_jwks()
-        if doc is None:
-            return JSONResponse({"error": "this engine does not issue tokens"}, status_code=404)
-        return JSONResponse(doc, headers={"cache-control": "public, max-age=300"})
-
-    async def stripe_webhook(request: Request) -> JSONResponse:
-        from voco.billing.http import stripe_webhook as handle
-
-        return await handle(request, app.state.runtime.tenants)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned = runtime is None
@@ -432,12 +397,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/health", health),
-            Route("/healthz", health),  # the original name, kept as an alias
-            Route("/health/ready", ready),
-            Route("/metrics", metrics_endpoint),
-            Route(JWKS_PATH, jwks),
-            Route("/v1/billing/stripe/webhook", stripe_webhook, methods=["POST"]),
+            *http_routes(lambda: app.state.runtime, gate, metrics),
             WebSocketRoute("/v1/session", session_endpoint),
             *admin_routes(lambda: app.state.runtime),
         ],
@@ -447,64 +407,6 @@ def create_app(
     app.state.admission = gate
     app.state.metrics = metrics
     return app
-
-
-async def drain(live: set[Handler], timeout_s: float) -> list[str]:
-    """Wait up to ``timeout_s`` for every live response to finish; return what
-    is still running (the caller cuts it). Sessions stay open meanwhile, so a
-    reply in progress is heard to its end when it can be."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout_s
-
-    def busy() -> list[str]:
-        return [h.session.describe() for h in live if h.session is not None and h.session.busy()]
-
-    if pending := busy():
-        log.warning(
-            "shutdown: draining %d live response(s) for up to %.1f s", len(pending), timeout_s
-        )
-    # a response ends on many paths (played out is a clock deadline): poll coarsely
-    while (pending := busy()) and loop.time() < end:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    return pending
-
-
-class EngineServer(uvicorn.Server):
-    """uvicorn with a bounded shutdown: stop accepting, drain live responses,
-    then close every socket (1012) and cancel what does not end, then exit.
-
-    Bounds (``EngineConfig.shutdown_s`` = T): drain ≤ T/2, cancel ≤ T/4 (uvicorn's
-    ``timeout_graceful_shutdown``), models and store ≤ T/4.
-    """
-
-    def __init__(
-        self,
-        config: uvicorn.Config,
-        live: set[Handler],
-        shutdown_s: float,
-        admission: Admission | None = None,
-    ) -> None:
-        config.timeout_graceful_shutdown = max(1, math.ceil(shutdown_s / 4))  # uvicorn: int
-        super().__init__(config)
-        self._live_handlers = live
-        self._drain_s = shutdown_s / 2
-        self._admission = admission
-
-    async def shutdown(self, sockets: list[Any] | None = None) -> None:
-        if self._admission is not None:  # readiness 503 and session.start 4503 at once
-            self._admission.begin_drain()
-        for server in self.servers:  # no new sessions while draining
-            server.close()
-        log.warning("shutdown: %d open session(s)", len(self._live_handlers))
-        for cut in await drain(self._live_handlers, self._drain_s):
-            log.warning("shutdown: cut %s", cut)
-        open_ = [h for h in self._live_handlers if h.session is not None]
-        if open_:  # say why before closing, so clients reconnect (elsewhere) at once
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    await asyncio.gather(*(h.going_away() for h in open_))
-        await super().shutdown(sockets)
-        log.warning("shutdown: done")
 
 
 def uvicorn_options(send_timeout_s: float = SEND_TIMEOUT_S) -> dict[str, Any]:

@@ -29,17 +29,18 @@ from typing import Any
 from voco.agent.context import AgentContext
 from voco.agent.state import Message, chat_messages, message
 from voco.agent.tools import MCP_TOOLS
-from voco.engine.ending import turn_record
-from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, Done, ResponseLifecycle
+from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
+from voco.engine.outcomes import ResponseOutcomes
 from voco.engine.playout import ResponseAudio
 from voco.engine.prefetch import PrefetchSlot, PrimedLLM, PrimedTTS
-from voco.engine.record import Turn, interruption_updates, metrics_fields, new_id
+from voco.engine.record import Turn, interruption_updates, new_id
 from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
 from voco.engine.tool_log import RecordingPort
+from voco.engine.tool_progress import ToolProgress
 from voco.engine.writer import SerialWriter
 from voco.protocol import messages as m
 from voco.providers.base import ChatMessage, ProviderError
@@ -66,7 +67,7 @@ def _reap(task: asyncio.Task[Any]) -> None:
         log.debug("cut response ended with %r", exc)
 
 
-class Session(ListenerHost):
+class Session(ListenerHost, ResponseOutcomes, ToolProgress):
     def __init__(
         self,
         runtime: EngineRuntime,
@@ -306,48 +307,6 @@ class Session(ListenerHost):
 
         resp.task = asyncio.create_task(speak())
 
-    async def _finish_response(self, resp: Response, done: Done | None) -> None:
-        """The one place a response's ``agent.done`` is sent — finished or cut.
-
-        Not where its turn is recorded: reply audio still plays after it, so the
-        record waits for the response's end (:meth:`_take_end`). ``done`` is None
-        when the lifecycle has nothing to say (already cut).
-        """
-        if done is None:
-            return
-        resp.done_at = self.clock()
-        await self.send(
-            m.AgentDone(
-                turn_id=resp.turn.turn_id,
-                response_id=resp.response_id,
-                text=done.text,
-                model=done.model,
-                interrupted=done.interrupted,
-            )
-        )
-
-    def _take_end(self, resp: Response, *, now: bool = False) -> bool:
-        """If the response has ended (``now``: end it, the session closes),
-        record its turn — the one place it is recorded. True once ended."""
-        end = resp.life.conclude(self.clock()) if now else resp.life.take_end(self.clock())
-        if end is not None:
-            self._unended.pop(resp.response_id, None)
-            if not end.joined:  # a joined turn goes on in the next response
-                self.grant.record_turn(turn_record(resp, end, self.clock()))
-            if self.rt.tracer is not None:
-                self.rt.tracer.ended(self.session_id, self.thread_id, resp, end, self.clock())
-        return resp.response_id not in self._unended
-
-    def _end_or_watch(self, resp: Response) -> None:
-        if not self._take_end(resp):
-            self._spawn(self._watch_end(resp))
-
-    async def _watch_end(self, resp: Response) -> None:
-        # the end is a deadline on the clock (played out, or the wait for
-        # audio.played after a halt), or an audio.played: poll it coarsely
-        while not self._take_end(resp):  # noqa: ASYNC110 (a deadline, not an event)
-            await asyncio.sleep(0.05)
-
     async def _audio_start(self, resp: Response) -> None:
         async with self._send_lock:
             if not resp.life.on_audio_start(self.clock()):
@@ -373,23 +332,6 @@ class Session(ListenerHost):
         await self._watch_end(resp)  # recorded before "listening" goes out
         if self.response is resp and not resp.life.cut:
             await self.set_state("listening")
-
-    async def _send_metrics(self, resp: Response, speaker: Speaker) -> None:
-        fields = metrics_fields(
-            resp.turn,
-            started_at=resp.life.started_at,
-            first_delta_at=resp.life.first_delta_at,
-            first_clause_at=speaker.first_clause_at,
-            first_audio_at=speaker.first_audio_at,
-            audio_ms=resp.audio.sent_ms,
-        )
-        await self.send(m.Metrics(turn_id=resp.turn.turn_id, **fields))  # type: ignore[arg-type]
-        if speaker.first_audio_at is not None:  # off the wire: response start → first audio
-            fields["first_audio_ms"] = int((speaker.first_audio_at - resp.life.started_at) * 1000)
-        for observe in self.rt.turn_observers:
-            observe(fields)
-        if self.rt.tracer is not None:  # the same readings, for the turn's span
-            self.rt.tracer.stages(resp.response_id, speaker.first_clause_at, speaker.first_audio_at)
 
     # ---------------------------------------------------------------- cutting
 
@@ -449,33 +391,6 @@ class Session(ListenerHost):
         if heard is not None:  # correct the stored record with what was really heard
             self._record_interrupted(resp, heard)
         self._take_end(resp)
-
-    # ------------------------------------------------------------------ tools
-
-    async def on_mcp_progress(self, msg: m.McpProgress) -> bool:
-        if not self.mcp.progress(msg):
-            return False
-        if msg.stage == "awaiting_approval":
-            await self.set_state("awaiting_approval")
-            resp = self.response
-            if resp is not None and resp.tools is not None:
-                resp.tools.asked(msg.id)
-            if resp is not None and resp.life.running and resp.emitter is not None:
-                why = f" It needs your approval because {msg.reason}." if msg.reason else ""
-                # a sentence of its own between the model's words, spaced both sides;
-                # spoken, but transient: not part of agent.done.text (docs/protocol.md)
-                await resp.emitter.transient(f" I'm waiting for your approval to go ahead.{why} ")
-        else:
-            await self.set_state("running_tool")
-        return True
-
-    async def after_tool(self) -> None:
-        """A tool answered: back to speaking if the reply's audio plays, else thinking."""
-        resp = self.response
-        waiting = any(not f.done() for f in self.mcp.pending_rpc_futures.values())
-        if waiting or resp is None or not resp.life.running:
-            return
-        await self.set_state("speaking" if resp.life.is_playing(self.clock()) else "thinking")
 
     # --------------------------------------------------------------- plumbing
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from voco.audio.encode import OUTPUT_RATE, OutputEncoder
-from voco.engine.clauses import ClauseSplitter
+from voco.common.clauses import ClauseSplitter
 from voco.engine.playout import ResponseAudio
 from voco.engine.spoken_text import speakable
 from voco.providers.base import TTS

@@ -10,7 +10,7 @@ queues and admission); limits per user or organisation live in Postgres
 leases, which is why ``--database memory`` cannot run more than one worker.
 
 The supervisor forwards SIGTERM/SIGINT to the workers as SIGTERM (each drains,
-see :class:`~voco.engine.server.EngineServer`), restarts a worker that dies,
+see :class:`~voco.engine.shutdown.EngineServer`), restarts a worker that dies,
 and gives up when a worker keeps dying before it ever became ready.
 """
 

@@ -21,6 +21,7 @@ elicitation, else on the controlling terminal, else refuses (see
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import uuid
@@ -42,6 +43,7 @@ from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
 from voco.local.sandbox.errors import DENIED_BY_POLICY, DENIED_BY_USER
 from voco.protocol.messages import McpRequest, McpResponse
+from voco.protocol.tools import TOOLS
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +169,11 @@ class _Tools:
     async def read_file(
         self,
         ctx: Context,
-        path: Annotated[str, Field(description="file path, relative to the project root")],
-        offset: Annotated[
-            int | None, Field(ge=0, description="first byte to read, in bytes (default 0)")
-        ] = None,
-        length: Annotated[
-            int | None,
-            Field(ge=0, description="how many bytes to read (default and cap: 1 MiB)"),
-        ] = None,
+        path: str,
+        offset: Annotated[int | None, Field(ge=0)] = None,
+        length: Annotated[int | None, Field(ge=0)] = None,
     ) -> CallToolResult:
-        """Read a file inside the project. Returns the text; a note follows when only part
-        of the file was read (use `offset` to continue). Binary files are described, not
-        dumped."""
+        """The file's text as text content, plus a note when only part was read."""
         payload: dict[str, Any] = {"path": path}
         if offset is not None:
             payload["offset"] = offset
@@ -216,9 +211,9 @@ class _Tools:
     async def list_dir(
         self,
         ctx: Context,
-        path: Annotated[str, Field(description="directory, relative to the project root")] = ".",
+        path: str = ".",
     ) -> Annotated[CallToolResult, Listing]:
-        """List a directory inside the project: each entry's name, kind and size."""
+        """The listing as structured content (``Listing``)."""
         response = await self.call("list_dir", {"path": path}, ctx)
         if response.status != "success":
             return _error(_failure_text(response))
@@ -227,12 +222,10 @@ class _Tools:
     async def search_text(
         self,
         ctx: Context,
-        pattern: Annotated[str, Field(min_length=1, description="literal text to find")],
-        path: Annotated[
-            str | None, Field(description="file or folder to search (default: every root)")
-        ] = None,
+        pattern: Annotated[str, Field(min_length=1)],
+        path: str | None = None,
     ) -> Annotated[CallToolResult, SearchHits]:
-        """Search the project's files for a literal string: each hit's path, line, text."""
+        """The hits as structured content (``SearchHits``)."""
         payload: dict[str, Any] = {"pattern": pattern}
         if path is not None:
             payload["path"] = path
@@ -244,10 +237,10 @@ class _Tools:
     async def write_file(
         self,
         ctx: Context,
-        path: Annotated[str, Field(description="file path, relative to the project root")],
-        content: Annotated[str, Field(description="the complete new file text (UTF-8)")],
+        path: str,
+        content: str,
     ) -> Annotated[CallToolResult, Written]:
-        """Write a UTF-8 file inside the project. Always needs the user's approval."""
+        """What was written, as structured content (``Written``)."""
         response = await self.call("write_file", {"path": path, "content": content}, ctx)
         if response.status != "success" or not isinstance(response.result, dict):
             return _error(_failure_text(response))
@@ -256,22 +249,15 @@ class _Tools:
     async def execute_command(
         self,
         ctx: Context,
-        command: Annotated[
-            str | None, Field(description="a shell command line (give this or `argv`)")
-        ] = None,
+        command: str | None = None,
         argv: Annotated[
             list[str] | None,
-            Field(description="program and arguments, run without a shell (or `command`)"),
+            Field(),
         ] = None,
-        cwd: Annotated[
-            str | None, Field(description="working directory relative to the project root")
-        ] = None,
-        timeout_s: Annotated[
-            float | None, Field(gt=0, le=30, description="time limit in seconds (max 30)")
-        ] = None,
+        cwd: str | None = None,
+        timeout_s: Annotated[float | None, Field(gt=0, le=30)] = None,
     ) -> Annotated[CallToolResult, CommandResult]:
-        """Run a command in the sandbox: no network, 30 s limit. Read-only commands run
-        directly; anything else needs the user's approval. A non-zero exit is an error."""
+        """The command's result as structured content, an error when it exited non-zero."""
         if (command is None) == (argv is None):
             return _error("give exactly one of `command` (a string) or `argv` (a list)")
         payload: dict[str, Any] = {"command": command} if command is not None else {"argv": argv}
@@ -287,18 +273,23 @@ class _Tools:
 
 
 def _tools(tools: _Tools) -> list[Tool]:
+    """The protocol's tool table (:mod:`voco.protocol.tools`) as MCP tools: its
+    names, descriptions and input schemas are what clients see; the methods'
+    signatures only validate the arguments (a test keeps them in step)."""
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     writes = ToolAnnotations(destructive_hint=True, open_world_hint=False)
-    built = [
-        Tool.from_function(tools.read_file, name="read_file", annotations=read_only),
-        Tool.from_function(tools.list_dir, name="list_dir", annotations=read_only),
-        Tool.from_function(tools.search_text, name="search_text", annotations=read_only),
-        Tool.from_function(tools.write_file, name="write_file", annotations=writes),
-        Tool.from_function(tools.execute_command, name="execute_command", annotations=writes),
-    ]
-    # `command` xor `argv`: say it in the schema too (also checked in the tool).
-    exec_schema = built[-1].parameters
-    exec_schema["oneOf"] = [{"required": ["command"]}, {"required": ["argv"]}]
+    built = []
+    for decl in TOOLS:
+        tool = Tool.from_function(
+            getattr(tools, decl.name),
+            name=decl.name,
+            description=decl.description,
+            annotations=read_only if decl.read_only else writes,
+        )
+        tool.parameters = copy.deepcopy(decl.input_schema)
+        if decl.name == "execute_command":  # `command` xor `argv` (also checked in the tool)
+            tool.parameters["oneOf"] = [{"required": ["command"]}, {"required": ["argv"]}]
+        built.append(tool)
     return built
 
 

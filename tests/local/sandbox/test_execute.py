@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,7 +95,7 @@ def test_risky_command_never_runs_without_approval(
     resp = call(make_sandbox(approver), "execute_command", command=command.format(m=marker))
     assert resp.status == "rejected", resp
     assert resp.code == ("denied_by_policy" if approver is None else "denied_by_user")
-    time.sleep(0.05)
+    # refused before anything started: no process exists that could write it later
     assert not (tree.root / marker).exists()
 
 
@@ -280,17 +280,34 @@ def test_output_is_capped_and_marked(tree: Tree, make_sandbox: Callable[..., San
 
 
 def test_timeout_kills_process_tree(tree: Tree, make_sandbox: Callable[..., Sandbox]) -> None:
-    script = "(sleep 2; touch late-marker) & setsid sh -c 'sleep 2; touch late-marker2' & sleep 30"
-    # (the pytest timeout bounds the call: a sandbox that waited for `sleep 30` fails it)
-    resp = call(
-        make_sandbox(approve_all), "execute_command", argv=["bash", "-c", script], timeout_s=0.5
-    )
-    assert resp.status == "error" and resp.code == "timeout"
-    assert resp.result["timed_out"] is True
-    assert set(resp.result) == RESULT_KEYS
-    time.sleep(2.5)
-    assert not (tree.root / "late-marker").exists()
-    assert not (tree.root / "late-marker2").exists()
+    """Every process of the tree dies, detached ones included — seen as an event,
+    not waited for: each child holds the write end of a FIFO the test reads, says
+    "x" once it runs, and lives 30 s unless killed. EOF on the FIFO means no
+    process holds it any more."""
+    fifo = tree.root / "alive"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # first: the writers' open won't block
+    try:
+        hold = "exec 3>alive; printf x >&3; sleep 30"
+        script = f"({hold}) & setsid sh -c '{hold}' & sleep 30"
+        # (the pytest timeout bounds the call: a sandbox that waited for `sleep 30` fails it)
+        resp = call(
+            make_sandbox(approve_all), "execute_command", argv=["bash", "-c", script], timeout_s=2
+        )
+        assert resp.status == "error" and resp.code == "timeout"
+        assert resp.result["timed_out"] is True
+        assert set(resp.result) == RESULT_KEYS
+        seen = b""
+        while True:  # until EOF: every holder is gone (a survivor lives 30 s: the select fails)
+            ready, _, _ = select.select([reader], [], [], 20)
+            assert ready, f"a process of the tree survived the timeout (read {seen!r})"
+            chunk = os.read(reader, 16)
+            if not chunk:
+                break
+            seen += chunk
+        assert seen == b"xx"  # both children ran, so both were killed
+    finally:
+        os.close(reader)
 
 
 def test_timeout_capped_at_sandbox_limit(tree: Tree, make_sandbox: Callable[..., Sandbox]) -> None:
@@ -403,29 +420,44 @@ def test_two_roots_both_visible(tree: Tree, make_sandbox: Callable[..., Sandbox]
 
 @pytest.mark.timeout(20)
 def test_cancel_kills_a_running_command_and_still_answers(tmp_path):
-    """A session that ends takes its commands with it (and nothing is left running)."""
+    """A session that ends takes its commands with it (and nothing is left running:
+    EOF on a FIFO the command holds, as in ``test_timeout_kills_process_tree``)."""
     import threading
-    import time as _time
 
     from voco.local.sandbox import Sandbox
     from voco.protocol.messages import McpRequest
 
     root = tmp_path / "root"
     root.mkdir()
+    os.mkfifo(root / "alive")
+    reader = os.open(root / "alive", os.O_RDONLY | os.O_NONBLOCK)
     sb = Sandbox([root], lambda req, reason: True, 30.0)
     req = McpRequest(
-        id="long", action="execute_command", payload={"command": "sleep 20; touch marker"}
+        id="long",
+        action="execute_command",
+        payload={"command": "exec 3>alive; printf x >&3; sleep 20; touch marker"},
     )
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("r", sb.handle(req)))
     t.start()
-    while not sb.cancel("long"):  # until the command is running (pytest's timeout bounds it)
-        _time.sleep(0.05)
-    t.join(10)
-    assert not t.is_alive()  # cancelled: `sleep 20` did not run out
-    resp = out["r"]
-    assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
-    _time.sleep(0.2)
-    assert not (root / "marker").exists()
-    assert sb.cancel("long") is False
-    sb.close()
+    try:
+        # until the command runs and holds the FIFO (its "x"); then cancel it
+        assert select.select([reader], [], [], 20)[0], "the command never started"
+        seen = os.read(reader, 16)
+        assert seen == b"x"
+        assert sb.cancel("long")
+        t.join(10)
+        assert not t.is_alive()  # cancelled: `sleep 20` did not run out
+        resp = out["r"]
+        assert resp.status == "error" and resp.code == "internal" and "cancelled" in resp.error
+        while True:  # until EOF: nothing holds the FIFO (a survivor sleeps 20 s: select fails)
+            ready, _, _ = select.select([reader], [], [], 15)
+            assert ready, f"the cancelled command is still running (read {seen!r})"
+            if not (chunk := os.read(reader, 16)):
+                break
+            seen += chunk
+        assert not (root / "marker").exists()
+        assert sb.cancel("long") is False
+    finally:
+        os.close(reader)
+        sb.close()

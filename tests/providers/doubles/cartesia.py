@@ -25,7 +25,7 @@ import contextlib
 import json
 import math
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -63,6 +63,14 @@ class CartesiaDouble:
     handshake_headers: list[dict[str, str]] = field(default_factory=list)
     live: set[ServerConnection] = field(default_factory=set)
     url: str = ""
+    # notified after every client message is handled: tests wait on what the
+    # double saw (``until``) instead of sleeping for it
+    _seen: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def until(self, pred: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Until ``pred()`` holds for what the double has received so far."""
+        async with asyncio.timeout(timeout), self._seen:
+            await self._seen.wait_for(pred)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         self.handshake_headers.append(dict(request.headers.raw_items()))
@@ -89,33 +97,45 @@ class CartesiaDouble:
         tasks: dict[str, asyncio.Task[None]] = {}
         try:
             async for raw in ws:
-                msg = json.loads(raw)
-                ctx = msg.get("context_id")
-                if msg.get("cancel") is True:
-                    self.cancels.append(ctx)
-                    task = tasks.pop(ctx, None)
-                    if task is not None:
-                        task.cancel()
-                    continue
-                self.requests.append(msg)
-                problem = self._validate(msg)
-                if problem is not None:
-                    await self._error(ws, ctx, 400, "Invalid request", problem)
-                    continue
-                if self.fail_next is not None:
-                    status, title, message = self.fail_next
-                    self.fail_next = None
-                    await self._error(ws, ctx, status, title, message)
-                    continue
-                if self.stall:
-                    continue
-                tasks[ctx] = asyncio.create_task(self._generate(ws, msg))
+                await self._handle(ws, json.loads(raw), tasks)
         except ConnectionClosed:
             pass
         finally:
             self.live.discard(ws)
             for task in tasks.values():
                 task.cancel()
+
+    async def _handle(
+        self, ws: ServerConnection, msg: dict[str, Any], tasks: dict[str, asyncio.Task[None]]
+    ) -> None:
+        try:
+            await self._message(ws, msg, tasks)
+        finally:
+            async with self._seen:
+                self._seen.notify_all()
+
+    async def _message(
+        self, ws: ServerConnection, msg: dict[str, Any], tasks: dict[str, asyncio.Task[None]]
+    ) -> None:
+        ctx = msg.get("context_id")
+        if msg.get("cancel") is True:
+            self.cancels.append(ctx)
+            task = tasks.pop(ctx, None)
+            if task is not None:
+                task.cancel()
+            return
+        self.requests.append(msg)
+        problem = self._validate(msg)
+        if problem is not None:
+            await self._error(ws, ctx, 400, "Invalid request", problem)
+            return
+        if self.fail_next is not None:
+            status, title, message = self.fail_next
+            self.fail_next = None
+            await self._error(ws, ctx, status, title, message)
+            return
+        if not self.stall:
+            tasks[ctx] = asyncio.create_task(self._generate(ws, msg))
 
     @staticmethod
     def _validate(msg: dict[str, Any]) -> str | None:

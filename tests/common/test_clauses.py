@@ -1,4 +1,7 @@
-from voco.engine.clauses import ClauseSplitter
+"""Where reply text is cut (``voco.common.clauses``): the speaker's trimmed TTS
+units and the command mode's exact deltas, one splitter."""
+
+from voco.common.clauses import ClauseSplitter, split_reply
 
 
 def feed_all(pieces, **kw):
@@ -45,3 +48,26 @@ def test_no_punctuation_is_cut_at_a_space():
 
 def test_decimal_points_do_not_cut():
     assert feed_all(["Version 3.11 is installed."]) == ["Version 3.11 is installed."]
+
+
+def test_split_reply_joins_back_exactly():
+    text = (
+        "Creating files needs a language model, and none is configured.  Set the key and "
+        "run it, or use another server with a long enough clause to split. Done! "
+    )
+    chunks = split_reply(text)
+    assert "".join(chunks) == text
+    # cut where the speaker cuts, only the spacing kept
+    assert [c.strip() for c in chunks] == feed_all([text])
+    assert len(chunks) >= 4
+    assert split_reply("Okay.") == ["Okay."]
+    assert split_reply("README dot md has 1.5 lines.") == ["README dot md has 1.5 lines."]
+    assert split_reply("") == [""]
+
+
+def test_kept_spacing_streams_like_whole():
+    text = "Sure, here it is.   Then: the rest, which is long enough to cut, ends here."
+    whole = feed_all([text], keep_spacing=True)
+    assert whole == feed_all(list(text), keep_spacing=True)
+    assert "".join(whole) == text
+    assert "".join(feed_all([" " * 300], keep_spacing=True, max_chars=50)) == " " * 300
