@@ -1,0 +1,63 @@
+"""The barge-in verdict without sockets: words and an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mhm", "Mm-hmm.", "uh-huh", "Yeah.", "okay", "OK, right.", "go on", "Right, I see.",
+     "Hmm", "", "  ", "you", "Thank you.", "[coughing]", "(clicking)", "*cough*", "...",
+     "yeah yeah", "Got it.", "Sure."],
+)  # fmt: skip
+def test_backchannels_and_noise_resume(text: str) -> None:
+    assert classify(text) is Verdict.RESUME
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["wait", "Stop.", "No.", "no no", "hold on", "Wait, stop.", "read the config file",
+     "okay now run the tests", "Yeah but what about the tests?", "actually", "open main dot py",
+     "okay okay okay okay okay", "what"],
+)  # fmt: skip
+def test_real_interruptions_cut(text: str) -> None:
+    assert classify(text) is Verdict.CUT
+
+
+def test_speculative_backchannel_resumes_at_once() -> None:
+    j = BargeJudge(halted_at=10.0, onset_at=10.0)
+    assert j.heard("mhm", 10.35) is Verdict.RESUME
+    assert j.next_poll_at() is None
+    assert j.heard("stop", 10.5) is Verdict.RESUME  # decided: later words do not flip it
+
+
+def test_stop_word_cuts() -> None:
+    j = BargeJudge(halted_at=10.0, onset_at=10.0)
+    assert j.heard("Wait,", 10.3) is Verdict.CUT
+
+
+def test_nothing_heard_is_noise() -> None:
+    j = BargeJudge(halted_at=10.0, onset_at=10.0)
+    assert j.poll(10.2, in_speech=True) is Verdict.PENDING
+    assert j.nothing_heard() is Verdict.RESUME
+
+
+def test_long_speech_is_a_real_turn_without_any_transcript() -> None:
+    t = BargeTimings(max_speech_ms=1200, max_wait_ms=1500)
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
+    assert j.next_poll_at() == pytest.approx(11.2)
+    assert j.poll(11.0, in_speech=True) is Verdict.PENDING
+    assert j.poll(11.25, in_speech=True) is Verdict.CUT
+
+
+def test_speech_that_ended_waits_for_the_stt_then_gives_up() -> None:
+    t = BargeTimings(max_speech_ms=1200, max_wait_ms=1500)
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
+    assert j.poll(10.5, in_speech=False) is Verdict.PENDING  # ended: not long speech
+    assert j.next_poll_at() == pytest.approx(11.5)
+    assert j.poll(11.3, in_speech=False) is Verdict.PENDING
+    assert j.poll(11.5, in_speech=False) is Verdict.CUT  # no words in time: the cut stands
+    assert j.next_poll_at() is None
