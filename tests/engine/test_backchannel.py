@@ -48,16 +48,47 @@ def test_nothing_heard_is_noise() -> None:
 def test_long_speech_is_a_real_turn_without_any_transcript() -> None:
     t = BargeTimings(max_speech_ms=1200, max_wait_ms=1500)
     j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
-    assert j.next_poll_at() == pytest.approx(11.2)
     assert j.poll(11.0, in_speech=True) is Verdict.PENDING
     assert j.poll(11.25, in_speech=True) is Verdict.CUT
 
 
 def test_speech_that_ended_waits_for_the_stt_then_gives_up() -> None:
-    t = BargeTimings(max_speech_ms=1200, max_wait_ms=1500)
+    t = BargeTimings(max_speech_ms=1200, max_wait_ms=1500, noise_max_speech_ms=600)
     j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
-    assert j.poll(10.5, in_speech=False) is Verdict.PENDING  # ended: not long speech
-    assert j.next_poll_at() == pytest.approx(11.5)
+    # 800 ms of voice: too long to pass for noise on timing alone
+    assert j.poll(10.8, in_speech=False) is Verdict.PENDING  # ended: not long speech
     assert j.poll(11.3, in_speech=False) is Verdict.PENDING
+    assert j.next_poll_at() == pytest.approx(11.364)
     assert j.poll(11.5, in_speech=False) is Verdict.CUT  # no words in time: the cut stands
     assert j.next_poll_at() is None
+
+
+def test_a_short_burst_gone_quiet_without_words_resumes_provisionally() -> None:
+    t = BargeTimings(noise_quiet_ms=350, noise_max_speech_ms=600)
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
+    # 300 ms of voice, then quiet (the utterance has not ended yet)
+    assert j.poll(10.3, in_speech=True, quiet_ms=0) is Verdict.PENDING
+    assert j.poll(10.6, in_speech=True, quiet_ms=300) is Verdict.PENDING  # a comma's pause
+    assert j.poll(10.66, in_speech=True, quiet_ms=360) is Verdict.RESUME
+    assert j.provisional  # the final words are judged again (engine/barge.py)
+
+
+def test_a_burst_with_words_already_waits_for_them_not_the_timer() -> None:
+    j = BargeJudge(halted_at=10.0, onset_at=10.0)
+    j.words = "no"  # a transcript came (it decided on its own when it did)
+    assert j.poll(10.8, in_speech=True, quiet_ms=500) is Verdict.PENDING
+
+
+def test_speech_that_goes_on_is_cut_on_timing_even_with_pauses() -> None:
+    t = BargeTimings(max_speech_ms=1200, max_wait_ms=5000)
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
+    assert j.poll(10.4, in_speech=True, quiet_ms=200) is Verdict.PENDING  # "No, …"
+    assert j.poll(11.3, in_speech=True, quiet_ms=0) is Verdict.CUT  # "…stop it now"
+
+
+def test_the_judge_polls_often_while_undecided_and_never_past_the_deadline() -> None:
+    t = BargeTimings(max_wait_ms=100, poll_ms=64)
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, timings=t)
+    assert j.next_poll_at() == pytest.approx(10.064)
+    j.poll(10.064, in_speech=True)
+    assert j.next_poll_at() == pytest.approx(10.1)

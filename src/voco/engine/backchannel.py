@@ -76,10 +76,20 @@ def _hum(word: str) -> bool:
 class BargeTimings:
     """``max_speech_ms``: speech that lasts longer is not a backchannel.
     ``max_wait_ms``: the latest decision after the halt (the STT may not answer
-    in time: then the cut stands, as before issue 10)."""
+    in time: then the cut stands, as before issue 10).
+    ``noise_quiet_ms`` / ``noise_max_speech_ms``: a burst of at most this much
+    voice, followed by this much quiet, with no transcript yet, is taken as
+    noise or a backchannel *provisionally* — the reply resumes without waiting
+    for a slow recogniser, and the utterance's final words are judged again
+    (real words then make it a turn of its own, which cuts the reply). The
+    quiet outlasts a comma's pause, so "No, stop." is still in speech.
+    ``poll_ms``: how often the timing rules are looked at while undecided."""
 
     max_speech_ms: int = 1200
     max_wait_ms: int = 2500
+    noise_quiet_ms: int = 350
+    noise_max_speech_ms: int = 600
+    poll_ms: int = 64
 
 
 @dataclass
@@ -90,12 +100,10 @@ class BargeJudge:
     onset_at: float  # clock time the speech was confirmed (≈ halted_at)
     timings: BargeTimings = BargeTimings()
     verdict: Verdict = Verdict.PENDING
-    speech_ended_at: float | None = None
     words: str | None = None  # the latest transcript of the interruption
+    provisional: bool = False  # resumed on timing alone: the final words judge again
+    speech_ended_at: float | None = None
     polled_at: float = 0.0
-
-    def speech_ended(self, now: float) -> None:
-        self.speech_ended_at = now
 
     def heard(self, text: str, now: float, *, final: bool = False) -> Verdict:
         """A transcript of the interruption: speculative (at the first pause) or
@@ -107,37 +115,43 @@ class BargeJudge:
         self.words = text
         return self._decide(classify(text))
 
-    def _speech_ms(self, now: float) -> float:
-        end = self.speech_ended_at if self.speech_ended_at is not None else now
-        return (end - self.onset_at) * 1000
-
     def nothing_heard(self) -> Verdict:
         """The STT found no words in the speech: noise."""
         if self.verdict is Verdict.PENDING:
             return self._decide(Verdict.RESUME)
         return self.verdict
 
-    def poll(self, now: float, *, in_speech: bool) -> Verdict:
-        """Decide on time alone: long speech is a real turn; no words in time, a cut."""
+    def poll(self, now: float, *, in_speech: bool, quiet_ms: int = 0) -> Verdict:
+        """Decide on timing alone. ``in_speech``: the utterance has not ended;
+        ``quiet_ms``: how long the microphone has been without voice (the
+        turn detector's count, stream time). Long speech is a real turn; a
+        short burst gone quiet, with no words yet, resumes provisionally; no
+        words in time at all, a cut."""
         if self.verdict is not Verdict.PENDING:
             return self.verdict
         self.polled_at = now
-        if in_speech and self._speech_ms(now) > self.timings.max_speech_ms:
+        t = self.timings
+        if not in_speech and self.speech_ended_at is None:  # the utterance ended
+            self.speech_ended_at = now - quiet_ms / 1000
+        last_voice = (
+            self.speech_ended_at if self.speech_ended_at is not None else now - quiet_ms / 1000
+        )
+        voiced_ms = (last_voice - self.onset_at) * 1000
+        quiet = (now - last_voice) * 1000
+        if voiced_ms > t.max_speech_ms:
             return self._decide(Verdict.CUT)
-        if (now - self.halted_at) * 1000 >= self.timings.max_wait_ms:
+        if self.words is None and quiet >= t.noise_quiet_ms and voiced_ms <= t.noise_max_speech_ms:
+            self.provisional = True
+            return self._decide(Verdict.RESUME)
+        if (now - self.halted_at) * 1000 >= t.max_wait_ms:
             return self._decide(Verdict.CUT)
-        if not in_speech and self.speech_ended_at is None:
-            self.speech_ended_at = now
         return Verdict.PENDING
 
     def next_poll_at(self) -> float | None:
         if self.verdict is not Verdict.PENDING:
             return None
-        long_speech = self.onset_at + self.timings.max_speech_ms / 1000
         give_up = self.halted_at + self.timings.max_wait_ms / 1000
-        if self.speech_ended_at is None and long_speech > self.polled_at:
-            return min(long_speech, give_up)
-        return give_up
+        return min(give_up, max(self.polled_at, self.halted_at) + self.timings.poll_ms / 1000)
 
     def _decide(self, v: Verdict) -> Verdict:
         self.verdict = v

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict
+from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify
 from voco.engine.response import Response
 from voco.protocol import messages as m
 
@@ -38,6 +38,10 @@ class BargeHost(abc.ABC):
 
     @abc.abstractmethod
     def user_in_speech(self) -> bool: ...
+
+    @abc.abstractmethod
+    def user_quiet_ms(self) -> int:
+        """How long the microphone has been without voice (stream ms)."""
 
 
 class TentativeHalts:
@@ -93,11 +97,15 @@ class TentativeHalts:
 
     async def words(self, text: str, *, final: bool) -> bool:
         """A transcript of the current utterance. True if it was only a
-        backchannel that resumed the reply: it is no turn of its own."""
+        backchannel that resumed the reply: it is no turn of its own. A reply
+        resumed on timing alone (or on the first pause's words) is judged again
+        on the final words: real words are a turn, which cuts the reply."""
         judge = self._judge
         if judge is not None and judge.verdict is Verdict.PENDING:
             await self._act(judge, judge.heard(text, self._clock(), final=final))
         swallowed = self._utterance is Verdict.RESUME
+        if final and swallowed and classify(text) is not Verdict.RESUME:
+            swallowed = False
         if final:
             self._utterance = None
         return swallowed
@@ -119,7 +127,11 @@ class TentativeHalts:
             await asyncio.sleep(max(0.02, due - self._clock()))
             if judge is not self._judge:
                 return
-            v = judge.poll(self._clock(), in_speech=self._host.user_in_speech())
+            v = judge.poll(
+                self._clock(),
+                in_speech=self._host.user_in_speech(),
+                quiet_ms=self._host.user_quiet_ms(),
+            )
             if v is not Verdict.PENDING:
                 await self._act(judge, v)
 

@@ -183,6 +183,9 @@ class Session(ListenerHost, BargeHost):
     def user_in_speech(self) -> bool:
         return self.listener.turns.in_speech
 
+    def user_quiet_ms(self) -> int:
+        return self.listener.turns.silent_ms
+
     async def halt_again(self) -> None:
         await self._cut_current(Cut.SPEECH, self._stream_ms())
         await self.set_state("listening")
