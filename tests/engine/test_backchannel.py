@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify
+from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify, own_voice, words_of
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,29 @@ def test_the_judge_polls_often_while_undecided_and_never_past_the_deadline() -> 
     assert j.next_poll_at() == pytest.approx(10.064)
     j.poll(10.064, in_speech=True)
     assert j.next_poll_at() == pytest.approx(10.1)
+
+
+REF = words_of("The engine listens to your voice, transcribes it, thinks about it, and talks back.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["transcribes it, thinks about it", "listens to your voice", "Thinks about it.", "voice"],
+)
+def test_the_replys_own_words_coming_back_resume(text: str) -> None:
+    assert own_voice(words_of(text), REF)
+    assert classify(text, REF) is Verdict.RESUME
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what is the engine", "stop", "no", "open the tests", "talks about the tests please"],
+)
+def test_a_request_sharing_a_few_words_with_the_reply_is_not_echo(text: str) -> None:
+    assert not own_voice(words_of(text), REF)
+    assert classify(text, REF) is Verdict.CUT
+
+
+def test_the_judge_resumes_on_its_own_echo() -> None:
+    j = BargeJudge(halted_at=10.0, onset_at=10.0, reference=REF)
+    assert j.heard("and talks back", 10.4) is Verdict.RESUME

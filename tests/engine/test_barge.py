@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from voco.engine.barge import BargeHost, TentativeHalts
+from voco.engine.barge import BargeHost, TentativeHalts, echo_reference
 from voco.engine.lifecycle import Cut, ResponseLifecycle
 from voco.engine.playout import ResponseAudio
 from voco.engine.record import Turn
@@ -41,6 +41,7 @@ def rig() -> tuple[Host, TentativeHalts, Response, list[Awaitable[Any]]]:
     life = ResponseLifecycle(ResponseAudio("r1"), started_at=100.0)
     life.on_text("one two three four", 101.0)
     life.on_audio_start(101.0)
+    life.audio.begin_clause("one two three four")
     life.audio.add_audio(4000)
     resp = Response(Turn("t1", "u1", "hi"), "r1", life, reply_msg_id="m1")
     host.response = resp
@@ -94,4 +95,13 @@ async def test_speech_resumed_after_a_resume_halts_again() -> None:
     await halts.words("okay", final=False)
     await halts.speech_resumed()  # "okay… now open the tests"
     assert host.done == ["resume", "halt again"]
+    await close(spawned)
+
+
+async def test_the_replys_own_echo_resumes_and_is_no_turn() -> None:
+    host, halts, resp, spawned = rig()  # halted 1 s into "one two three four"
+    assert echo_reference(resp, 102.0) == ["one"]  # what played, and a little past
+    await halts.words("One.", final=False)
+    assert host.done == ["resume"]
+    assert await halts.words("one", final=True)
     await close(spawned)

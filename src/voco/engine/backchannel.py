@@ -53,12 +53,42 @@ class Verdict(enum.Enum):
     CUT = "cut"
 
 
-def classify(text: str) -> Verdict:
-    """RESUME for noise or a backchannel, CUT for real words."""
+def words_of(text: str) -> list[str]:
+    """Lower-case words, bracketed noise tags dropped, hums spelt one way."""
     t = _BRACKETED.sub(" ", text.lower())  # "[coughing]", "(clicks)", "*sigh*"
     t = t.replace("uh-huh", "uhhuh").replace("mm-hmm", "mhm").replace("mm-hm", "mhm")
-    words = _WORD.findall(t)
+    return _WORD.findall(t)
+
+
+def own_voice(words: list[str], reference: list[str]) -> bool:
+    """Whether ``words`` are the reply's own words coming back through the
+    user's speakers: the transcript is mostly one run of the words that were
+    playing at the halt (``reference``). A run, not a bag of words: a request
+    shares "the" and "is" with any reply, not three words in a row."""
+    if not words or not reference:
+        return False
+    if len(words) == 1:
+        w = words[0]
+        return len(w) >= 3 and w not in STOP_WORDS and w in reference
+    best = 0
+    prev = [0] * (len(reference) + 1)
+    for w in words:  # longest common run of words (tiny lists: a few seconds)
+        cur = [0] * (len(reference) + 1)
+        for j, r in enumerate(reference, 1):
+            if w == r:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best >= 2 and best >= 0.6 * len(words)
+
+
+def classify(text: str, reference: list[str] | None = None) -> Verdict:
+    """RESUME for noise, a backchannel or the reply's own echo (``reference``:
+    the words playing at the halt), CUT for real words."""
+    words = words_of(text)
     if " ".join(words) in NOISE_PHRASES:
+        return Verdict.RESUME
+    if reference and own_voice(words, reference):
         return Verdict.RESUME
     if any(w in STOP_WORDS for w in words):
         return Verdict.CUT
@@ -101,6 +131,7 @@ class BargeJudge:
     timings: BargeTimings = BargeTimings()
     verdict: Verdict = Verdict.PENDING
     words: str | None = None  # the latest transcript of the interruption
+    reference: list[str] | None = None  # the reply's words playing at the halt (echo)
     provisional: bool = False  # resumed on timing alone: the final words judge again
     speech_ended_at: float | None = None
     polled_at: float = 0.0
@@ -113,7 +144,7 @@ class BargeJudge:
         if self.verdict is not Verdict.PENDING:
             return self.verdict
         self.words = text
-        return self._decide(classify(text))
+        return self._decide(classify(text, self.reference))
 
     def nothing_heard(self) -> Verdict:
         """The STT found no words in the speech: noise."""

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify
+from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify, words_of
 from voco.engine.response import Response
 from voco.protocol import messages as m
 
@@ -60,6 +60,7 @@ class TentativeHalts:
         self._judge: BargeJudge | None = None
         self._resp: Response | None = None
         self._utterance: Verdict | None = None  # this utterance's last verdict
+        self._reference: list[str] = []  # the reply's words around the halt (echo check)
         self.resumed = 0  # count (metrics, tests)
 
     def pending(self) -> bool:
@@ -83,7 +84,8 @@ class TentativeHalts:
         if resp.speaker is not None:
             resp.speaker.pause()
         now = self._clock()
-        self._judge = BargeJudge(now, now, self._timings)
+        self._reference = echo_reference(resp, now)
+        self._judge = BargeJudge(now, now, self._timings, reference=self._reference)
         self._resp = resp
         self._utterance = Verdict.PENDING
         self._spawn(self._watch(self._judge))
@@ -104,7 +106,7 @@ class TentativeHalts:
         if judge is not None and judge.verdict is Verdict.PENDING:
             await self._act(judge, judge.heard(text, self._clock(), final=final))
         swallowed = self._utterance is Verdict.RESUME
-        if final and swallowed and classify(text) is not Verdict.RESUME:
+        if final and swallowed and classify(text, self._reference) is not Verdict.RESUME:
             swallowed = False
         if final:
             self._utterance = None
@@ -165,3 +167,17 @@ def resume_message(
         sample_rate=24000,
         t_ms=t_ms,
     )
+
+
+ECHO_BEFORE_MS, ECHO_AFTER_MS = 4000, 500
+
+
+def echo_reference(resp: Response, now: float) -> list[str]:
+    """The reply's words that can be coming back through the speakers at a halt:
+    what played in the last few seconds (the echo path and the recogniser's
+    window), a little past the heard point (the estimate may lag)."""
+    audio = resp.audio
+    at = audio.heard_ms(now)
+    before = audio.heard_text(max(0, at - ECHO_BEFORE_MS)).split()
+    upto = audio.heard_text(min(audio.sent_ms, at + ECHO_AFTER_MS)).split()
+    return words_of(" ".join(upto[len(before) :]))
