@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify, own_voice, words_of
+from voco.engine.backchannel import (
+    BargeJudge,
+    BargeTimings,
+    Verdict,
+    classify,
+    own_voice,
+    still_no_turn,
+    words_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -118,3 +126,16 @@ def test_a_request_sharing_a_few_words_with_the_reply_is_not_echo(text: str) -> 
 def test_the_judge_resumes_on_its_own_echo() -> None:
     j = BargeJudge(halted_at=10.0, onset_at=10.0, reference=REF)
     assert j.heard("and talks back", 10.4) is Verdict.RESUME
+
+
+def test_after_a_timing_resume_only_a_stop_word_makes_a_turn() -> None:
+    assert still_no_turn("the price.", REF, provisional=True)  # a misheard echo
+    assert still_no_turn("", REF, provisional=True)
+    assert not still_no_turn("Stop.", REF, provisional=True)
+    assert not still_no_turn("No, wait.", REF, provisional=True)
+
+
+def test_after_a_words_resume_the_final_words_must_still_be_a_backchannel() -> None:
+    assert still_no_turn("Mhm, yeah.", REF, provisional=False)
+    assert still_no_turn("thinks about it", REF, provisional=False)  # echo
+    assert not still_no_turn("okay now open the tests", REF, provisional=False)

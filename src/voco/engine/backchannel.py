@@ -97,6 +97,19 @@ def classify(text: str, reference: list[str] | None = None) -> Verdict:
     return Verdict.CUT
 
 
+def still_no_turn(final: str, reference: list[str], *, provisional: bool) -> bool:
+    """After a resume, whether the utterance's final transcript is still no turn
+    of its own. Resumed on its words: the final words must still read as a
+    backchannel, noise or echo. Resumed on timing alone (a short burst, no words
+    in time): only a stop word makes it a turn — what a recogniser makes of a
+    cough or a leaked echo ("the price") is no request, and a real one that
+    short nearly always holds "stop", "wait" or "no"."""
+    if not provisional:
+        return classify(final, reference) is Verdict.RESUME
+    words = words_of(final)
+    return own_voice(words, reference) or not any(w in STOP_WORDS for w in words)
+
+
 def _hum(word: str) -> bool:
     """Spellings of humming the STT makes up: "mmhmm", "hmmm", "uh-uh-huh"."""
     return bool(re.fullmatch(r"(m+|h+m+|m+h+m+|u+h+|a+h+|o+h+|e+r+m*|u+m+)+", word))

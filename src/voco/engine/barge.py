@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, classify, words_of
+from voco.engine.backchannel import BargeJudge, BargeTimings, Verdict, still_no_turn, words_of
 from voco.engine.response import Response
 from voco.protocol import messages as m
 
@@ -61,6 +61,7 @@ class TentativeHalts:
         self._resp: Response | None = None
         self._utterance: Verdict | None = None  # this utterance's last verdict
         self._reference: list[str] = []  # the reply's words around the halt (echo check)
+        self._provisional = False  # the last verdict was on timing alone
         self.resumed = 0  # count (metrics, tests)
 
     def pending(self) -> bool:
@@ -106,8 +107,8 @@ class TentativeHalts:
         if judge is not None and judge.verdict is Verdict.PENDING:
             await self._act(judge, judge.heard(text, self._clock(), final=final))
         swallowed = self._utterance is Verdict.RESUME
-        if final and swallowed and classify(text, self._reference) is not Verdict.RESUME:
-            swallowed = False
+        if final and swallowed:
+            swallowed = still_no_turn(text, self._reference, provisional=self._provisional)
         if final:
             self._utterance = None
         return swallowed
@@ -142,6 +143,7 @@ class TentativeHalts:
         if v is Verdict.PENDING or resp is None or judge is not self._judge:
             return
         self._utterance = v
+        self._provisional = judge.provisional
         self._judge = self._resp = None
         if self._host.response is not resp:
             return
