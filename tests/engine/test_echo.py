@@ -100,3 +100,19 @@ def test_gate_is_idle_without_a_reply() -> None:
     gate.stop(0)
     gate.is_echo(bytes(1024), 32 * 40)
     assert not gate.active  # past the echo tail of nothing
+
+
+def test_an_underrun_re_anchors_the_reference_where_the_client_plays() -> None:
+    gate = EchoGate()
+    gate.play_from(1000, 0, now=10.0)
+    gate.piece_sent(1050, 80, now=10.05)  # ahead of playback (the client buffers)
+    gate.piece_sent(1900, 800, now=10.8)  # due at 10.8: on time
+    assert [(s.stream_block, s.timeline_block) for s in gate._segments] == [(125, 0)]
+    gate.piece_sent(3500, 880, now=12.5)  # due at 10.88: the client ran dry
+    segs = [(s.stream_block, s.timeline_block, s.until) for s in gate._segments]
+    assert segs == [(125, 0, 3500 // 8), (3500 // 8, 880 // 8, None)]
+    gate.piece_sent(3580, 960, now=12.52)  # on time again from the new anchor
+    assert len(gate._segments) == 2
+    gate.stop(3600)
+    gate.piece_sent(3700, 1040, now=20.0)  # halted: nothing plays, nothing to anchor
+    assert len(gate._segments) == 2

@@ -38,6 +38,7 @@ BLOCK_MS = 8
 MIC_RATE = 16_000
 _MIC_BLOCK = MIC_RATE * BLOCK_MS // 1000  # 128 samples
 _FLOOR = 1e-9  # energies are of samples in [-1, 1]
+UNDERRUN_MS = 40  # a piece this late means the client played silence meanwhile
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class EchoGate:
     _mic: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     _heard: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     _next_block: int = 0  # mic stream block the next frame starts at
+    _anchor: tuple[float, int] | None = None  # (clock, timeline ms) of the last play_from
     _frames: int = 0
 
     def __post_init__(self) -> None:
@@ -100,11 +102,26 @@ class EchoGate:
             self._ref = np.concatenate([self._ref, np.zeros(end - len(self._ref))])
         self._ref[first:end] = np.maximum(self._ref[first:end], blocks)
 
-    def play_from(self, stream_ms: int, timeline_ms: int) -> None:
-        """From mic stream time ``stream_ms`` the reply plays from ``timeline_ms``."""
+    def play_from(self, stream_ms: int, timeline_ms: int, *, now: float | None = None) -> None:
+        """From mic stream time ``stream_ms`` (clock ``now``, if known: see
+        :meth:`piece_sent`) the reply plays from ``timeline_ms``."""
+        self._anchor = None if now is None else (now, timeline_ms)
         self.stop(stream_ms)
         self._segments.append(_Segment(stream_ms // BLOCK_MS, timeline_ms // BLOCK_MS))
         del self._segments[:-4]
+
+    def piece_sent(self, stream_ms: int, timeline_ms: int, now: float) -> None:
+        """A piece of the reply starting at ``timeline_ms`` goes out at clock
+        ``now``. If the client, playing continuously from the last anchor, was
+        due to reach it more than ``UNDERRUN_MS`` ago, its buffer ran dry (a
+        slow TTS, a loaded machine): it plays this piece on arrival, not where
+        the anchor says — re-anchor there, or the echo lands outside the lag
+        range and passes for a barge-in."""
+        if self._anchor is None or not self._segments or self._segments[-1].until is not None:
+            return
+        at, t0 = self._anchor
+        if (now - at) * 1000 - (timeline_ms - t0) > UNDERRUN_MS:
+            self.play_from(stream_ms, timeline_ms, now=now)
 
     def stop(self, stream_ms: int) -> None:
         if self._segments and self._segments[-1].until is None:

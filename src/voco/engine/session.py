@@ -133,6 +133,8 @@ class Session(ListenerHost, BargeHost):
         async with self._send_lock:  # the gate and the send are one step: see _cut
             if not resp.life.may_send_audio() or self.response is not resp:
                 return False
+            # the echo gate follows where the client really plays (underruns)
+            self.listener.echo.piece_sent(self._stream_ms(), resp.audio.sent_ms, self.clock())
             await self._send_bytes_raw(data)
             return True
 
@@ -201,7 +203,7 @@ class Session(ListenerHost, BargeHost):
             if out is None or resp.speaker is None:
                 return
             await self._send_text_raw(out.to_json())
-            self.listener.echo.play_from(self._stream_ms(), out.from_ms)
+            self.listener.echo.play_from(self._stream_ms(), out.from_ms, now=self.clock())
             data = resp.speaker.restart(out.from_ms)
             if data:
                 await self._send_bytes_raw(data)
@@ -398,7 +400,7 @@ class Session(ListenerHost, BargeHost):
         async with self._send_lock:
             if not resp.life.on_audio_start(self.clock()):
                 return
-            self.listener.echo.play_from(self._stream_ms(), 0)
+            self.listener.echo.play_from(self._stream_ms(), 0, now=self.clock())
             await self._send_text_raw(
                 m.AudioStart(
                     response_id=resp.response_id,
