@@ -125,12 +125,12 @@ class BargeTimings:
     noise or a backchannel *provisionally* — the reply resumes without waiting
     for a slow recogniser, and the utterance's final words are judged again
     (real words then make it a turn of its own, which cuts the reply). The
-    quiet outlasts a comma's pause, so "No, stop." is still in speech.
+    quiet outlasts any pause inside a phrase ("No, … stop.").
     ``poll_ms``: how often the timing rules are looked at while undecided."""
 
     max_speech_ms: int = 1200
     max_wait_ms: int = 2500
-    noise_quiet_ms: int = 350
+    noise_quiet_ms: int | None = None  # off by default: see the report in docs/protocol.md
     noise_max_speech_ms: int = 600
     poll_ms: int = 64
 
@@ -184,7 +184,8 @@ class BargeJudge:
         quiet = (now - last_voice) * 1000
         if voiced_ms > t.max_speech_ms:
             return self._decide(Verdict.CUT)
-        if self.words is None and quiet >= t.noise_quiet_ms and voiced_ms <= t.noise_max_speech_ms:
+        timing = t.noise_quiet_ms is not None and quiet >= t.noise_quiet_ms
+        if self.words is None and timing and voiced_ms <= t.noise_max_speech_ms:
             self.provisional = True
             return self._decide(Verdict.RESUME)
         if (now - self.halted_at) * 1000 >= t.max_wait_ms:

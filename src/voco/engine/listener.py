@@ -122,9 +122,7 @@ class Listener:
             else:  # far below the room's noise and no speech going on
                 prob = 0.0
             if self.echo.active and self.echo.is_echo(frame, self.stream_ms()):
-                # own voice: no barge-in, and no speech that goes on (a resumed
-                # reply's echo must not keep the utterance that halted it alive)
-                prob = 0.0
+                prob = prob if self.turns.in_speech else 0.0  # own voice: no barge-in
             event = self.turns.push(prob)
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
