@@ -159,3 +159,61 @@ def test_illegal_moves_are_bugs() -> None:
 def test_deadlines_must_be_positive() -> None:
     with pytest.raises(ValueError, match="first_token_s"):
         TurnDeadlines(first_token_s=0)
+
+
+# ------------------------------------------------- tentative halt (issue 10)
+
+
+def test_tentative_halt_only_halts_and_defers_everything_else() -> None:
+    lc = speaking()
+    plan = lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)
+    assert plan.halt == "barge_in"
+    assert not plan.stop_task and plan.done is None and plan.record_heard is None
+    assert lc.phase is Phase.HALTED and lc.pending_halt and not lc.cut
+    assert not lc.may_send_audio() and not lc.is_playing(102.0)
+    assert not lc.settle(103.0)  # waits for the verdict
+
+
+def test_confirmed_cut_is_the_deferred_cut_to_what_was_heard_at_the_halt() -> None:
+    lc = speaking()
+    lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)  # 1 s of 4 s played: one word
+    plan = lc.confirm_cut(103.5)  # the verdict comes later: the halt point counts
+    assert plan.halt is None and plan.stop_task
+    assert plan.done == Done("one", True, "m-haiku") and plan.record_heard == "one"
+    assert lc.cut and not lc.pending_halt
+    assert lc.confirm_cut(104.0) is NOTHING and lc.resume(104.0) is None
+
+
+def test_any_cut_of_a_pending_halt_confirms_it() -> None:
+    lc = speaking()
+    lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)
+    plan = lc.cut_plan(Cut.INTERRUPT, 102.5)
+    assert plan.halt is None and plan.done is not None and plan.done.interrupted
+
+
+def test_resume_replays_from_the_played_point_on_a_reanchored_clock() -> None:
+    lc = speaking()
+    lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)
+    assert lc.on_played(900, 102.1) is None  # pending: nothing to re-store
+    assert lc.resume(102.5) == 900  # the client's report wins over the estimate
+    assert lc.phase is Phase.RESUMED and lc.may_send_audio() and not lc.cut
+    assert lc.audio.heard_ms(103.0) == 1400  # the timeline goes on from 900 ms
+    assert lc.is_playing(103.0)
+    lc.caught_up()
+    assert lc.phase is Phase.SPEAKING
+    assert lc.finished() == Done("one two three four", False, "m-haiku")
+    # a second barge-in over the resumed reply halts it again
+    assert lc.cut_plan(Cut.SPEECH, 103.0, tentative=True).halt == "barge_in"
+
+
+def test_resume_without_a_report_uses_the_estimate_frozen_at_the_halt() -> None:
+    lc = speaking()
+    lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)
+    assert lc.resume(102.6) == 1000
+
+
+def test_close_during_a_pending_halt_only_stops_the_task() -> None:
+    lc = speaking()
+    lc.cut_plan(Cut.SPEECH, 102.0, tentative=True)
+    plan = lc.cut_plan(Cut.CLOSE, 102.1)
+    assert plan.stop_task and plan.done is None and plan.halt is None

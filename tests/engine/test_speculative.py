@@ -252,3 +252,40 @@ async def test_a_failed_speculative_call_fails_the_confirmed_turn_as_usual() -> 
     assert [e.code for e in errors] == ["provider_failed"] and "529" in errors[0].message
     done = [x for x in rig.texts if x.type == "agent.done"]
     assert len(done) == 1 and "Sorry" in done[0].text
+
+
+class GatedGraph:
+    """The real graph, except that writing state waits for ``gate`` (so a cut's
+    interrupted record can be held half-way while the next turn starts)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.gate, self.entered = asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def aupdate_state(self, *args: Any, **kwargs: Any) -> Any:
+        self.entered.set()
+        await self.gate.wait()
+        return await self._inner.aupdate_state(*args, **kwargs)
+
+
+async def test_the_next_turn_runs_only_after_the_cut_reply_is_recorded() -> None:
+    rig = Rig(ScriptedLLM(lambda msgs: [REPLY]))
+    await rig.confirm("Tell me about this project.")  # audible: the clock stands at 0
+    gated = rig.session.rt.graph = GatedGraph(rig.graph)
+    cut = asyncio.ensure_future(rig.session.on_interrupt())
+    await gated.entered.wait()  # the cut is writing the interrupted record
+    turn = asyncio.ensure_future(rig.session.start_turn(Turn(new_id(), new_id(), "Go on.")))
+    for _ in range(200):  # room for a run that does not wait to ask the model
+        if len(rig.llm.calls) == 2:
+            break
+        await asyncio.sleep(0)
+    gated.gate.set()
+    await asyncio.gather(cut, turn)
+    resp = rig.session.response
+    assert resp is not None and resp.task is not None
+    await resp.task
+    cut_reply = [x for x in rig.llm.calls[-1] if x.role == "assistant" and x.interrupted]
+    assert len(rig.llm.calls) == 2 and len(cut_reply) == 1

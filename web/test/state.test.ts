@@ -20,7 +20,7 @@ function run(msgs: ServerMessage[], s: AppState = open): AppState {
 
 describe("protocol parsing", () => {
   it("accepts every runtime → page type and nothing else", () => {
-    expect(SERVER_TYPES.size).toBe(20);
+    expect(SERVER_TYPES.size).toBe(21);
     expect(SERVER_TYPES.has("turn.resumed")).toBe(true);
     expect(parseServerMessage('{"type":"state","value":"thinking"}')).toEqual({ type: "state", value: "thinking" });
     expect(parseServerMessage('{"type":"mcp.request","id":"1"}')).toBeNull(); // never shown to the page
@@ -105,6 +105,19 @@ describe("reducer", () => {
     // audio.end after the halt does not un-halt it
     s = run([{ type: "audio.end", response_id: "r1", duration_ms: 800 }], s);
     expect(s.replies.r1.audio).toBe("halted");
+  });
+
+  it("resume_audio after a false barge-in: the same reply streams again, not interrupted", () => {
+    let s = run([
+      { type: "transcript.final", turn_id: "t1", text: "explain" },
+      { type: "agent.delta", turn_id: "t1", response_id: "r1", text: "One two three." },
+      { type: "audio.start", response_id: "r1", encoding: "mp3", sample_rate: 24000 },
+      { type: "halt_audio", response_id: "r1", reason: "barge_in", t_ms: 5000 },
+      { type: "resume_audio", response_id: "r1", from_ms: 700, encoding: "mp3", sample_rate: 24000, t_ms: 5400 },
+    ]);
+    expect(s.replies.r1).toMatchObject({ audio: "streaming", haltReason: null, interrupted: false });
+    s = run([{ type: "audio.end", response_id: "r1", duration_ms: 2000 }], s);
+    expect(s.replies.r1.audio).toBe("ended");
   });
 
   it("agent.done for a reply with no deltas creates it", () => {

@@ -129,6 +129,14 @@ class TurnDetector:
         return SpeechEnded((self._last_voiced_frame + 1) * FRAME_MS, (i + 1) * FRAME_MS)
 
     @property
+    def silent_ms(self) -> int:
+        """Stream time since the last voiced frame (0 while voiced; a tentative
+        barge-in's judge reads it: engine/backchannel.py)."""
+        if self._last_voiced_frame < 0:
+            return 0
+        return (self._frame - self._last_voiced_frame) * FRAME_MS
+
+    @property
     def paused(self) -> bool:
         """Inside an utterance, after a :class:`SpeechPaused`, before it resumes or ends."""
         return self._paused

@@ -13,8 +13,18 @@ Phases::
     THINKING ──audio.start──▶ SPEAKING ──played out──▶ DONE
        │                         │  ▲
        │                  barge-in/interrupt
-       │                         ▼  │ (reserved: a halt judged false, issue 10)
+       │                         ▼  │ caught up
        └──cut / finished──▶ DONE  HALTED ──▶ RESUMED ──▶ SPEAKING
+                                      (a barge-in judged false: resume_audio)
+
+A barge-in halts *tentatively* (``cut_plan(..., tentative=True)``): the audio
+stops at once (``halt_audio``, the gate shut) but nothing is decided about the
+reply — its task runs on, no ``agent.done`` interrupted, nothing stored cut,
+and **the response has not ended** (no :meth:`take_end`) — until
+:meth:`ResponseLifecycle.confirm_cut` (a real interruption: exactly today's
+cut, to what was heard at the halt, ending once that is known) or
+:meth:`ResponseLifecycle.resume` (a backchannel or noise: the same response
+plays on from there; its record is one uninterrupted reply).
 
 (The session's "listening" is the absence of a live response.) The caller
 passes ``now`` to every method; the adapter owns the clock.
@@ -27,6 +37,11 @@ heard text final (a halted reply: the client's ``audio.played`` after the
 halt, else the engine's estimate once ``played_wait_s`` passed, or at once
 when the session closes, :meth:`ResponseLifecycle.conclude`). A halt that is
 resumed (HALTED → RESUMED) has not ended; once ended it cannot resume.
+
+Audio is counted twice over, on purpose: ``audio.sent_ms`` is where the reply's
+*timeline* stands (what can have been heard — a resumed stretch is not heard
+twice), ``audio.wire_ms`` is every millisecond that crossed the wire, replayed
+ones included — that is what :class:`Ended` bills.
 """
 
 from __future__ import annotations
@@ -41,12 +56,12 @@ class Phase(enum.Enum):
     THINKING = "thinking"  # the model works; no audio yet
     SPEAKING = "speaking"  # audio.start went out
     HALTED = "halted"  # cut while audio played (halt_audio sent)
-    RESUMED = "resumed"  # reserved: playback resumed after a false interruption
+    RESUMED = "resumed"  # resume_audio sent after a false interruption; replay going out
     DONE = "done"  # nothing more is sent for this response
 
 
-# Every legal move. HALTED → RESUMED → SPEAKING is where "resume after a false
-# interruption" (issue 10) plugs in; nothing takes it yet.
+# Every legal move. HALTED → RESUMED → SPEAKING: a tentative halt judged false
+# (engine/backchannel.py) resumes the same reply (issue 10).
 _MOVES: dict[Phase, frozenset[Phase]] = {
     Phase.THINKING: frozenset({Phase.SPEAKING, Phase.DONE}),
     Phase.SPEAKING: frozenset({Phase.HALTED, Phase.DONE}),
@@ -98,7 +113,7 @@ class Ended:
     text: str  # every word the reply wrote (what agent.done said if it finished)
     interrupted: bool
     heard_text: str | None  # interrupted: the words heard ("" if none); else None
-    audio_ms: int  # reply audio actually sent to the client
+    audio_ms: int  # reply audio actually sent to the client (a resume's replay included)
     model: str
     joined: bool = False  # cut by speech while thinking: its turn goes on, unrecorded
 
@@ -144,6 +159,9 @@ class ResponseLifecycle:
     # engine's estimate of what was heard stands (and the response ends)
     played_wait_s: float = 1.0
     halted_at: float | None = None
+    pending_halt: bool = False  # halted tentatively: neither cut nor resumed yet
+    _played_in_halt: bool = False  # audio.played came during the tentative halt
+    _resumed_from: int | None = None  # timeline ms of the last resume
     _cue_given: bool = False
     _heard_at_cut: str = ""  # the estimate when cut (the clock runs on after a halt)
     _played_after_cut: bool = False
@@ -224,6 +242,8 @@ class ResponseLifecycle:
         once what was heard is known (see the module doc); True if it is done."""
         if self.phase is Phase.DONE:
             return True
+        if self.pending_halt:  # undecided: it may yet play on
+            return False
         if self.phase is Phase.HALTED:
             if self.halted_at is None:  # halted by a move other than a cut
                 self.halted_at = now
@@ -243,11 +263,11 @@ class ResponseLifecycle:
         model = self.sent.model if self.sent is not None else (self.model or self.default_model)
         text = "".join(self.text)
         if not self.cut:
-            return Ended(text, False, None, self.audio.sent_ms, model)
+            return Ended(text, False, None, self.audio.wire_ms, model)
         heard = self._heard_at_cut
         if self._played_after_cut and self.audio.played_ms is not None:
             heard = self.audio.heard_text(min(self.audio.played_ms, self.audio.sent_ms))
-        return Ended(text, True, heard, self.audio.sent_ms, model, joined=self._joined)
+        return Ended(text, True, heard, self.audio.wire_ms, model, joined=self._joined)
 
     def conclude(self, now: float) -> Ended | None:
         """End it now (the session closes): a halted reply stops waiting for
@@ -262,8 +282,13 @@ class ResponseLifecycle:
 
     # ----------------------------------------------------------------- cut
 
-    def cut_plan(self, why: Cut, now: float) -> CutPlan:
+    def cut_plan(self, why: Cut, now: float, *, tentative: bool = False) -> CutPlan:
         """Decide (and enter) the cut. Idempotent: a second cut plans nothing.
+
+        ``tentative`` (speech while audio plays): only the halt — ``halt_audio``
+        and the gate shut — and the response waits for :meth:`confirm_cut` or
+        :meth:`resume`. Any other cut of a response halted tentatively confirms
+        it (closing: without sending anything).
 
         * audio playing → ``halt_audio`` first (``barge_in`` for speech), the
           audio gate shut, so no audio frame can follow it;
@@ -275,16 +300,26 @@ class ResponseLifecycle:
         * speech while nothing was heard joins the user's turn.
         Closing sends nothing: the socket is going away.
         """
+        if self.pending_halt:
+            plan = self.confirm_cut(now)
+            return CutPlan(stop_task=plan.stop_task) if why is Cut.CLOSE else plan
         if self.cut or not self.is_live(now):
             return NOTHING
         playing = self.is_playing(now)
+        if tentative and playing and why is Cut.SPEECH:
+            self.audio.halt(now)
+            self.halted_at = now
+            self._go(Phase.HALTED)
+            self.pending_halt = True
+            self._played_in_halt = False
+            return CutPlan(halt="barge_in")
         heard = self.audio.started_at is not None
         heard_text = self.audio.heard_text(self.audio.heard_ms(now)) if heard else ""
         halt: str | None = None
         self._heard_at_cut = heard_text
         self._joined = why is Cut.SPEECH and not heard
         if playing:
-            self.audio.halted = True
+            self.audio.halt(now)
             self.halted_at = now
             self._go(Phase.HALTED)
             if why is not Cut.CLOSE:
@@ -307,8 +342,53 @@ class ResponseLifecycle:
     def on_played(self, played_ms: int, now: float) -> str | None:
         """The client's ``audio.played``; returns the corrected heard text if the
         response was halted (the stored record must be cut to it)."""
+        if self._resumed_from is not None and played_ms <= self._resumed_from:
+            return None  # an earlier halt's report, overtaken by the resume
         self.audio.played_ms = played_ms
+        if self.pending_halt:  # kept for the verdict: a cut is then cut to it
+            self._played_in_halt = True
+            return None
         if self.phase is Phase.HALTED or (self.cut and self.audio.started_at is not None):
             self._played_after_cut = True  # what was heard is known: the reply may end
             return self.audio.heard_text(self.audio.heard_ms(now))
         return None
+
+    # -------------------------------------------------- tentative halt decided
+
+    def confirm_cut(self, now: float) -> CutPlan:
+        """The tentative halt was a real interruption: the cut it deferred, as
+        any cut of a playing reply — stop the task, ``agent.done`` interrupted
+        with what was heard up to the halt, the record cut to it (no second
+        ``halt_audio``) — and the response ends as any halted one does: once
+        the client's ``audio.played`` came (during the halt counts), else
+        ``played_wait_s`` after the *halt*, or at close."""
+        if not self.pending_halt:
+            return NOTHING
+        self.pending_halt = False
+        heard_text = self.audio.heard_text(self.audio.heard_ms(now))
+        self._heard_at_cut = heard_text
+        self._played_after_cut = self._played_in_halt
+        done = Done(heard_text, True, self.model or self.default_model)
+        self.sent = done
+        return CutPlan(stop_task=self.running, done=done, record_heard=heard_text)
+
+    def resume(self, now: float) -> int | None:
+        """The tentative halt was nothing: play on. Returns the resume point on the
+        reply's audio timeline (what the client played, else the engine's estimate
+        at the halt), or None if there is nothing to resume. The playback clock is
+        re-anchored so that the reply's timeline continues from there *now*; the
+        halt leaves no trace in what the response's end will say."""
+        if not self.pending_halt:
+            return None
+        self.pending_halt = False
+        self._played_in_halt = False
+        self.halted_at = None
+        from_ms = self.audio.resume(now)
+        self._resumed_from = from_ms
+        self._go(Phase.RESUMED)
+        return from_ms
+
+    def caught_up(self) -> None:
+        """The replayed audio is out: an ordinary speaking response again."""
+        if self.phase is Phase.RESUMED:
+            self._go(Phase.SPEAKING)

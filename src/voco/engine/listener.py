@@ -20,6 +20,7 @@ from voco.audio.gate import EnergyGate
 from voco.audio.pcm import FRAME_MS
 from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
 from voco.audio.vad import VadStream
+from voco.engine.echo import EchoGate
 from voco.engine.record import Turn, new_id
 from voco.engine.runtime import EngineRuntime
 from voco.engine.turn_end import Completeness, TurnEnd
@@ -59,6 +60,12 @@ class ListenerHost(abc.ABC):
     async def turn_goes_on(self) -> None:  # noqa: B027 - optional hook
         """Speech resumed after :meth:`turn_may_end`: drop what was prepared."""
 
+    async def words_so_far(self, text: str) -> None:  # noqa: B027 - optional hook
+        """The speculative transcript at the first pause (judges a tentative halt)."""
+
+    async def user_resumed_speaking(self) -> None:  # noqa: B027 - optional hook
+        """Speech came back after a pause, within the same utterance."""
+
 
 class Listener:
     def __init__(
@@ -90,6 +97,9 @@ class Listener:
         # the project's names this conversation has seen (fed from MCP results
         # by the session): they bias the STT and respell the transcript
         self.vocabulary = ProjectVocabulary()
+        # the reply's own voice coming back through the user's speakers is not
+        # a barge-in (fed by the session: reference audio and playback anchors)
+        self.echo = EchoGate()
 
     def stream_ms(self) -> int:
         """Stream time just after the current frame."""
@@ -111,6 +121,8 @@ class Listener:
                 prob = await vad.probability(self.vad_stream, frame)
             else:  # far below the room's noise and no speech going on
                 prob = 0.0
+            if self.echo.active and self.echo.is_echo(frame, self.stream_ms()):
+                prob = prob if self.turns.in_speech else 0.0  # own voice: no barge-in
             event = self.turns.push(prob)
             if isinstance(event, SpeechStarted):
                 await self._speech_started(event)
@@ -124,6 +136,7 @@ class Listener:
                 self._cancel_preview()
                 self.turn_end.resume()
                 await self._host.turn_goes_on()
+                await self._host.user_resumed_speaking()
             elif isinstance(event, SpeechEnded):
                 await self._speech_ended(event)
             self._preroll.append(frame)
@@ -153,13 +166,34 @@ class Listener:
         text = None if exc is not None else preview.result()
         level = self.turn_end.transcript(text.strip() if text is not None else None)
         said = self.vocabulary.normalise(text.strip()) if text else ""
+        request = ""
         if said and level is not Completeness.INCOMPLETE:
-            if self._joined is not None:
-                said = f"{self._joined.text} {said}"
-            self._spawn(self._host.turn_may_end(said))
+            request = f"{self._joined.text} {said}" if self._joined is not None else said
         ended = self.turns.end_after(self.turn_end.silence_needed())
+        finish = self._take_utterance(ended) if ended is not None else None
+        self._spawn(self._after_preview(preview, text is not None, said, request, ended, finish))
+
+    async def _after_preview(
+        self,
+        preview: asyncio.Future[str | None],
+        judge: bool,
+        said: str,
+        request: str,
+        ended: SpeechEnded | None,
+        finish: Awaitable[None] | None,
+    ) -> None:
+        """In this order: a tentative halt is judged on the pause's words (and a
+        cut carried out, record included), *then* the reply may be prepared, *then*
+        the turn that ended here is announced — so no speculative or confirmed
+        run reads the conversation before the cut reply is recorded in it."""
+        if judge:  # engine/barge.py
+            await self._host.words_so_far(said)
+        # prepare only while this pause lasts: if the turn ended (or went on)
+        # while the halt was judged, there is nothing to prepare for
+        if request and ended is None and self._preview is preview:
+            await self._host.turn_may_end(request)
         if ended is not None:
-            self._spawn(self._announce_end(ended, self._take_utterance(ended), inline=True))
+            await self._announce_end(ended, finish, inline=True)
 
     def _cancel_preview(self) -> None:
         if self._preview is not None and not self._preview.done():

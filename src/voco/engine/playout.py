@@ -24,20 +24,43 @@ class ResponseAudio:
     response_id: str
     started_at: float | None = None  # wall time of audio.start
     sent_ms: int = 0  # audio sent so far, on the reply's timeline
+    replayed_ms: int = 0  # audio sent again after a resume (the client dropped it)
     ended: bool = False  # audio.end sent
     played_ms: int | None = None  # from the client's audio.played
     halted: bool = False
+    halted_ms: int | None = None  # where playback stood when halt_audio went out
     clauses: list[Clause] = field(default_factory=list)
 
     # ------------------------------------------------------------- producing
 
-    def begin_clause(self, text: str) -> None:
+    def begin_clause(self, text: str, *, at_ms: int | None = None) -> None:
+        at = self.sent_ms if at_ms is None else at_ms
         if self.clauses and self.clauses[-1].end_ms is None:
-            self.clauses[-1].end_ms = self.sent_ms
-        self.clauses.append(Clause(text, self.sent_ms))
+            self.clauses[-1].end_ms = at
+        self.clauses.append(Clause(text, at))
 
     def add_audio(self, ms: int) -> None:
         self.sent_ms = ms
+
+    @property
+    def wire_ms(self) -> int:
+        """Audio that crossed the wire — the timeline plus every replayed stretch
+        (what is billed; what can be heard is ``sent_ms``)."""
+        return self.sent_ms + self.replayed_ms
+
+    def halt(self, now: float) -> None:
+        """Playback stops now: freeze the heard position (until audio.played says)."""
+        self.halted_ms = self.heard_ms(now)
+        self.halted = True
+
+    def resume(self, now: float) -> int:
+        """Play on from the halt point; the timeline restarts there at ``now``."""
+        from_ms = self.heard_ms(now)
+        self.replayed_ms += max(0, self.sent_ms - from_ms)  # sent, dropped, sent again
+        self.started_at = now - from_ms / 1000
+        self.played_ms = None
+        self.halted, self.halted_ms = False, None
+        return from_ms
 
     def finish(self) -> None:
         if self.clauses and self.clauses[-1].end_ms is None:
@@ -53,6 +76,8 @@ class ResponseAudio:
         """Client's report if any, else audio that was both sent and had time to play."""
         if self.played_ms is not None:
             return min(self.played_ms, self.sent_ms)
+        if self.halted and self.halted_ms is not None:
+            return self.halted_ms
         return min(self.sent_ms, self.elapsed_ms(now))
 
     def is_playing(self, now: float, *, grace_ms: int = 150) -> bool:

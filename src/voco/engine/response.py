@@ -31,6 +31,7 @@ class Response:
     tools: RecordingPort | None = None  # what each MCP request became (the store's record)
     prefetch: Prefetch | None = None  # the reply prepared during the pause, if it fits
     done_at: float | None = None  # clock time of its (last) agent.done
+    speaker: Speaker | None = None  # set when its audio can be halted and resumed
 
     @property
     def audio(self) -> ResponseAudio:

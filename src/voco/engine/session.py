@@ -29,6 +29,7 @@ from typing import Any
 from voco.agent.context import AgentContext
 from voco.agent.state import Message, chat_messages, message
 from voco.agent.tools import MCP_TOOLS
+from voco.engine.barge import BargeHost, TentativeHalts, resume_message
 from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
@@ -67,7 +68,7 @@ def _reap(task: asyncio.Task[Any]) -> None:
         log.debug("cut response ended with %r", exc)
 
 
-class Session(ListenerHost, ResponseOutcomes, ToolProgress):
+class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
     def __init__(
         self,
         runtime: EngineRuntime,
@@ -97,6 +98,7 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
         self.grant = grant  # the tenant store: one run per thread, turn records
         self.listener = Listener(runtime, self, clock=clock, spawn=self._spawn)
         self.response: Response | None = None
+        self.halts = TentativeHalts(self, clock=clock, spawn=self._spawn)  # issue 10 §2
         self.mcp = SessionMcpPort(
             self._send_mcp_request, on_result=self.listener.vocabulary.observe
         )
@@ -132,6 +134,8 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
         async with self._send_lock:  # the gate and the send are one step: see _cut
             if not resp.life.may_send_audio() or self.response is not resp:
                 return False
+            # the echo gate follows where the client really plays (underruns)
+            self.listener.echo.piece_sent(self._stream_ms(), resp.audio.sent_ms, self.clock())
             await self._send_bytes_raw(data)
             return True
 
@@ -142,29 +146,71 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
 
     async def user_started_speaking(self, confirmed_ms: int, onset_ms: int) -> None:
         self.prefetch.drop()
+        self.halts.new_utterance()
         await self._cut_current(Cut.SPEECH, confirmed_ms)
         await self.send(m.VadSpeechStart(t_ms=onset_ms))
         await self.set_state("listening")
 
     async def user_turn(self, turn: Turn) -> None:
+        if await self.halts.words(turn.text, final=True):
+            return  # a backchannel: the reply it halted plays on, no turn of its own
         await self.start_turn(turn)
 
     async def nothing_heard(self) -> None:
-        if self.response is None or not self.response.life.running:
+        await self.halts.nothing_heard()
+        if self.response is None or not self.response.life.is_live(self.clock()):
             await self.set_state("listening")
 
     async def turn_may_end(self, text: str) -> None:
         """Prepare the reply to ``text`` while the end-of-turn silence runs:
         nothing is sent, stored or billed until :meth:`start_turn` takes it."""
-        if not self._closed:
+        if not self._closed and self.halts.may_prepare():  # not for a backchannel
             await self.prefetch.prepare(text, self._history)
 
     async def _history(self) -> list[ChatMessage]:
+        await self.writer.settled()  # a cut reply's record is in before we read
         snapshot = await self.rt.graph.aget_state(self._graph_config())
         return chat_messages(snapshot.values)
 
     async def turn_goes_on(self) -> None:
         self.prefetch.drop()
+
+    # ----------------------------------------------- tentative barge-in (issue 10)
+
+    async def words_so_far(self, text: str) -> None:
+        await self.halts.words(text, final=False)
+
+    async def user_resumed_speaking(self) -> None:
+        await self.halts.speech_resumed()
+
+    def user_in_speech(self) -> bool:
+        return self.listener.turns.in_speech
+
+    def user_quiet_ms(self) -> int:
+        return self.listener.turns.silent_ms
+
+    async def halt_again(self) -> None:
+        await self._cut_current(Cut.SPEECH, self._stream_ms())
+        await self.set_state("listening")
+
+    async def confirm_cut(self, resp: Response) -> None:
+        await self._cut(resp, Cut.SPEECH, self._stream_ms())
+
+    async def resume_reply(self, resp: Response) -> None:
+        """``resume_audio``, then the reply's audio again from where it stopped,
+        then the rest as it comes — one step under the send lock (engine/barge.py)."""
+        async with self._send_lock:
+            out = resume_message(resp, self.encoding, self._stream_ms(), self.clock())
+            if out is None or resp.speaker is None:
+                return
+            await self._send_text_raw(out.to_json())
+            self.listener.echo.play_from(self._stream_ms(), out.from_ms, now=self.clock())
+            data = resp.speaker.restart(out.from_ms)
+            if data:
+                await self._send_bytes_raw(data)
+            resp.speaker.replayed()
+            resp.life.caught_up()
+        await self.set_state("speaking")
 
     async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
         await self.send(m.Error(code="stt_failed", message=str(exc)))
@@ -209,7 +255,7 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
 
     async def _respond(self, resp: Response) -> None:
         await self.set_state("thinking")
-        speaker = self._speaker(resp)
+        speaker = resp.speaker = self._speaker(resp)  # resumable after a false barge-in
         emitter = ResponseEmitter(resp, speaker, send=self.send, clock=self.clock)
         resp.emitter = emitter
         resp.tools = RecordingPort(self.mcp)
@@ -276,6 +322,7 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
 
     def _speaker(self, resp: Response) -> Speaker:
         tts = self.rt.tts if resp.prefetch is None else PrimedTTS(self.rt.tts, resp.prefetch)
+        self.listener.echo.reset()  # a new reply: a new reference timeline
         return Speaker(
             tts,
             resp.audio,
@@ -284,6 +331,7 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
             send_audio=lambda data: self._send_audio(resp, data),
             on_end=lambda ms: self._audio_end(resp, ms),
             clock=self.clock,
+            on_pcm=self.listener.echo.add_reference,
         )
 
     async def _apologise(self, turn: Turn, text: str) -> None:
@@ -311,6 +359,7 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
         async with self._send_lock:
             if not resp.life.on_audio_start(self.clock()):
                 return
+            self.listener.echo.play_from(self._stream_ms(), 0, now=self.clock())
             await self._send_text_raw(
                 m.AudioStart(
                     response_id=resp.response_id,
@@ -344,10 +393,15 @@ class Session(ListenerHost, ResponseOutcomes, ToolProgress):
         async with self._send_lock:
             # deciding under the send lock: once the gate shuts, no audio frame
             # can pass _send_audio, so none can follow halt_audio
-            plan = resp.life.cut_plan(why, self.clock())
+            # speech over a resumable reply halts it tentatively (engine/barge.py)
+            tentative = why is Cut.SPEECH and resp.speaker is not None
+            plan = resp.life.cut_plan(why, self.clock(), tentative=tentative)
             if plan.halt is not None:  # 1. halt_audio first
                 halt = m.HaltAudio(response_id=resp.response_id, reason=plan.halt, t_ms=t_ms)  # type: ignore[arg-type]
                 await self._send_text_raw(halt.to_json())
+                self.listener.echo.stop(self._stream_ms())
+            if self.halts.begin(resp):  # the rest waits for the verdict
+                return
         task = resp.task
         if plan.stop_task and task is not None and not task.done():  # 3. stop model/TTS
             # not awaited: a task slow to stop (a provider closing its stream) must

@@ -199,6 +199,7 @@ async def _collect(
 ) -> None:
     turn: str | None = None
     current: str | None = None  # response whose audio we are receiving
+    starts: dict[str, int] = {}  # where each response's audio begins in result.audio
     done = False
     while True:
         item = await client.recv()
@@ -228,6 +229,17 @@ async def _collect(
             bridge.submit(msg, client.client)  # this connection's: ids are per session
         elif isinstance(msg, m.AudioStart):
             current = msg.response_id
+            starts[msg.response_id] = len(result.audio)
+        elif isinstance(msg, m.HaltAudio):
+            if current == msg.response_id:
+                current = None  # drop what follows: it may be resumed (below)
+        elif isinstance(msg, m.ResumeAudio):
+            # a false barge-in: the engine sends the reply again from from_ms, as
+            # a fresh stream; keep what was received up to there, then append it
+            at = starts.get(msg.response_id)
+            if at is not None:
+                del result.audio[at + audio_offset(msg.from_ms, result.encoding) :]
+            current = msg.response_id
         elif isinstance(msg, m.AudioEnd):
             # a file is "played" once written; a player blocks until it has played
             await client.send(m.AudioPlayed(response_id=msg.response_id, played_ms=msg.duration_ms))
@@ -246,6 +258,17 @@ async def _collect(
             print(f"voco: error {escape(msg.code)}: {escape(msg.message)}", file=log)
             if msg.fatal:
                 raise SessionRefused(None, msg, msg.message)
+
+
+MP3_FRAME_MS, MP3_FRAME_BYTES = 24, 144  # 24 kHz MPEG-2 layer III at 48 kbit/s (audio/encode.py)
+
+
+def audio_offset(ms: int, encoding: str) -> int:
+    """Bytes of a response's audio that hold its first ``ms`` (MP3: whole
+    frames, so the cut lands on a frame boundary; CBR, no padding at 24 kHz)."""
+    if encoding == "mp3":
+        return ms // MP3_FRAME_MS * MP3_FRAME_BYTES
+    return ms * 48  # 24 kHz, 16-bit mono
 
 
 def write_audio(result: TalkResult, out: Path) -> None:

@@ -248,6 +248,19 @@ class HaltAudio(_Msg):
     t_ms: int
 
 
+class ResumeAudio(_Msg):
+    """A ``halt_audio`` (barge_in) judged a false interruption — a backchannel or
+    noise: binary frames from now on are the same response's audio again, from
+    ``from_ms`` of its timeline, as a fresh stream in ``encoding`` (docs/protocol.md §5.4)."""
+
+    type: Literal["resume_audio"] = "resume_audio"
+    response_id: str
+    from_ms: int = Field(ge=0)
+    encoding: Encoding
+    sample_rate: Literal[24000] = 24000
+    t_ms: int
+
+
 McpAction = Literal["read_file", "execute_command", "list_dir", "write_file", "search_text"]
 
 
@@ -339,6 +352,7 @@ ServerMessage = Annotated[
     | AudioStart
     | AudioEnd
     | HaltAudio
+    | ResumeAudio
     | McpRequest
     | Metrics
     | Error

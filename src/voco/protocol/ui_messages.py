@@ -167,6 +167,7 @@ ENGINE_TO_PAGE: tuple[type[m._Msg], ...] = (
     m.AudioStart,
     m.AudioEnd,
     m.HaltAudio,
+    m.ResumeAudio,
     m.Metrics,
     m.Error,
     m.Pong,

@@ -468,6 +468,20 @@ export class AudioEngine {
     else this.cb.onPlayed(rid, 0, "halted");
   }
 
+  /**
+   * `resume_audio`: a halt the engine judged false (a backchannel, a cough).
+   * The halted audio was dropped; the engine sends it again from `fromMs`, as a
+   * fresh stream (a new decoder), and `audio.played` goes on counting on the
+   * reply's timeline from there.
+   */
+  resumeResponse(rid: string, encoding: string, fromMs: number): void {
+    this.haltedIds.delete(rid);
+    this.post({ type: "resume", rid, fromMs });
+    this.audioStart(rid, encoding);
+    const d = this.diag(rid);
+    if (d) d.playedMs = fromMs;
+  }
+
   get currentResponse(): string | null {
     return this.current && !this.current.halted ? this.current.rid : null;
   }

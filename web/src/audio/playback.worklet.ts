@@ -3,6 +3,8 @@
  *
  * Messages in:  push {rid, samples}  ·  end {rid} (nothing more will come)
  *               halt {rid} (drop everything of rid now, and anything later)
+ *               resume {rid, fromMs} (resume_audio: rid plays again, its timeline
+ *               going on from fromMs; the engine sends that audio again)
  * Messages out: halted {rid, playedMs} · ended {rid, playedMs}
  *               level {rms, playedMs, rid, queuedMs} (~every 50 ms)
  * playedMs counts the samples of that response actually rendered, on the
@@ -14,7 +16,8 @@ import { Resampler } from "./resample";
 export type PlaybackIn =
   | { type: "push"; rid: string; samples: Float32Array }
   | { type: "end"; rid: string }
-  | { type: "halt"; rid: string };
+  | { type: "halt"; rid: string }
+  | { type: "resume"; rid: string; fromMs: number };
 
 export type PlaybackOut =
   | { type: "halted"; rid: string; playedMs: number }
@@ -60,6 +63,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     } else if (msg.type === "end") {
       this.ending.add(msg.rid);
       this.checkEnded();
+    } else if (msg.type === "resume") {
+      this.halted.delete(msg.rid);
+      this.played.set(msg.rid, Math.round((msg.fromMs * OUTPUT_RATE) / 1000));
     } else if (msg.type === "halt") {
       this.halted.add(msg.rid);
       this.ending.delete(msg.rid);

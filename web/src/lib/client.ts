@@ -232,6 +232,9 @@ export class VocoClient {
       case "halt_audio":
         this.audio.halt(msg.response_id);
         break;
+      case "resume_audio":
+        this.audio.resumeResponse(msg.response_id, msg.encoding, msg.from_ms);
+        break;
     }
   }
 

@@ -24,6 +24,7 @@ export type {
   AudioStart,
   ErrorMsg,
   HaltAudio,
+  ResumeAudio,
   HistoryToolAction,
   HistoryTurn,
   LlmInfo,

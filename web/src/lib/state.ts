@@ -588,6 +588,12 @@ function onServer(s: AppState, msg: ServerMessage, at: number): AppState {
         })),
         halts: s.halts + 1,
       };
+    case "resume_audio":
+      // a halt judged false: the same reply plays on, not interrupted
+      return withReply(s, msg.response_id, null, at, () => ({
+        audio: "streaming",
+        haltReason: null,
+      }));
     case "metrics": {
       const i = s.turns.findIndex((t) => t.turnId === msg.turn_id);
       const turns = i >= 0 ? upsertTurn(s, msg.turn_id, at, { metrics: msg }) : s.turns;

@@ -240,6 +240,20 @@ export interface Pong {
   id?: string | number | null;
 }
 
+/**
+ * A ``halt_audio`` (barge_in) judged a false interruption — a backchannel or
+ * noise: binary frames from now on are the same response's audio again, from
+ * ``from_ms`` of its timeline, as a fresh stream in ``encoding`` (docs/protocol.md §5.4).
+ */
+export interface ResumeAudio {
+  type: "resume_audio";
+  response_id: string;
+  from_ms: number;
+  encoding: "mp3" | "pcm_s16le";
+  sample_rate: 24000;
+  t_ms: number;
+}
+
 export interface RuntimeStatus {
   type: "runtime.status";
   engine: "connecting" | "connected" | "reconnecting" | "disconnected";
@@ -412,6 +426,7 @@ export type EngineServerMessage =
   | AudioStart
   | AudioEnd
   | HaltAudio
+  | ResumeAudio
   | Metrics
   | ErrorMsg
   | Pong
@@ -429,6 +444,7 @@ export const engineServerMessageTypes = [
   "audio.start",
   "audio.end",
   "halt_audio",
+  "resume_audio",
   "metrics",
   "error",
   "pong",
@@ -468,6 +484,7 @@ export type PageMessage =
   | AudioStart
   | AudioEnd
   | HaltAudio
+  | ResumeAudio
   | Metrics
   | ErrorMsg
   | Pong
@@ -489,6 +506,7 @@ export const pageMessageTypes = [
   "audio.start",
   "audio.end",
   "halt_audio",
+  "resume_audio",
   "metrics",
   "error",
   "pong",
