@@ -30,7 +30,8 @@ from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.auth.tokens import TokenAuthority
 from voco.engine.runtime import EngineRuntime
-from voco.engine.server import EngineServer, create_app, uvicorn_options
+from voco.engine.server import create_app, uvicorn_options
+from voco.engine.shutdown import EngineServer
 from voco.local.launch import serve_ui
 from voco.protocol.connection import MAX_WS_FRAME
 from voco.providers.base import ChatMessage, LLMEvent, ToolSpec
