@@ -17,6 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
 
+from tests.engine.test_store_off_reader import recv_until
 from tests.fakes import LONG_REPLY, ScriptedLLM
 from voco.local.engine_client import EngineClient
 from voco.protocol import messages as m
@@ -24,16 +25,6 @@ from voco.providers.base import ChatMessage, LLMEvent, ToolSpec
 from voco.store.tenancy import MemoryTenantStore
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def recv_until(c: EngineClient, pred: Any) -> Any:
-    async def loop() -> Any:
-        while True:
-            r = await c.recv()
-            if r.message is not None and pred(r.message):
-                return r.message
-
-    return await asyncio.wait_for(loop(), 60)
 
 
 class SlowToStopLLM(ScriptedLLM):
