@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import psycopg
@@ -15,10 +14,6 @@ import pytest
 
 from voco.auth.tokens import TokenAuthority
 from voco.cli import main
-from voco.engine.runtime import EngineRuntime
-from voco.engine.server import create_app
-from voco.serving import serving
-from voco.store import open_store
 from voco.store.audit_db import verify_database
 
 pytestmark = pytest.mark.timeout(180)
@@ -39,19 +34,6 @@ class Api:
         headers = self.headers(who) if who else {}
         async with httpx.AsyncClient(base_url=self.base) as c:
             return await c.request(method, path, json=body, headers=headers)
-
-
-@pytest.fixture
-async def api(db: str) -> AsyncIterator[Api]:
-    auth = TokenAuthority()
-    async with open_store(db) as store:
-        none = cast(Any, None)  # the admin API uses only the verifier and the store
-        rt = EngineRuntime(
-            vad=none, stt=none, tts=none, llm=none, graph=none, auth=auth,
-            tenants=store.tenants, turn_config=none,
-        )  # fmt: skip
-        async with serving(create_app(rt)) as port:
-            yield Api(f"http://127.0.0.1:{port}", db, auth)
 
 
 def uid() -> str:

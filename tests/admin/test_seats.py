@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from psycopg import AsyncConnection
@@ -16,13 +16,8 @@ from psycopg.rows import dict_row
 
 from tests.admin.test_api import Api, uid
 from tests.providers.doubles.stripe import API_KEY, StripeDouble
-from voco.auth.tokens import TokenAuthority
 from voco.billing.jobs import run_worker
 from voco.billing.stripe_api import BillingConfig
-from voco.engine.runtime import EngineRuntime
-from voco.engine.server import create_app
-from voco.serving import serving
-from voco.store import open_store
 from voco.store.job_schema import connection_options
 
 pytestmark = pytest.mark.timeout(240)
@@ -32,19 +27,6 @@ pytestmark = pytest.mark.timeout(240)
 async def stripe() -> AsyncIterator[StripeDouble]:
     async with StripeDouble().running() as double:
         yield double
-
-
-@pytest.fixture
-async def api(db: str) -> AsyncIterator[Api]:
-    auth = TokenAuthority()
-    async with open_store(db) as store:
-        none = cast(Any, None)  # the admin API uses only the verifier and the store
-        rt = EngineRuntime(
-            vad=none, stt=none, tts=none, llm=none, graph=none, auth=auth,
-            tenants=store.tenants, turn_config=none,
-        )  # fmt: skip
-        async with serving(create_app(rt)) as port:
-            yield Api(f"http://127.0.0.1:{port}", db, auth)
 
 
 async def sql(db: str, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
