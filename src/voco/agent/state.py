@@ -25,10 +25,18 @@ def merge_messages(left: list[Message] | None, right: list[Message] | None) -> l
     the user kept talking while the assistant was thinking. A new message with
     a ``before`` key (an existing id) is inserted before that message instead
     of appended: a tool result written late must still follow its call.
+    A ``{"id": …, "removed": True}`` marker takes that message out: a turn cut
+    by a drain before anything of it reached the user is re-sent by the
+    client, and must not stay behind as a lone user message
+    (:func:`voco.engine.ending.rollback_updates`).
     """
     out = list(left or [])
     for m in right or []:
         ids = [x.get("id") for x in out]
+        if m.get("removed"):
+            if m.get("id") in ids:
+                del out[ids.index(m.get("id"))]
+            continue
         before = m.get("before")
         if before is not None:
             m = {k: v for k, v in m.items() if k != "before"}

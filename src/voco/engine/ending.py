@@ -8,7 +8,9 @@ reply, the words that were heard.
 
 from __future__ import annotations
 
+from voco.agent.state import Message
 from voco.engine.lifecycle import Ended
+from voco.engine.record import Turn
 from voco.engine.response import Response
 from voco.store.tenancy import TurnRecord
 
@@ -37,3 +39,26 @@ def turn_record(resp: Response, end: Ended, now: float) -> TurnRecord:
         stt_audio_ms=t.stt_audio_ms,
         llm_tokens=dict(resp.emitter.tokens) if resp.emitter is not None else {},
     )
+
+
+def rollback_updates(existing: list[Message], turn: Turn) -> list[Message]:
+    """Removal markers that take ``turn`` out of the thread (merged like any update).
+
+    For a turn cut by a drain before anything of its reply reached the user —
+    no ``agent.done``, no audio: the client re-sends it to the next engine
+    (:class:`voco.local.resuming.ResumingSession`), which answers it afresh, so
+    what this engine stored of it must go — its user message and everything
+    the run wrote after it, up to the next user message (another session's
+    later turn on the thread is not this turn's). Tool calls it ran go too: the
+    re-sent turn sees the project as those calls left it and may run them
+    again, which is the same as the user asking again on a fresh thread.
+    """
+    start = next((i for i, x in enumerate(existing) if x.get("id") == turn.user_msg_id), None)
+    if start is None:
+        return []
+    out: list[Message] = [{"id": turn.user_msg_id, "removed": True}]
+    for x in existing[start + 1 :]:
+        if x.get("role") == "user":
+            break
+        out.append({"id": x.get("id"), "removed": True})
+    return out

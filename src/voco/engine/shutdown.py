@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from voco.engine.admission import Admission
+from voco.engine.ending import rollback_updates
+from voco.engine.lifecycle import Cut
 
 if TYPE_CHECKING:
+    from voco.engine.response import Response
     from voco.engine.server import Handler
+    from voco.engine.session import Session
 
 log = logging.getLogger("voco.server")
 
@@ -43,12 +47,57 @@ async def drain(live: set[Handler], timeout_s: float) -> list[str]:
     return pending
 
 
+def unheard(resp: Response | None, now: float) -> bool:
+    """A live response nothing of which reached the user: no ``agent.done``
+    went out and no audio started. The client re-sends its turn after a drain."""
+    return (
+        resp is not None
+        and resp.life.is_live(now)
+        and resp.done_at is None
+        and resp.audio.started_at is None
+    )
+
+
+async def cut_unheard(session: Session) -> bool:
+    """Drain, before ``going_away``: cut a response the drain could not let
+    finish and nobody heard anything of, and take its turn out of the thread.
+
+    Why before ``going_away``: the client reconnects (to another engine on the
+    same database) the moment it reads 1012, syncs the thread and re-sends a
+    turn it finds unanswered; the turn must be gone from the checkpoint by
+    then, or the model answering the re-sent copy sees the user's words twice.
+    A response already heard (text or audio) stays as the session records it.
+    """
+    resp = session.response
+    if resp is None or not unheard(resp, session.clock()):
+        return False
+    await session._cut(resp, Cut.CLOSE, session._stream_ms())  # the one cancel path
+    if resp.task is not None:  # its own last checkpoint writes land first
+        await asyncio.wait([resp.task])
+
+    async def rollback() -> None:
+        config = session._graph_config()
+        graph = session.rt.graph
+        async with session.grant.run_lock():  # a read-modify-write of the thread
+            snapshot = await graph.aget_state(config)
+            existing = list(snapshot.values.get("messages", []))
+            updates = rollback_updates(existing, resp.turn)
+            if updates:
+                await graph.aupdate_state(config, {"messages": updates}, as_node="model")
+
+    session.writer.submit(rollback, f"drain rollback of {resp.response_id}")
+    await session.writer.settled()
+    log.warning("shutdown: took unheard turn %s out of the thread", resp.turn.turn_id)
+    return True
+
+
 class EngineServer(uvicorn.Server):
     """uvicorn with a bounded shutdown: stop accepting, drain live responses,
     then close every socket (1012) and cancel what does not end, then exit.
 
-    Bounds (``EngineConfig.shutdown_s`` = T): drain ≤ T/2, cancel ≤ T/4 (uvicorn's
-    ``timeout_graceful_shutdown``), models and store ≤ T/4.
+    Bounds (``EngineConfig.shutdown_s`` = T): drain ≤ T/2, then the unheard
+    turns' rollback (:func:`cut_unheard`) ≤ max(1 s, T/4), cancel ≤ T/4
+    (uvicorn's ``timeout_graceful_shutdown``), models and store ≤ T/4.
     """
 
     def __init__(
@@ -73,6 +122,12 @@ class EngineServer(uvicorn.Server):
         for cut in await drain(self._live_handlers, self._drain_s):
             log.warning("shutdown: cut %s", cut)
         open_ = [h for h in self._live_handlers if h.session is not None]
+        with contextlib.suppress(TimeoutError):  # bounded: the exit bound is T/4
+            async with asyncio.timeout(max(1.0, self._drain_s / 2)):
+                cuts = [cut_unheard(h.session) for h in open_ if h.session is not None]
+                for err in await asyncio.gather(*cuts, return_exceptions=True):
+                    if isinstance(err, BaseException):
+                        log.error("shutdown: an unheard turn stays in its thread: %r", err)
         if open_:  # say why before closing, so clients reconnect (elsewhere) at once
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):

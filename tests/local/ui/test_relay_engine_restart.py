@@ -179,6 +179,8 @@ async def test_a_turn_cut_by_the_drain_is_resent_once_to_the_next_engine(
             await page.ws.close()
     asked = [c[-1].content for c in answering.calls]
     assert asked.count("what is in main") == 1  # re-sent exactly once
+    # and the drain took the cut copy out of the thread: the model saw it once
+    assert [x.content for x in answering.calls[0]].count("what is in main") == 1
     assert not page.of("error") or all(not e.get("fatal") for e in page.of("error"))
 
 
