@@ -113,7 +113,7 @@ async def ticker(sessions: list[load.LoadSession], figs: load.Figures, stop: asy
 async def measure(mode: str, args: argparse.Namespace, urls: dict[str, str]) -> None:
     utter, barge = load.speech_pcm("list the files please"), load.speech_pcm("no, stop")
     with tempfile.TemporaryDirectory() as home:
-        engine = load.start_engine(mode, urls, Path(home))
+        engine = load.start_engine(mode, urls, Path(home), "measured")
         figs, ramp = load.Figures(), Ramp()
         stop = asyncio.Event()
         tick = asyncio.create_task(ticker(ramp.admitted, figs, stop))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -31,6 +32,7 @@ from voco.engine.tracing import (
     turn_spans,
     validate_env,
 )
+from voco.engine.turn_timings import TurnTimings
 from voco.local.engine_client import EngineClient
 from voco.local.streamer import RealtimeStreamer
 from voco.protocol import messages as m
@@ -44,6 +46,9 @@ SECRET = "my bank password is hunter2"
 # ------------------------------------------------------------------ pure core
 
 
+TIMING_FIELDS = {f.name for f in fields(TurnTimings)}
+
+
 def readings(**kw: Any) -> TurnReadings:
     base: dict[str, Any] = dict(
         session_id="s1",
@@ -53,10 +58,11 @@ def readings(**kw: Any) -> TurnReadings:
         model="m",
         interrupted=False,
         joined=False,
-        started_at=10.0,
         ended_at=14.0,
     )
-    return TurnReadings(**{**base, **kw})
+    stage = {"started_at": 10.0, **{k: v for k, v in kw.items() if k in TIMING_FIELDS}}
+    rest = {k: v for k, v in kw.items() if k not in TIMING_FIELDS}
+    return TurnReadings(**{**base, **rest}, timings=TurnTimings(**stage))
 
 
 def test_a_voice_turn_has_every_stage_in_clock_order() -> None:

@@ -12,18 +12,37 @@ from voco.agent.state import Message
 from voco.engine.lifecycle import Ended
 from voco.engine.record import Turn
 from voco.engine.response import Response
+from voco.engine.turn_timings import TurnTimings
 from voco.store.tenancy import TurnRecord
+
+
+def timings_of(
+    resp: Response, first_clause_at: float | None = None, first_audio_at: float | None = None
+) -> TurnTimings:
+    """The response's stage readings — the one builder the ``metrics`` message,
+    ``/metrics``, the turn record and the turn's span all read (the speaker's
+    two readings come from where the ``metrics`` message is built)."""
+    t, life = resp.turn, resp.life
+    return TurnTimings(
+        started_at=life.started_at,
+        speech_end_at=t.speech_end_at,
+        eot_ms=t.eot_ms,
+        stt_ms=t.stt_ms,
+        first_delta_at=life.first_delta_at,
+        first_clause_at=first_clause_at,
+        first_audio_at=first_audio_at,
+    )
 
 
 def turn_record(resp: Response, end: Ended, now: float) -> TurnRecord:
     """The turn's record; ``now`` stands in for ``agent.done``'s time if none went out."""
-    t, life = resp.turn, resp.life
+    t, stages = resp.turn, timings_of(resp)
     done_at = resp.done_at if resp.done_at is not None else now
-    timings = {"total_ms": int((done_at - life.started_at) * 1000)}
-    if t.stt_ms is not None:
-        timings["stt_ms"] = t.stt_ms
-    if life.first_delta_at is not None:
-        timings["llm_ttft_ms"] = int((life.first_delta_at - life.started_at) * 1000)
+    timings = {"total_ms": int((done_at - stages.started_at) * 1000)}
+    if stages.stt_ms is not None:
+        timings["stt_ms"] = stages.stt_ms
+    if (ttft := stages.llm_ttft_ms) is not None:
+        timings["llm_ttft_ms"] = ttft
     return TurnRecord(
         turn_id=t.turn_id,
         response_id=resp.response_id,

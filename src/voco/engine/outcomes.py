@@ -14,9 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voco.engine.ending import turn_record
+from voco.engine.ending import timings_of, turn_record
 from voco.engine.lifecycle import Done
-from voco.engine.record import metrics_fields
 from voco.engine.response import Response
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
@@ -81,18 +80,14 @@ class ResponseOutcomes:
             await asyncio.sleep(0.05)
 
     async def _send_metrics(self, resp: Response, speaker: Speaker) -> None:
-        fields = metrics_fields(
-            resp.turn,
-            started_at=resp.life.started_at,
-            first_delta_at=resp.life.first_delta_at,
-            first_clause_at=speaker.first_clause_at,
-            first_audio_at=speaker.first_audio_at,
-            audio_ms=resp.audio.sent_ms,
+        # one set of readings for the message, /metrics and the turn's span
+        timings = timings_of(resp, speaker.first_clause_at, speaker.first_audio_at)
+        fields = timings.wire_fields()
+        await self.send(
+            m.Metrics(turn_id=resp.turn.turn_id, audio_ms=resp.audio.sent_ms, **fields)  # type: ignore[arg-type]
         )
-        await self.send(m.Metrics(turn_id=resp.turn.turn_id, **fields))  # type: ignore[arg-type]
-        if speaker.first_audio_at is not None:  # off the wire: response start → first audio
-            fields["first_audio_ms"] = int((speaker.first_audio_at - resp.life.started_at) * 1000)
+        observed = timings.observed()
         for observe in self.rt.turn_observers:
-            observe(fields)
-        if self.rt.tracer is not None:  # the same readings, for the turn's span
-            self.rt.tracer.stages(resp.response_id, speaker.first_clause_at, speaker.first_audio_at)
+            observe(observed)
+        if self.rt.tracer is not None:
+            self.rt.tracer.stages(resp.response_id, timings)

@@ -1,5 +1,5 @@
-"""Pure pieces of a turn's bookkeeping: what is stored when a reply is cut, and
-the measured timings sent as ``metrics``.
+"""Pure pieces of a turn's bookkeeping: what is stored when a reply is cut (the
+measured timings are :mod:`voco.engine.turn_timings`).
 
 Kept apart from :mod:`voco.engine.session` because they are plain functions of
 data (tested without a session) and the session is only their adapter.
@@ -79,29 +79,3 @@ def interruption_updates(
     if later is not None:
         added = [{**x, "before": later} for x in added]
     return out + added
-
-
-def metrics_fields(
-    turn: Turn,
-    *,
-    started_at: float,
-    first_delta_at: float | None,
-    first_clause_at: float | None,
-    first_audio_at: float | None,
-    audio_ms: int,
-) -> dict[str, int]:
-    """The ``metrics`` message's timings (docs/protocol.md), from clock readings."""
-    fields: dict[str, int] = {}
-    if turn.stt_ms is not None:
-        fields["stt_ms"] = turn.stt_ms
-    if first_delta_at is not None:
-        fields["llm_ttft_ms"] = int((first_delta_at - started_at) * 1000)
-    if first_audio_at is not None and first_clause_at is not None:
-        fields["tts_ttfb_ms"] = int((first_audio_at - first_clause_at) * 1000)
-        if turn.speech_end_at is not None:
-            e2e = int((first_audio_at - turn.speech_end_at) * 1000)
-            fields["e2e_ms"] = e2e
-            parts = sum(fields.get(k, 0) for k in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms"))
-            fields["engine_overhead_ms"] = max(0, e2e - parts)
-    fields["audio_ms"] = audio_ms
-    return fields

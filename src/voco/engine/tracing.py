@@ -3,10 +3,11 @@
 Why spans next to ``/metrics``: a histogram says the fleet's first audio p99
 grew; a trace says which turn, on which model, and which stage of it (the
 end-of-turn wait, STT, the model's first token, TTS) took the time. The stage
-timings are the ones ``/metrics`` observes — the session hands both the same
-clock readings at the same two points (:meth:`TurnTracer.stages` beside the
-``metrics`` message, :meth:`TurnTracer.ended` where the turn is recorded) — so
-a trace and a histogram never disagree about a turn.
+timings are the ones ``/metrics`` observes — one
+:class:`~voco.engine.turn_timings.TurnTimings` per response, built where the
+``metrics`` message is (:meth:`TurnTracer.stages`) and emitted where the turn
+is recorded (:meth:`TurnTracer.ended`) — so a trace and a histogram never
+disagree about a turn.
 
 Off by default and free when off: :func:`tracer_from_env` returns ``None``
 unless the standard OpenTelemetry variables ask for an exporter
@@ -38,8 +39,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from voco import __version__
+from voco.engine.ending import timings_of
 from voco.engine.lifecycle import Ended
 from voco.engine.response import Response
+from voco.engine.turn_timings import TurnTimings
 
 TURN = "voco.turn"
 ENGINE_MODEL = "engine"  # session.ENGINE_MODEL: a sentence the engine spoke itself
@@ -57,7 +60,9 @@ class TracingConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TurnReadings:
-    """One response's clock readings (seconds on the session's clock)."""
+    """One ended response: its ids and outcome, and its stage readings
+    (:class:`~voco.engine.turn_timings.TurnTimings`, the same object the
+    ``metrics`` message and ``/metrics`` were built from)."""
 
     session_id: str
     thread_id: str
@@ -66,15 +71,9 @@ class TurnReadings:
     model: str
     interrupted: bool
     joined: bool
-    started_at: float  # the response began (the model call starts)
+    timings: TurnTimings
     ended_at: float  # the turn was recorded (audio played out, or cut and settled)
-    speech_end_at: float | None = None  # end of speech decided (or the text arrived)
-    eot_ms: int | None = None  # VAD: last voiced frame → the silence rule fired
-    stt_ms: int | None = None
-    first_delta_at: float | None = None
     done_at: float | None = None  # agent.done went out
-    first_clause_at: float | None = None
-    first_audio_at: float | None = None
     audio_ms: int = 0
 
 
@@ -108,30 +107,30 @@ def turn_spans(r: TurnReadings) -> tuple[SpanPlan, list[SpanPlan]]:
     A stage the turn never reached (no audio: cut while thinking) has no span.
     """
     children: list[SpanPlan] = []
-    start = r.started_at
-    if r.speech_end_at is not None:
-        start = min(start, r.speech_end_at)
-        if r.eot_ms is not None:
-            eot_start = r.speech_end_at - r.eot_ms / 1000
-            children.append(SpanPlan("vad.end_of_turn", eot_start, r.speech_end_at))
+    t = r.timings
+    start = t.started_at
+    if t.speech_end_at is not None:
+        start = min(start, t.speech_end_at)
+        if t.eot_ms is not None:
+            eot_start = t.speech_end_at - t.eot_ms / 1000
+            children.append(SpanPlan("vad.end_of_turn", eot_start, t.speech_end_at))
             start = min(start, eot_start)
-        if r.stt_ms is not None:
-            children.append(SpanPlan("stt", r.speech_end_at, r.speech_end_at + r.stt_ms / 1000))
+        if t.stt_ms is not None:
+            children.append(SpanPlan("stt", t.speech_end_at, t.speech_end_at + t.stt_ms / 1000))
     llm_end = r.done_at if r.done_at is not None else r.ended_at
-    children.append(SpanPlan("llm", r.started_at, max(r.started_at, llm_end)))
-    if r.first_delta_at is not None:
-        ms = int((r.first_delta_at - r.started_at) * 1000)
+    children.append(SpanPlan("llm", t.started_at, max(t.started_at, llm_end)))
+    if t.first_delta_at is not None and (ttft := t.llm_ttft_ms) is not None:
         children.append(
-            SpanPlan("llm.first_token", r.started_at, r.first_delta_at, {"voco.ms": ms})
+            SpanPlan("llm.first_token", t.started_at, t.first_delta_at, {"voco.ms": ttft})
         )
-    if r.first_clause_at is not None and r.first_audio_at is not None:
-        ms = int((r.first_audio_at - r.first_clause_at) * 1000)
+    if t.first_clause_at is not None and t.first_audio_at is not None:
+        ttfb = t.tts_ttfb_ms or 0
         children.append(
-            SpanPlan("tts.first_byte", r.first_clause_at, r.first_audio_at, {"voco.ms": ms})
+            SpanPlan("tts.first_byte", t.first_clause_at, t.first_audio_at, {"voco.ms": ttfb})
         )
-    if r.first_audio_at is not None:
-        ms = int((r.first_audio_at - r.started_at) * 1000)
-        children.append(SpanPlan("first_audio", r.started_at, r.first_audio_at, {"voco.ms": ms}))
+    if t.first_audio_at is not None:
+        first = t.first_audio_ms or 0
+        children.append(SpanPlan("first_audio", t.started_at, t.first_audio_at, {"voco.ms": first}))
     attrs: dict[str, Attr] = {
         "voco.session.id": r.session_id,
         "voco.thread.hash": thread_hash(r.thread_id),
@@ -142,8 +141,8 @@ def turn_spans(r: TurnReadings) -> tuple[SpanPlan, list[SpanPlan]]:
         "voco.interrupted": r.interrupted,
         "voco.audio_ms": r.audio_ms,
     }
-    if r.stt_ms is not None:
-        attrs["voco.stt_ms"] = r.stt_ms
+    if t.stt_ms is not None:
+        attrs["voco.stt_ms"] = t.stt_ms
     end = max(r.ended_at, *(c.end for c in children))
     return SpanPlan(TURN, start, end, attrs), children
 
@@ -237,12 +236,6 @@ def tracer_from_env(
 # ------------------------------------------------------------------- adapter
 
 
-@dataclass(frozen=True)
-class _Stages:
-    first_clause_at: float | None
-    first_audio_at: float | None
-
-
 class TurnTracer:
     """Emits one span tree per ended response on ``provider``.
 
@@ -260,44 +253,36 @@ class TurnTracer:
         self._tracer = provider.get_tracer("voco.engine", __version__)
         self._clock = clock
         self._wall_ns = wall_ns
-        self._pending: OrderedDict[str, _Stages] = OrderedDict()
+        self._pending: OrderedDict[str, TurnTimings] = OrderedDict()
 
-    def stages(
-        self, response_id: str, first_clause_at: float | None, first_audio_at: float | None
-    ) -> None:
-        """The speaker's readings (taken where the ``metrics`` message is built)."""
-        self._pending[response_id] = _Stages(first_clause_at, first_audio_at)
+    def stages(self, response_id: str, timings: TurnTimings) -> None:
+        """The readings the ``metrics`` message was built from (kept until the end)."""
+        self._pending[response_id] = timings
         while len(self._pending) > _PENDING_MAX:
             self._pending.popitem(last=False)
 
-    def forget(self, response_id: str) -> _Stages | None:
+    def forget(self, response_id: str) -> TurnTimings | None:
         return self._pending.pop(response_id, None)
 
     def ended(
         self, session_id: str, thread_id: str, resp: Response, end: Ended, now: float
     ) -> None:
         """The response has ended (where its turn is recorded): emit its spans."""
-        st = self.forget(resp.response_id) or _Stages(None, None)
-        turn, life = resp.turn, resp.life
-        first_audio = st.first_audio_at if st.first_audio_at is not None else resp.audio.started_at
+        # no metrics went out (cut while thinking): the readings as they stand,
+        # first audio from the audio record if any had started
+        timings = self.forget(resp.response_id) or timings_of(resp, None, resp.audio.started_at)
         self.emit(
             TurnReadings(
                 session_id=session_id,
                 thread_id=thread_id,
-                turn_id=turn.turn_id,
+                turn_id=resp.turn.turn_id,
                 response_id=resp.response_id,
                 model=end.model,
                 interrupted=end.interrupted,
                 joined=end.joined,
-                started_at=life.started_at,
+                timings=timings,
                 ended_at=now,
-                speech_end_at=turn.speech_end_at,
-                eot_ms=turn.eot_ms,
-                stt_ms=turn.stt_ms,
-                first_delta_at=life.first_delta_at,
                 done_at=resp.done_at,
-                first_clause_at=st.first_clause_at,
-                first_audio_at=first_audio,
                 audio_ms=end.audio_ms,
             )
         )
