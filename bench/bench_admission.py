@@ -3,7 +3,8 @@
 
     uv run python bench/bench_admission.py [--mode remote|embedded|both]
                                            [--wave 4] [--step 1.0] [--max 160]
-                                           [--hold 10] [--settle 3]
+                                           [--hold 10] [--settle 3] [--budget 90]
+                                           [--fixed N]   # admission off, N sessions
 
 What runs where (2-core machine), as in ``bench/bench_load.py`` (whose engine,
 vendor doubles and real-time session client this reuses):
@@ -21,7 +22,15 @@ into — and pinging once a second, until the engine refuses one with 4503
 ``at_capacity`` (or ``--max`` are in). Then the admitted sessions run on for
 ``--hold`` seconds, and the figures are theirs at the admitted load: ping round
 trip p50/p99, first reply audio after the end of an utterance p50/p90, frames
-the engine did not read (dropped), errors.
+the engine did not read (dropped), errors — and whether they meet issue 11's
+bar for the admitted load (ping p99 < 50 ms, first audio p50 ≤ 0.6 s). During
+the hold one more session is tried every second: each is refused (counted) or,
+if headroom came back, admitted and measured with the others.
+
+``--fixed N`` runs the engine with ``--admission off`` and N sessions: the
+check on "refuses far too early" — if N above the admitted count still meets
+the bar, admission is too cautious there. Each mode is bounded by
+``--budget`` seconds of ramp (plus the hold).
 
 Figures depend on what else the machine runs; say so when quoting them.
 """
@@ -52,6 +61,8 @@ class Ramp:
     admitted: list[load.LoadSession] = field(default_factory=list)
     refused_at: int | None = None  # sessions admitted when the first 4503 came
     refusal: dict[str, Any] = field(default_factory=dict)
+    refusals: int = 0  # every 4503 (the ramp's first, and the hold's probes)
+    reasons: dict[str, int] = field(default_factory=dict)  # message → count
     other_failures: list[str] = field(default_factory=list)
 
 
@@ -82,6 +93,9 @@ async def open_or_refused(url: str, token: str, ramp: Ramp) -> Any | None:
         await asyncio.wait_for(ws.wait_closed(), 5)
     code = ws.close_code
     if code == 4503 or msg.get("code") == "at_capacity":
+        ramp.refusals += 1
+        why = str(msg.get("message", "")).split("(")[-1].split(")")[0]
+        ramp.reasons[why] = ramp.reasons.get(why, 0) + 1
         if ramp.refused_at is None:
             ramp.refused_at = len(ramp.admitted)
             ramp.refusal = {"code": code, "message": msg.get("message", "")}
@@ -110,41 +124,66 @@ async def ticker(sessions: list[load.LoadSession], figs: load.Figures, stop: asy
         await asyncio.sleep(max(0.0, due - loop.time()))
 
 
+def admit(ramp: Ramp, ws: Any, figs: load.Figures, utter: bytes, barge: bytes) -> None:
+    offset = 1.0 + (len(ramp.admitted) * 0.37) % load.CYCLE_S  # staggered utterances
+    s = load.LoadSession(ws, figs, utter, barge, offset_s=offset)
+    s.reader = asyncio.create_task(s.read())
+    ramp.admitted.append(s)
+
+
 async def measure(mode: str, args: argparse.Namespace, urls: dict[str, str]) -> None:
     utter, barge = load.speech_pcm("list the files please"), load.speech_pcm("no, stop")
+    fixed = args.fixed is not None
     with tempfile.TemporaryDirectory() as home:
-        engine = load.start_engine(mode, urls, Path(home), "measured")
+        engine = load.start_engine(mode, urls, Path(home), "off" if fixed else "measured")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            engine.proc.wait(0.5)  # a bad flag ends its log without "ready on"
+        if engine.proc.poll() is not None:
+            raise SystemExit(f"mode {mode}: the engine exited ({engine.proc.returncode})")
         figs, ramp = load.Figures(), Ramp()
         stop = asyncio.Event()
         tick = asyncio.create_task(ticker(ramp.admitted, figs, stop))
         try:
             print(
                 f"mode {mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
-                f"ramp +{args.wave} sessions every {args.step:g} s; machine load "
-                f"{os.getloadavg()[0]:.1f}",
+                + (
+                    f"{args.fixed} sessions, admission off"
+                    if fixed
+                    else f"ramp +{args.wave} sessions every {args.step:g} s"
+                )
+                + f"; machine load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
             await asyncio.sleep(args.settle)  # admission learns the idle baseline
             t0 = time.monotonic()
-            while ramp.refused_at is None and len(ramp.admitted) < args.max:
+            goal = args.fixed if fixed else args.max
+            while (
+                ramp.refused_at is None
+                and len(ramp.admitted) < goal
+                and time.monotonic() - t0 < args.budget
+            ):
+                wave = min(args.wave, goal - len(ramp.admitted))
                 opened = await asyncio.gather(
-                    *(open_or_refused(engine.url, engine.token(), ramp) for _ in range(args.wave))
+                    *(open_or_refused(engine.url, engine.token(), ramp) for _ in range(wave))
                 )
                 for ws in opened:
-                    if ws is None:
-                        continue
-                    offset = 1.0 + (len(ramp.admitted) * 0.37) % load.CYCLE_S  # staggered
-                    s = load.LoadSession(ws, figs, utter, barge, offset_s=offset)
-                    s.reader = asyncio.create_task(s.read())
-                    ramp.admitted.append(s)
+                    if ws is not None:
+                        admit(ramp, ws, figs, utter, barge)
                 elapsed = time.monotonic() - t0
                 print(f"  t={elapsed:5.1f} s admitted {len(ramp.admitted)}", flush=True)
-                if ramp.refused_at is None:
+                if ramp.refused_at is None and len(ramp.admitted) < goal:
                     await asyncio.sleep(args.step)
             ramp_s = time.monotonic() - t0
             for s in ramp.admitted:  # the figures are of the admitted load only
                 s.measuring = True
-            await asyncio.sleep(args.hold)
+            end = time.monotonic() + args.hold
+            while time.monotonic() < end:  # one probe a second: refused, or admitted
+                await asyncio.sleep(min(1.0, max(0.0, end - time.monotonic())))
+                if not fixed and time.monotonic() < end - 2:
+                    ws = await open_or_refused(engine.url, engine.token(), ramp)
+                    if ws is not None:
+                        admit(ramp, ws, figs, utter, barge)
+                        ramp.admitted[-1].measuring = True
             for s in ramp.admitted:
                 s.measuring = False
             report(mode, ramp, figs, ramp_s, args)
@@ -162,12 +201,19 @@ async def measure(mode: str, args: argparse.Namespace, urls: dict[str, str]) -> 
                 engine.proc.kill()
 
 
+PING_P99_MS = 50.0  # issue 11 §2: what the admitted sessions must keep
+FIRST_AUDIO_P50_MS = 600.0
+
+
 def report(
     mode: str, ramp: Ramp, figs: load.Figures, ramp_s: float, args: argparse.Namespace
 ) -> None:
     pct = load.pct
-    if ramp.refused_at is None:
-        head = f"no 4503 within --max {args.max}: admitted {len(ramp.admitted)} (capacity ≥ that)"
+    if args.fixed is not None:
+        head = f"{len(ramp.admitted)} of {args.fixed} sessions open (admission off)"
+    elif ramp.refused_at is None:
+        head = f"no 4503 within --max {args.max} / --budget {args.budget:g} s: admitted "
+        head += f"{len(ramp.admitted)} (capacity ≥ that)"
     else:
         r = ramp.refusal
         head = (
@@ -175,16 +221,29 @@ def report(
             f"(retry_after_ms {r.get('retry_after_ms')}: {r.get('message', '')!r})"
         )
     errs = {e: figs.errors.count(e) for e in set(figs.errors)}
+    ping99, audio50 = pct(figs.ping_ms, 99), pct(figs.first_audio_ms, 50)
+    met = [
+        f"ping p99 < {PING_P99_MS:g} ms: {'yes' if ping99 < PING_P99_MS else 'NO'}",
+        f"first audio p50 ≤ {FIRST_AUDIO_P50_MS:g} ms: "
+        + ("n/a (no reply measured)" if not figs.first_audio_ms else "")
+        + ("" if not figs.first_audio_ms else "yes" if audio50 <= FIRST_AUDIO_P50_MS else "NO"),
+    ]
     print(f"mode {mode}: {head}; ramp {ramp_s:.0f} s", flush=True)
     print(
+        f"  refusals {ramp.refusals} {ramp.reasons or ''}; at the end {len(ramp.admitted)} "
+        f"admitted (the hold's probes included)",
+        flush=True,
+    )
+    print(
         f"  over {args.hold:g} s at that load: ping p50 {pct(figs.ping_ms, 50):.1f} "
-        f"p99 {pct(figs.ping_ms, 99):.1f} ms (n={len(figs.ping_ms)}); first audio p50 "
-        f"{pct(figs.first_audio_ms, 50):.0f} p90 {pct(figs.first_audio_ms, 90):.0f} ms "
+        f"p99 {ping99:.1f} ms (n={len(figs.ping_ms)}); first audio p50 "
+        f"{audio50:.0f} p90 {pct(figs.first_audio_ms, 90):.0f} ms "
         f"(n={len(figs.first_audio_ms)}); dropped {figs.dropped}/{figs.sent + figs.dropped}; "
         f"generator lag p99 {pct(figs.tick_lag_ms, 99):.1f} ms; errors {errs or '-'}; "
         f"other failures {sorted(set(ramp.other_failures)) or '-'}",
         flush=True,
     )
+    print(f"  the bar: {'; '.join(met)}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -213,4 +272,6 @@ if __name__ == "__main__":
     p.add_argument("--max", type=int, default=160, help="stop the ramp here if never refused")
     p.add_argument("--settle", type=float, default=3.0, help="idle seconds before the ramp")
     p.add_argument("--hold", type=float, default=10.0, help="seconds measured at the admitted load")
+    p.add_argument("--budget", type=float, default=90.0, help="seconds of ramp at most, per mode")
+    p.add_argument("--fixed", type=int, default=None, help="N sessions with --admission off")
     asyncio.run(main(p.parse_args()))
