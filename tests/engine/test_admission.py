@@ -134,3 +134,26 @@ def test_admission_off_ignores_measurement_but_keeps_the_cap_and_the_drain() -> 
     g.released()
     g.begin_drain()
     assert g.decide(2.0).reason == "draining"
+
+
+def test_the_loop_and_the_models_together_cannot_pass_the_process_cpu_ceiling() -> None:
+    # 8 sessions: the loop 40 % busy and the STT queue 50 % — each under its own
+    # ceiling — but on one core the process used 90 % of it: 11.25 % per session,
+    # so the 9th would project 101 %, over the 85 % ceiling
+    g = with_sessions(gate(max_cpu_busy=0.85), 8)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.001, busy=0.40)
+        g.observe_queue("stt", i * 0.1, wait_s=0.05, busy=0.50)
+        g.observe_cpu(i * 0.1, busy=0.90)
+    d = g.decide(2.0)
+    assert not d.admit and d.reason == "cpu_busy" and "CPU" in d.message
+    assert g.capacity(2.0) == 7
+    g.released()
+    g.released()  # 6 sessions at the same cost: 67.5 % projected for a 7th
+    assert g.decide(2.0).admit
+
+
+def test_the_process_cpu_has_no_lag_of_its_own() -> None:
+    g = with_sessions(gate(max_queue_wait_s=0.001), 2)
+    g.observe_cpu(0.0, busy=0.0)  # never refuses as a "queue wait"
+    assert g.decide(0.0).admit

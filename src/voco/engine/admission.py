@@ -15,6 +15,12 @@ headroom, so the admitted sessions stay real time) **and** the observed lag or
 queue wait is already within bounds (the machine may be shared: a loop that
 gets less CPU than it asks for shows as lag, not as busy time). The same
 numbers give the capacity estimate published in ``/metrics`` and readiness.
+
+One more resource is the process itself (``cpu``: CPU time of every thread
+over wall time, per core it may run on). The loop and the embedded models'
+threads share those cores: measured apart, each can look under its ceiling
+while together they need more than the cores have (Whisper and Piper on the
+core an engine is pinned to). It has no lag of its own; it only projects.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 LOOP = "loop"
+CPU = "cpu"  # the whole process: loop + VAD + embedded inference threads, per core
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class AdmissionConfig:
     max_loop_busy: float = 0.70  # projected event-loop busy fraction ceiling
     max_queue_wait_s: float = 0.30  # high-quantile inference wait above which we refuse
     max_queue_busy: float = 0.80  # projected inference busy fraction ceiling
+    max_cpu_busy: float = 0.85  # projected whole-process CPU per available core
     loop_window_s: float = 5.0  # loop samples older than this are forgotten
     queue_window_s: float = 30.0  # inference is bursty (one utterance per ~8 s)
     min_sessions_to_project: int = 2  # fewer: cost per session is too noisy to project
@@ -50,7 +58,7 @@ class AdmissionConfig:
     def __post_init__(self) -> None:
         if self.max_sessions is not None and self.max_sessions < 1:
             raise ValueError("max sessions must be at least 1")
-        for name in ("max_loop_busy", "max_queue_busy"):
+        for name in ("max_loop_busy", "max_queue_busy", "max_cpu_busy"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name.replace('_', ' ')} must be in (0, 1]")
 
@@ -60,7 +68,8 @@ class Decision:
     """``admit`` or a refusal with its metric ``reason`` and what to tell the client."""
 
     admit: bool
-    reason: str = ""  # draining | max_sessions | loop_lag | loop_busy | queue_wait | queue_busy
+    # draining | max_sessions | loop_lag | loop_busy | queue_wait | queue_busy | cpu_busy
+    reason: str = ""
     message: str = ""
     retry_after_ms: int = 0
 
@@ -131,7 +140,13 @@ class Admission:
         sample (including jobs still waiting) and its busy fraction."""
         self._observe(name, now, wait_s, busy)
 
+    def observe_cpu(self, now: float, busy: float) -> None:
+        """One sample of the whole process: CPU seconds of all its threads over
+        wall seconds, divided by the cores it may run on."""
+        self._observe(CPU, now, 0.0, busy)
+
     def _observe(self, name: str, now: float, lag_s: float, busy: float) -> None:
+        # the process's CPU follows the inference bursts: the queues' longer window
         window = self.config.loop_window_s if name == LOOP else self.config.queue_window_s
         res = self._res.setdefault(name, _Resource(window))
         res.add(_Sample(now, self.sessions, min(1.0, max(0.0, busy)), max(0.0, lag_s)))
@@ -169,17 +184,18 @@ class Admission:
             loop = name == LOOP
             lag = res.lag(cfg.lag_quantile)
             limit = cfg.max_loop_lag_s if loop else cfg.max_queue_wait_s
-            if lag > limit:
+            if name != CPU and lag > limit:
                 what = "the event loop lags" if loop else f"the {name} queue waits"
                 return self._refuse(
                     "loop_lag" if loop else "queue_wait",
                     f"this engine is at capacity ({what} {lag * 1000:.0f} ms); retry later",
                 )
             if self.sessions + 1 > self._capacity_of(name, res) + 1e-9:
+                what = {LOOP: "event loop", CPU: "its CPU"}.get(name, name)
                 return self._refuse(
-                    "loop_busy" if loop else "queue_busy",
+                    {LOOP: "loop_busy", CPU: "cpu_busy"}.get(name, "queue_busy"),
                     f"this engine is at capacity ({self.sessions} sessions, "
-                    f"{'event loop' if loop else name} near saturation); retry later",
+                    f"{what} near saturation); retry later",
                 )
         return ADMIT
 
@@ -202,7 +218,8 @@ class Admission:
         cost = res.cost_per_session()
         if not cost:
             return math.inf
-        ceiling = self.config.max_loop_busy if name == LOOP else self.config.max_queue_busy
+        cfg = self.config
+        ceiling = {LOOP: cfg.max_loop_busy, CPU: cfg.max_cpu_busy}.get(name, cfg.max_queue_busy)
         return max(0.0, ceiling - res.idle_busy) / cost
 
     def _refuse(self, reason: str, message: str, after_s: float | None = None) -> Decision:

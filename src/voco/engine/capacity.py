@@ -2,8 +2,10 @@
 
 Every ``interval_s`` it wakes up and records how late it woke (event-loop lag),
 the event-loop thread's CPU time over wall time since the previous tick (busy
-fraction: ``time.thread_time`` read from the loop thread), and a sample of every
-embedded inference queue of the process. Those go to the pure
+fraction: ``time.thread_time`` read from the loop thread), the whole process's
+CPU time per core it may use (``time.process_time`` over wall time, over the
+CPU affinity's size: the loop and the models' threads share those cores), and
+a sample of every embedded inference queue of the process. Those go to the pure
 :class:`~voco.engine.admission.Admission` (which decides) and to
 :class:`~voco.engine.metrics.EngineMetrics` (which publishes). Cost: one
 coroutine wake-up and a few arithmetic operations per tick (10 per second).
@@ -14,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from voco.engine.admission import Admission
-from voco.engine.metrics import EngineMetrics
+from voco.engine.metrics import EngineMetrics, multiprocess_mode
 from voco.providers.inference_queue import process_queues
 
 log = logging.getLogger("voco.capacity")
@@ -46,22 +49,26 @@ class CapacitySampler:
                 await self._task
 
     async def _run(self) -> None:
-        wall, cpu = time.monotonic(), time.thread_time()
+        wall, cpu, proc = time.monotonic(), time.thread_time(), time.process_time()
         while True:
             await asyncio.sleep(self.interval_s)
-            now, now_cpu = time.monotonic(), time.thread_time()
+            now, now_cpu, now_proc = time.monotonic(), time.thread_time(), time.process_time()
+            span = max(1e-6, now - wall)
             lag = max(0.0, now - wall - self.interval_s)
-            busy = (now_cpu - cpu) / max(1e-6, now - wall)
-            wall, cpu = now, now_cpu
+            busy = (now_cpu - cpu) / span
+            proc_busy = (now_proc - proc) / span / cores()
+            wall, cpu, proc = now, now_cpu, now_proc
             try:
-                self.tick(now, lag, busy)
+                self.tick(now, lag, busy, proc_busy)
             except Exception:  # a measurement bug must not stop the engine
                 log.exception("capacity sampling failed")
 
-    def tick(self, now: float, lag_s: float, busy: float) -> None:
+    def tick(self, now: float, lag_s: float, busy: float, proc_busy: float | None = None) -> None:
         """One sample (also called directly by tests with made-up readings)."""
         gate, mt = self.admission, self.metrics
         gate.observe_loop(now, lag_s, busy)
+        if proc_busy is not None:
+            gate.observe_cpu(now, proc_busy)
         mt.loop_lag.observe(lag_s)
         mt.loop_busy.set(busy)
         for q in process_queues():
@@ -74,6 +81,17 @@ class CapacitySampler:
         cap = gate.capacity(now)
         mt.capacity.set(-1 if cap is None else cap)
         mt.sessions.set(gate.sessions)
+
+
+def cores() -> int:
+    """Cores this process may count on: its CPU affinity (``taskset -c 0`` → 1),
+    or one under ``--workers`` (the workers share the cores, one each by default)."""
+    if multiprocess_mode():
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class _TimedVadModel:
