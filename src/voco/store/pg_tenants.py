@@ -31,9 +31,7 @@ from typing import Any
 from psycopg import errors
 
 from voco.auth.tokens import Principal
-from voco.billing.aggregate import event_name
 from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
-from voco.billing.meters import TurnUsage, usage_events
 from voco.store.checkpoints import FirstRead, PooledPostgresSaver
 from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined
 from voco.store.leases import Leases
@@ -47,6 +45,7 @@ from voco.store.tenancy import (
     Writer,
     as_uuid,
 )
+from voco.store.turn_write import record_turn
 
 log = logging.getLogger("voco.store")
 
@@ -312,30 +311,6 @@ class _ProbeDone(Exception):
     pass
 
 
-async def _write_usage(conn: Conn, org: str, thread_id: str, r: TurnRecord) -> None:
-    """The turn's usage rows, in the turn's transaction. Ids are deterministic
-    per (turn, meter, model): a retried write (or the interrupted record that
-    supersedes a finished one) inserts nothing twice."""
-    usage = TurnUsage(
-        r.turn_id, r.user_speech_ms, r.assistant_audio_ms, r.stt_audio_ms,
-        r.llm_tokens, len(r.tool_actions),
-    )  # fmt: skip
-    rows = usage_events(usage)
-    if not rows:
-        return
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "insert into public.usage_events (id, org_id, thread_id, turn_id, user_id, meter,"
-            " model, event_name, value) values (%s, %s, %s, %s, auth.uid(), %s, %s, %s, %s)"
-            " on conflict (id) do nothing",
-            [
-                (e.id, org, thread_id, e.turn_id, e.meter, e.model, event_name(e.meter, e.model),
-                 e.value)
-                for e in rows
-            ],
-        )  # fmt: skip
-
-
 class _PgGrant(SessionGrant):
     def __init__(
         self,
@@ -381,51 +356,12 @@ class _PgGrant(SessionGrant):
         org = self.org_id
         assert org is not None
         try:
+            # the turn, its tool actions, usage and audit rows: one statement
+            # (store/turn_write.py), one round trip, one transaction under RLS
             async with as_user_pipelined(self._store._pool, self._claims) as conn:
-                await conn.execute(
-                    "insert into public.turns (org_id, thread_id, user_id, session_id, turn_id,"
-                    " response_id, transcript, reply, interrupted, heard_text, model, timings)"
-                    " values (%s, %s, auth.uid(), %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
-                    (
-                        org, self.thread_id, self._session_id, r.turn_id, r.response_id,
-                        r.transcript, r.reply, r.interrupted, r.heard_text, r.model,
-                        json.dumps(r.timings),
-                    ),
-                )  # fmt: skip
-                if r.tool_actions:
-                    async with conn.cursor() as cur:
-                        await cur.executemany(
-                            "insert into public.tool_actions (org_id, thread_id, user_id, turn_id,"
-                            " request_id, action, decision, status, error_code, payload_bytes,"
-                            " payload_sha256, result_bytes, result_sha256) values"
-                            " (%s, %s, auth.uid(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            [
-                                (
-                                    org, self.thread_id, r.turn_id, a.request_id, a.action,
-                                    a.decision, a.status, a.error_code, a.payload_bytes,
-                                    a.payload_sha256, a.result_bytes, a.result_sha256,
-                                )
-                                for a in r.tool_actions
-                            ],
-                        )  # fmt: skip
-                await _write_usage(conn, org, self.thread_id, r)
-                for a in r.tool_actions:
-                    await audit(
-                        conn, org, "tool.action", a.request_id,
-                        {
-                            "turn": r.turn_id, "action": a.action, "decision": a.decision,
-                            "status": a.status, "code": a.error_code,
-                            "payload_sha256": a.payload_sha256, "result_sha256": a.result_sha256,
-                        },
-                    )  # fmt: skip
-                await audit(
-                    conn, org, "turn", r.turn_id,
-                    {
-                        "thread": self.thread_id, "session": self._session_id,
-                        "interrupted": r.interrupted, "model": r.model,
-                        "tools": len(r.tool_actions),
-                    },
-                )  # fmt: skip
+                await record_turn(
+                    conn, r, org=org, thread_id=self.thread_id, session_id=self._session_id
+                )
         except Exception:
             # the conversation itself is in the checkpoint; say loudly that its record is not
             log.exception("could not store turn %s of thread %s", r.turn_id, self.thread_id)
