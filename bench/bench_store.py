@@ -73,13 +73,23 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-async def per_turn_cost(store: Any, pgdata: Path, n: int = 60) -> None:
+# what a voice turn with billing on records: 4 meters and one model's tokens
+USAGE = {
+    "user_speech_ms": 1800,
+    "assistant_audio_ms": 4200,
+    "stt_audio_ms": 2300,
+    "llm_tokens": {"claude-haiku": (900, 120)},
+}
+
+
+async def per_turn_cost(store: Any, pgdata: Path, *, usage: bool, n: int = 60) -> None:
     """Time inside the database per turn, each part counted once: entering
     the run lock (the lease claim, and the checkpoint read sent with it), the
     checkpoint operations during the graph run (measured inside the saver),
     leaving the lock (the run's checkpoint writes with the lease release), and
     the RLS transaction recording the turn with its audit row. Timed without
-    the protocol trace; the round trips are counted in a second, traced pass."""
+    the protocol trace; the round trips are counted in a second, traced pass.
+    ``usage``: the turn record carries usage rows (billing on)."""
     user = str(uuid.uuid4())
     p = Principal(user, None, {"sub": user})
     grant = await store.tenants.open_session(p, project_id="bench", thread_id=None, session_id="s")
@@ -98,7 +108,8 @@ async def per_turn_cost(store: Any, pgdata: Path, n: int = 60) -> None:
         c2, t2 = time.thread_time(), time.perf_counter()
         await lock.__aexit__(None, None, None)
         t3, c3 = time.perf_counter(), time.thread_time()
-        grant.record_turn(TurnRecord(f"t{i}", f"r{i}", f"turn {i}", "reply", False, "m"))
+        extra: dict[str, Any] = USAGE if usage else {}
+        grant.record_turn(TurnRecord(f"t{i}", f"r{i}", f"turn {i}", "reply", False, "m", **extra))
         await store.tenants.flush()
         t4, c4 = time.perf_counter(), time.thread_time()
         return [t1 - t0, during, t3 - t2, t4 - t3], [c1 - c0, 0.0, c3 - c2, c4 - c3]
@@ -126,8 +137,9 @@ async def per_turn_cost(store: Any, pgdata: Path, n: int = 60) -> None:
     ms = 1000.0
     totals = [sum(w) for w in walls]
     part = [pct([w[k] for w in walls], 0.5) * ms for k in range(4)]
+    label = "with usage rows (billing on)" if usage else "without usage rows"
     print(
-        f"per-turn DB cost, {n} turns: p50 {pct(totals, 0.5) * ms:.1f} ms  "
+        f"per-turn DB cost {label}, {n} turns: p50 {pct(totals, 0.5) * ms:.1f} ms  "
         f"p95 {pct(totals, 0.95) * ms:.1f} ms  (p50 parts: lease claim + checkpoint read "
         f"{part[0]:.1f}, checkpoint ops during the run {part[1]:.1f}, checkpoint writes + "
         f"lease release {part[2]:.1f}, turn+audit tx {part[3]:.1f})"
@@ -236,7 +248,8 @@ async def main() -> None:
             async with open_store(
                 server.url, max_connections=16, connection_class=TracedConnection
             ) as store:
-                await per_turn_cost(store, server.pgdata)
+                await per_turn_cost(store, server.pgdata, usage=False)
+                await per_turn_cost(store, server.pgdata, usage=True)
                 if "--per-turn" in sys.argv:  # only the per-turn figures (A/B runs)
                     return
                 mem = await simultaneous(build_graph(InMemorySaver()))
