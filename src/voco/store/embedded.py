@@ -16,6 +16,18 @@ cost is that ancestors of the data directory (e.g. ``/root`` for
 ``~/.voco/pgdata``) become world-traversable. Files stay protected by their own
 modes (the JWT secret is ``0600``; the data directory is ``0700``).
 
+Server settings are PostgreSQL's defaults, on purpose. ``fsync`` and
+``synchronous_commit`` stay on: a turn's record is durable once committed
+(checkpoint writes opt out per connection instead, see
+:mod:`voco.store.postgres`). ``wal_sync_method`` stays ``fdatasync`` (Linux's
+default): on the machines measured, ``pg_test_fsync`` and durable-commit A/B
+runs alternating the methods on one server (ALTER SYSTEM + reload) showed no
+method consistently faster — ``open_datasync`` won single 8 kB writes in one
+run and lost the two-write case in every run, and a turn's commit usually
+flushes several pages (the checkpoint WAL written asynchronously before it),
+which is the case it loses. A deployment whose disk favours another method can
+set it with ``ALTER SYSTEM`` on the embedded server; nothing here resets it.
+
 Every ``pgserver`` call blocks (subprocesses, file locks), so callers run
 these functions in a worker thread.
 """
