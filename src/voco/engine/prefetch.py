@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -72,13 +73,23 @@ class Prefetch:
     """One speculative reply being prepared (a task of its own, cancellable)."""
 
     def __init__(
-        self, spec: Speculation, llm: LLM, tts: TTS, *, system: str, tools: list[ToolSpec]
+        self,
+        spec: Speculation,
+        llm: LLM,
+        tts: TTS,
+        *,
+        system: str,
+        tools: list[ToolSpec],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self.events: Tail[LLMEvent] = Tail()
         self.pcm: Tail[bytes] = Tail()
         self._llm, self._tts = llm, tts
         self._system, self._tools = system, tools
+        self._clock = clock
+        self.started_at = clock()  # engine/turn_timeline.py reads these two
+        self.first_pcm_at: float | None = None
         self.task = asyncio.ensure_future(self._run())
 
     def cancel(self) -> None:
@@ -126,6 +137,8 @@ class Prefetch:
         async def run() -> None:
             try:
                 async for chunk in self._tts.synthesize(spoken):
+                    if self.first_pcm_at is None:
+                        self.first_pcm_at = self._clock()
                     self.pcm.add(chunk)
                 self.pcm.close()
             except Exception as exc:
@@ -137,9 +150,18 @@ class Prefetch:
 class PrefetchSlot:
     """A session's one speculative reply at a time (the newest pause wins)."""
 
-    def __init__(self, llm: LLM, tts: TTS, *, system: str, tools: list[ToolSpec]) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        tts: TTS,
+        *,
+        system: str,
+        tools: list[ToolSpec],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._llm, self._tts = llm, tts
         self._system, self._tools = system, tools
+        self._clock = clock
         self.current: Prefetch | None = None
         self._for: object | None = None  # the pause being prepared for
 
@@ -153,7 +175,9 @@ class PrefetchSlot:
             return
         tier = route_model(extract_features(msgs, bool(self._tools))).tier  # as the graph will
         spec = Speculation(text, msgs, tier)
-        self.current = Prefetch(spec, self._llm, self._tts, system=self._system, tools=self._tools)
+        self.current = Prefetch(
+            spec, self._llm, self._tts, system=self._system, tools=self._tools, clock=self._clock
+        )
 
     def drop(self) -> None:
         pre, self.current, self._for = self.current, None, None

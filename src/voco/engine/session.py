@@ -106,7 +106,7 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
         self._closed = False
         # the reply prepared during the user's pause (engine/speculative.py)
         self.prefetch = PrefetchSlot(
-            runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS
+            runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS, clock=clock
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         # graph state round trips of cut replies, in order, off the reader path
