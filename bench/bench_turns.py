@@ -172,12 +172,15 @@ STEPS = (
 
 
 def make_stt(name: str, window_s: float | None) -> Any:
-    """The embedded Whisper, optionally with another minimum encoder window."""
+    """The engine's STT by name (``whisper``: the registry's default model),
+    optionally with another minimum encoder window."""
+    from voco.providers.registry import make_stt as registry_stt
     from voco.providers.whisper_stt import WhisperSTT
 
-    model = "base" if name == "whisper:base" else "tiny"
-    extra = {} if window_s is None else {"min_context_s": window_s}
-    return WhisperSTT(model=model, **extra)
+    stt = registry_stt(name)
+    if window_s is None:
+        return stt
+    return WhisperSTT(model=stt.model, min_context_s=window_s)
 
 
 async def latency_run(
@@ -273,7 +276,7 @@ if __name__ == "__main__":
     ap.add_argument("--splits", type=int, default=24)
     ap.add_argument("--only", choices=["all", "latency", "splits"], default="all")
     ap.add_argument("--llm", choices=["both", "scripted", "command"], default="both")
-    ap.add_argument("--stt", choices=["whisper:tiny", "whisper:base"], default="whisper:tiny")
+    ap.add_argument("--stt", choices=["whisper", "whisper:tiny", "whisper:base"], default="whisper")
     ap.add_argument(
         "--stt-window-s", type=float, default=None, help="Whisper's minimum encoder window"
     )
