@@ -1,6 +1,8 @@
 """Turn-end benchmarks (issue 10 §1): figures to read, no assertions.
 
-    uv run python bench/bench_turns.py [--trials N] [--splits N]
+    taskset -c 0 uv run python bench/bench_turns.py [--trials N] [--splits N]
+        [--only latency|splits] [--llm scripted|command] [--stt whisper:tiny|whisper:base]
+        [--stt-window-s S]
 
 Embedded stack (Silero VAD, Whisper, Piper), one session at a time, speech
 streamed in real time. Prints
@@ -15,6 +17,12 @@ streamed in real time. Prints
   espeak-ng voices and Piper: a split is more than one ``transcript.final``
   for one utterance, or reply audio starting inside the hesitation;
 * **turns per plain utterance** (no hesitation): should be exactly one.
+* **where the time went** (engine clock, ms after the last voiced frame the
+  VAD saw; ``engine/turn_timeline.py``): the VAD's own lag behind the true end
+  (stream time), when the speculative decode started and its duration, when
+  the turn was confirmed, when the speculative reply started and had its
+  first audio, when that audio was released — and how often the speculative
+  reply was the one that answered.
 
 Short runs only: the machine is shared. The figures depend on its load.
 """
@@ -113,6 +121,7 @@ async def utterance_trial(
     up = RealtimeStreamer(client.send_audio)
     up.start()
     finals: list[str] = []
+    vad_end_ms: int | None = None
     first_audio: float | None = None
     metrics: dict[str, Any] | None = None
     try:
@@ -133,6 +142,8 @@ async def utterance_trial(
             msg = r.message
             if isinstance(msg, m.TranscriptFinal):
                 finals.append(msg.text)
+            elif isinstance(msg, m.VadSpeechEnd) and vad_end_ms is None:
+                vad_end_ms = msg.t_ms
             elif isinstance(msg, m.McpRequest) and bridge is not None:
                 bridge.submit(msg, client)
             elif isinstance(msg, m.Metrics):
@@ -142,14 +153,44 @@ async def utterance_trial(
             "finals": finals,
             "latency_ms": None if first_audio is None else (first_audio - last_voiced) * 1000,
             "metrics": metrics or {},
+            "vad_lag_ms": None if vad_end_ms is None else vad_end_ms - end_ms,
         }
     finally:
         await up.stop()
         await client.close()
 
 
-async def latency_run(label: str, llm: Any, trials: int, repo: Path) -> None:
-    rt = await EngineRuntime.create(EngineConfig(database="memory"), llm=llm)
+STEPS = (
+    "eot_decode_start_ms",
+    "eot_decode_ms",
+    "eot_transcript_ms",
+    "eot_confirmed_ms",
+    "eot_spec_start_ms",
+    "eot_spec_audio_ms",
+    "eot_release_ms",
+)
+
+
+def make_stt(name: str, window_s: float | None) -> Any:
+    """The engine's STT by name (``whisper``: the registry's default model),
+    optionally with another minimum encoder window."""
+    from voco.providers.registry import make_stt as registry_stt
+    from voco.providers.whisper_stt import WhisperSTT
+
+    stt = registry_stt(name)
+    if window_s is None:
+        return stt
+    return WhisperSTT(model=stt.model, min_context_s=window_s)
+
+
+async def latency_run(
+    label: str, llm: Any, trials: int, repo: Path, stt: str, window_s: float | None
+) -> None:
+    rt = await EngineRuntime.create(
+        EngineConfig(database="memory"), llm=llm, stt=make_stt(stt, window_s)
+    )
+    observed: list[dict[str, int]] = []
+    rt.turn_observers.append(lambda fields: observed.append(dict(fields)))
     # an audit log of its own: the bench must not write (or trip over) the user's
     audit = Path(tempfile.mkdtemp(prefix="bench-turns-")) / "audit.jsonl"
     bridge = McpBridge([repo], "deny", audit_path=audit) if llm is None else None
@@ -159,7 +200,10 @@ async def latency_run(label: str, llm: Any, trials: int, repo: Path) -> None:
         for i in range(trials):
             voice = VOICES[i % len(VOICES)]
             text = PLAIN[i % len(PLAIN)]
-            res.append(await utterance_trial(url, token, speech(voice, text), bridge, 0.2))
+            observed.clear()
+            r = await utterance_trial(url, token, speech(voice, text), bridge, 0.2)
+            r["steps"] = observed[-1] if observed else {}
+            res.append(r)
     if bridge is not None:
         await bridge.aclose()
     await rt.aclose()
@@ -167,13 +211,24 @@ async def latency_run(label: str, llm: Any, trials: int, repo: Path) -> None:
     report("at the client", [r["latency_ms"] for r in res if r["latency_ms"] is not None])
     for k in ("stt_ms", "llm_ttft_ms", "tts_ttfb_ms", "e2e_ms", "engine_overhead_ms"):
         report(f"engine metrics: {k}", [r["metrics"][k] for r in res if k in r["metrics"]])
+    print("  where the time went (engine clock, ms after the VAD's last voiced frame):")
+    report(
+        "VAD lag behind the true end (stream ms)",
+        [r["vad_lag_ms"] for r in res if r["vad_lag_ms"] is not None],
+    )
+    for k in STEPS:
+        report(k, [r["steps"][k] for r in res if k in r["steps"]])
+    taken = sum("eot_spec_start_ms" in r["steps"] for r in res)
+    print(f"  speculative reply answered {taken} of {len(res)} turns")
     turns = [len(r["finals"]) for r in res]
     print(f"  turns per plain utterance: {turns.count(1)} of {len(turns)} exactly one {turns}")
 
 
-async def split_run(n: int, rng: np.random.Generator) -> None:
+async def split_run(n: int, rng: np.random.Generator, stt: str, window_s: float | None) -> None:
     llm = ScriptedLLM(lambda msgs: ["Sure, I can help with that."])
-    rt = await EngineRuntime.create(EngineConfig(database="memory"), llm=llm)
+    rt = await EngineRuntime.create(
+        EngineConfig(database="memory"), llm=llm, stt=make_stt(stt, window_s)
+    )
     split = 0
     rows = []
     async with running_engine(rt) as url:
@@ -194,7 +249,9 @@ async def split_run(n: int, rng: np.random.Generator) -> None:
         print(f"  {mark} {voice:15s} {gap:3d} ms  {a!r} | {b!r} -> {finals}")
 
 
-async def main(trials: int, splits: int, what: str) -> None:
+async def main(
+    trials: int, splits: int, what: str, llms: str, stt: str, window_s: float | None
+) -> None:
     rng = np.random.default_rng(10)
     repo = Path(__file__).resolve().parents[1]
     for voice in VOICES:  # synthesize up front: not inside a timed trial
@@ -202,11 +259,15 @@ async def main(trials: int, splits: int, what: str) -> None:
             speech(voice, text)
     print("(figures from a shared, loaded machine: read them as rough)")
     if what in ("all", "latency"):
-        scripted = ScriptedLLM(lambda msgs: ["Sure, I can help with that."])
-        await latency_run("scripted fast LLM, one sentence", scripted, trials, repo)
-        await latency_run("offline command mode, real sandbox", None, trials, repo)
+        if llms in ("both", "scripted"):
+            scripted = ScriptedLLM(lambda msgs: ["Sure, I can help with that."])
+            label = "scripted fast LLM, one sentence"
+            await latency_run(label, scripted, trials, repo, stt, window_s)
+        if llms in ("both", "command"):
+            label = "offline command mode, real sandbox"
+            await latency_run(label, None, trials, repo, stt, window_s)
     if what in ("all", "splits"):
-        await split_run(splits, rng)
+        await split_run(splits, rng, stt, window_s)
 
 
 if __name__ == "__main__":
@@ -214,5 +275,10 @@ if __name__ == "__main__":
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--splits", type=int, default=24)
     ap.add_argument("--only", choices=["all", "latency", "splits"], default="all")
+    ap.add_argument("--llm", choices=["both", "scripted", "command"], default="both")
+    ap.add_argument("--stt", choices=["whisper", "whisper:tiny", "whisper:base"], default="whisper")
+    ap.add_argument(
+        "--stt-window-s", type=float, default=None, help="Whisper's minimum encoder window"
+    )
     args = ap.parse_args()
-    asyncio.run(main(args.trials, args.splits, args.only))
+    asyncio.run(main(args.trials, args.splits, args.only, args.llm, args.stt, args.stt_window_s))

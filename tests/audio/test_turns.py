@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechStarted, TurnConfig, TurnDetector
@@ -90,3 +92,60 @@ def test_end_after_is_reset_when_speech_comes_back() -> None:
     assert d.push(0.9) is not None  # resumed
     events = [d.push(0.0) for _ in range(3)]
     assert isinstance(events[-1], SpeechEnded)  # back to the configured 96 ms
+
+
+def _pauses(d: TurnDetector, probs: list[float]) -> list[tuple[int, object]]:
+    """(frame index, event) of every pause, resume and end ``probs`` cause."""
+    out = []
+    for i, p in enumerate(probs):
+        ev = d.push(p)
+        if ev is not None and not isinstance(ev, SpeechStarted):
+            out.append((i, ev))
+    return out
+
+
+def test_early_pause_at_the_first_silent_frame_after_enough_speech() -> None:
+    from voco.audio.turns import SpeechPaused
+
+    d = TurnDetector(TurnConfig(pause_ms=128, early_pause_ms=32, early_min_speech_ms=320))
+    events = _pauses(d, [0.9] * 12 + [0.0] * 3)  # 384 ms of speech, then silence
+    assert events == [(12, SpeechPaused(end_ms=384))]  # the very first silent frame
+
+
+def test_short_speech_waits_the_full_pause() -> None:
+    from voco.audio.turns import SpeechPaused
+
+    d = TurnDetector(TurnConfig(pause_ms=128, early_pause_ms=32, early_min_speech_ms=320))
+    events = _pauses(d, [0.9] * 4 + [0.0] * 5)  # 128 ms of speech: too little for early
+    assert events == [(7, SpeechPaused(end_ms=128))]  # after 4 silent frames, as before
+
+
+def test_a_flickering_pause_does_not_fire_per_frame() -> None:
+    """Dip, one voiced frame, dip, ...: an early pause needs 320 ms of stream
+    since the previous one, so 40 dips in 2.5 s give at most one per 320 ms."""
+    from voco.audio.turns import SpeechPaused
+
+    d = TurnDetector(
+        TurnConfig(end_silence_ms=1000, pause_ms=128, early_pause_ms=32, early_min_speech_ms=320)
+    )
+    probs = [0.9] * 12 + [0.0, 0.9] * 40
+    paused = [i for i, e in _pauses(d, probs) if isinstance(e, SpeechPaused)]
+    assert paused[0] == 12
+    assert len(paused) <= 1 + (80 * 32) // 320
+    assert all(b - a >= 10 for a, b in itertools.pairwise(paused))
+
+
+def test_new_speech_after_a_pause_earns_another_early_pause() -> None:
+    from voco.audio.turns import SpeechPaused
+
+    d = TurnDetector(
+        TurnConfig(end_silence_ms=1000, pause_ms=128, early_pause_ms=32, early_min_speech_ms=320)
+    )
+    probs = [0.9] * 12 + [0.0] * 2 + [0.9] * 10 + [0.0]
+    paused = [(i, e) for i, e in _pauses(d, probs) if isinstance(e, SpeechPaused)]
+    assert paused == [(12, SpeechPaused(end_ms=384)), (24, SpeechPaused(end_ms=24 * 32))]
+
+
+def test_early_pause_config_is_checked() -> None:
+    with pytest.raises(ValueError):
+        TurnConfig(pause_ms=64, early_pause_ms=96)

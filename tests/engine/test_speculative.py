@@ -289,3 +289,99 @@ async def test_the_next_turn_runs_only_after_the_cut_reply_is_recorded() -> None
     await resp.task
     cut_reply = [x for x in rig.llm.calls[-1] if x.role == "assistant" and x.interrupted]
     assert len(rig.llm.calls) == 2 and len(cut_reply) == 1
+
+
+# ------------------------------------------------- read-only tools (issue 10 §1)
+
+
+def test_only_steps_of_read_only_tools_may_run_speculatively() -> None:
+    from voco.engine.speculative import may_run_speculatively
+
+    read = ToolCall("a", "read_file", {"path": "README.md"})
+    listing = ToolCall("b", "list_dir", {"path": "."})
+    write = ToolCall("c", "write_file", {"path": "x", "content": "y"})
+    run = ToolCall("d", "execute_command", {"command": "git status"})
+    assert may_run_speculatively([read, listing])
+    assert not may_run_speculatively([read, write])  # one writer: the whole step waits
+    assert not may_run_speculatively([run])  # the runtime decides commands, per call
+    assert not may_run_speculatively([])
+
+
+def test_a_speculative_tool_call_is_served_exactly_once() -> None:
+    spec = Speculation("List the files.", [], "haiku")
+    spec.tools["c1"] = ("list_dir", {"path": "."})
+    assert not spec.serves_tool("c1", "list_dir", {"path": "."})  # not taken yet
+    spec.take("List the files.")
+    assert not spec.serves_tool("c1", "list_dir", {"path": "src"})
+    assert spec.serves_tool("c1", "list_dir", {"path": "."})
+    assert not spec.serves_tool("c1", "list_dir", {"path": "."})
+
+
+LISTING = ToolCall("c1", "list_dir", {"path": "."})
+
+
+def _lister(msgs: list[ChatMessage]) -> list[str | ToolCall]:
+    return [LISTING] if msgs[-1].role == "user" else ["There are two files."]
+
+
+async def _answer(rig: Rig, n: int, result: Any = None, **kw: Any) -> m.McpRequest:
+    """Answer the ``n``th mcp.request as the runtime would, once it went out."""
+    for _ in range(20_000):  # a graph run takes many loop turns to get there
+        reqs = [x for x in rig.texts if x.type == "mcp.request"]
+        if len(reqs) >= n:
+            break
+        await asyncio.sleep(0)
+    req = reqs[n - 1]
+    answer = {"status": "success", "result": result or {"entries": []}, **kw}
+    assert rig.session.mcp.resolve(m.McpResponse(id=req.id, **answer))
+    return req
+
+
+async def _prepare_with_tools(rig: Rig, text: str) -> Prefetch:
+    await rig.session.turn_may_end(text)
+    pre = rig.session.prefetch.current
+    assert pre is not None
+    return pre
+
+
+async def test_read_only_tools_run_during_the_pause_and_serve_the_confirmed_turn() -> None:
+    rig = Rig(ScriptedLLM(_lister))
+    pre = await _prepare_with_tools(rig, "What files are here?")
+    req = await _answer(rig, 1, {"entries": [{"name": "a.py"}]})
+    await pre.task
+    assert req.speculative is True and req.action == "list_dir" and req.id != LISTING.id
+    assert "state" not in rig.types()  # the user is still pausing: no running_tool
+    assert len(rig.llm.calls) == 2 and rig.tts.said == ["There are two files."]
+    assert rig.audio == [] and await rig.stored() == []  # nothing out, nothing stored
+    await rig.confirm("What files are here?")
+    assert len(rig.llm.calls) == 2  # both model calls served from the speculation
+    assert [x.type for x in rig.texts].count("mcp.request") == 1  # run once
+    assert rig.audio
+    roles = [x["role"] for x in await rig.stored()]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    await rig.session.close()
+    (record,) = rig.grant.records
+    assert [a.action for a in record.tool_actions] == ["list_dir"]  # it ran for this turn
+
+
+async def test_a_discarded_speculation_leaves_its_read_in_no_record() -> None:
+    rig = Rig(ScriptedLLM(_lister))
+    pre = await _prepare_with_tools(rig, "What files are here?")
+    await _answer(rig, 1)
+    await pre.task
+    await rig.session.turn_goes_on()
+    await rig.session.close()
+    assert await rig.stored() == [] and rig.grant.records == [] and rig.audio == []
+
+
+async def test_a_read_the_runtime_refuses_speculatively_is_asked_for_in_the_turn() -> None:
+    rig = Rig(ScriptedLLM(_lister))
+    pre = await _prepare_with_tools(rig, "What files are here?")
+    await _answer(rig, 1, status="rejected", code="needs_confirmed_turn", result=None)
+    await pre.task
+    assert len(rig.llm.calls) == 1  # the speculation stopped at the refusal
+    confirmed = asyncio.ensure_future(rig.confirm("What files are here?"))
+    real = await _answer(rig, 2)
+    await confirmed
+    assert not real.speculative and real.action == "list_dir"
+    assert len(rig.llm.calls) == 2 and rig.audio

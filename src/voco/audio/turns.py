@@ -13,6 +13,14 @@ Rules (protocol §7):
 * speech ends after ``end_silence_ms`` of frames below ``neg_threshold``
   (hysteresis, so a dip in the middle of a word does not end the turn); the end
   time is the end of the last frame at or above ``neg_threshold``.
+* a *pause* (:class:`SpeechPaused`, where the session transcribes
+  speculatively) comes after ``early_pause_ms`` of silence — the first silent
+  frame — once at least ``early_min_speech_ms`` of speech came since the
+  utterance began or since the previous pause; otherwise after ``pause_ms``.
+  Why: the speculative decode is the longest step between the last word and
+  the reply, so it starts as soon as the voice stops; a pause that keeps
+  flickering (a dip, a word, a dip) must not launch a decode per frame, so a
+  new early pause needs new speech first, and the rest wait as long as before.
 """
 
 from __future__ import annotations
@@ -30,12 +38,16 @@ class TurnConfig:
     end_silence_ms: int = 320
     preroll_ms: int = 256  # audio kept before the onset for the recogniser
     pause_ms: int = 128  # silence after which the transcript is computed speculatively
+    early_pause_ms: int = 32  # ... or this soon, after enough new speech (module docstring)
+    early_min_speech_ms: int = 320
 
     def __post_init__(self) -> None:
         if not 0.0 < self.neg_threshold <= self.threshold < 1.0:
             raise ValueError("need 0 < neg_threshold <= threshold < 1")
         if self.start_frames < 1 or self.end_silence_ms < FRAME_MS:
             raise ValueError("start_frames >= 1 and end_silence_ms >= one frame required")
+        if not 0 < self.early_pause_ms <= self.pause_ms or self.early_min_speech_ms < 0:
+            raise ValueError("need 0 < early_pause_ms <= pause_ms and early_min_speech_ms >= 0")
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,9 @@ class TurnDetector:
         self._last_voiced_frame = -1
         self._silence_frames_needed = -(-self.config.end_silence_ms // FRAME_MS)
         self._pause_frames = max(1, -(-self.config.pause_ms // FRAME_MS))
+        self._early_frames = max(1, -(-self.config.early_pause_ms // FRAME_MS))
+        self._early_speech_frames = -(-self.config.early_min_speech_ms // FRAME_MS)
+        self._fresh_from = 0  # first frame of speech no pause has covered yet
         self._paused = False
         self._end_frames = self._silence_frames_needed  # this pause's; see end_after
 
@@ -104,6 +119,7 @@ class TurnDetector:
                 self._last_voiced_frame = i
                 onset = i - cfg.start_frames + 1
                 self._run = 0
+                self._fresh_from = onset
                 return SpeechStarted(onset * FRAME_MS, (i + 1) * FRAME_MS, onset)
             return None
         if prob >= cfg.neg_threshold:
@@ -116,10 +132,16 @@ class TurnDetector:
         silent = i - self._last_voiced_frame
         if silent >= self._end_frames:
             return self._end(i)
-        if silent == self._pause_frames and not self._paused:
+        if not self._paused and silent >= self._pause_after():
             self._paused = True
+            self._fresh_from = self._last_voiced_frame + 1
             return SpeechPaused((self._last_voiced_frame + 1) * FRAME_MS)
         return None
+
+    def _pause_after(self) -> int:
+        """Silent frames this pause needs before :class:`SpeechPaused` (docstring)."""
+        fresh = self._last_voiced_frame + 1 - self._fresh_from
+        return self._early_frames if fresh >= self._early_speech_frames else self._pause_frames
 
     def _end(self, i: int) -> SpeechEnded:
         self._in_speech = False

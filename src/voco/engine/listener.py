@@ -24,6 +24,7 @@ from voco.engine.echo import EchoGate
 from voco.engine.record import Turn, new_id
 from voco.engine.runtime import EngineRuntime
 from voco.engine.turn_end import Completeness, TurnEnd
+from voco.engine.turn_timeline import TurnTimeline
 from voco.engine.vocabulary import ProjectVocabulary
 from voco.protocol import messages as m
 from voco.providers.base import ProviderError, SpeechStream
@@ -94,6 +95,7 @@ class Listener:
         self._joined: Turn | None = None  # thinking turn the new speech joins
         # how long this pause must last, from the words heard (engine/turn_end.py)
         self.turn_end = TurnEnd(runtime.turn_end)
+        self._timeline: TurnTimeline | None = None  # the current pause's clock readings
         # the project's names this conversation has seen (fed from MCP results
         # by the session): they bias the STT and respell the transcript
         self.vocabulary = ProjectVocabulary()
@@ -148,6 +150,7 @@ class Listener:
         if self._utterance is not None:
             self.turn_end.pause(ev.end_ms)
             self.turns.end_after(self.turn_end.silence_needed())
+            self._timeline = TurnTimeline.at_pause(self._clock(), self.stream_ms() - ev.end_ms)
             self._preview = preview = asyncio.ensure_future(self._utterance.preview())
             preview.add_done_callback(self._preview_done)
 
@@ -162,6 +165,8 @@ class Listener:
         """
         if preview is not self._preview or preview.cancelled() or not self.turn_end.paused:
             return
+        if self._timeline is not None:
+            self._timeline.decoded_at = self._clock()
         exc = preview.exception()
         text = None if exc is not None else preview.result()
         level = self.turn_end.transcript(text.strip() if text is not None else None)
@@ -229,13 +234,16 @@ class Listener:
             return None
         joined, self._joined = self._joined, None
         preview, self._preview = self._preview, None
+        timeline, self._timeline = self._timeline, None
+        if timeline is not None:
+            timeline.confirmed_at = self._clock()
         onset, preroll_ms = self._onset
         heard = (
             max(0, ev.end_ms - onset),
             max(0, ev.decided_ms - onset) + preroll_ms,
             max(0, ev.decided_ms - ev.end_ms),
         )
-        return self._finish_utterance(utterance, self._clock(), joined, preview, heard)
+        return self._finish_utterance(utterance, self._clock(), joined, preview, heard, timeline)
 
     async def _announce_end(
         self, ev: SpeechEnded, finish: Awaitable[None] | None, *, inline: bool = False
@@ -256,6 +264,7 @@ class Listener:
         joined: Turn | None,
         preview: asyncio.Future[str | None] | None,
         heard: tuple[int, int, int | None] = (0, 0, None),
+        timeline: TurnTimeline | None = None,
     ) -> None:
         t0 = self._clock()
         try:
@@ -281,6 +290,7 @@ class Listener:
             turn = Turn(new_id(), new_id(), text)
         turn.speech_end_at, turn.stt_ms = decided, stt_ms
         turn.speech_ms, turn.stt_audio_ms, turn.eot_ms = heard
+        turn.timeline = timeline
         if joined is not None:
             turn.speech_ms += joined.speech_ms
             turn.stt_audio_ms += joined.stt_audio_ms

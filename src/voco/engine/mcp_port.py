@@ -12,6 +12,7 @@ observer that fails never costs the tool call its answer.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -46,9 +47,31 @@ class SessionMcpPort(McpPort):
         self._deadlines: dict[str, float] = {}
         self._answered: set[str] = set()
         self._issued: set[str] = set()  # ids sent on this connection (bounded by its life)
+        self._speculative: set[str] = set()  # wire ids of the pending speculative ones
+        self._spec_seq = itertools.count(1)
         self._closed = False
 
-    async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
+    def is_speculative(self, wire_id: str) -> bool:
+        """A pending request sent before its turn was confirmed (no state change)."""
+        return wire_id in self._speculative
+
+    async def call(
+        self, call_id: str, action: str, payload: dict[str, Any], *, speculative: bool = False
+    ) -> McpOutcome:
+        """``speculative``: sent during the user's pause (engine/prefetch.py) under
+        a wire id of its own — the runtime never runs one id twice, and the
+        confirmed turn may need to send the same call for real."""
+        if speculative:
+            call_id = f"spec{next(self._spec_seq)}.{call_id}"[:200]
+            self._speculative.add(call_id)
+        try:
+            return await self._call(call_id, action, payload, speculative)
+        finally:
+            self._speculative.discard(call_id)
+
+    async def _call(
+        self, call_id: str, action: str, payload: dict[str, Any], speculative: bool
+    ) -> McpOutcome:
         if self._closed:
             return McpOutcome(
                 "error", error="the local runtime is not connected", code="runtime_disconnected"
@@ -58,7 +81,10 @@ class SessionMcpPort(McpPort):
         self._issued.add(call_id)
         self._deadlines[call_id] = self._clock() + self._response_timeout
         try:
-            await self._send(McpRequest(id=call_id, action=action, payload=payload))
+            req = McpRequest(id=call_id, action=action, payload=payload)
+            if speculative:
+                req = req.model_copy(update={"speculative": True})
+            await self._send(req)
             while True:
                 remaining = self._deadlines[call_id] - self._clock()
                 if remaining <= 0:

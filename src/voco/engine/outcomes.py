@@ -19,6 +19,7 @@ from voco.engine.lifecycle import Done
 from voco.engine.response import Response
 from voco.engine.runtime import EngineRuntime
 from voco.engine.speaker import Speaker
+from voco.engine.turn_timeline import breakdown
 from voco.protocol import messages as m
 from voco.store.tenancy import SessionGrant
 
@@ -87,6 +88,15 @@ class ResponseOutcomes:
             m.Metrics(turn_id=resp.turn.turn_id, audio_ms=resp.audio.sent_ms, **fields)  # type: ignore[arg-type]
         )
         observed = timings.observed()
+        pre = resp.prefetch  # off the wire too: where the turn end's time went
+        observed.update(
+            breakdown(
+                resp.turn.timeline,
+                spec_at=None if pre is None else pre.started_at,
+                spec_audio_at=None if pre is None else pre.first_pcm_at,
+                released_at=speaker.first_audio_at,
+            )
+        )
         for observe in self.rt.turn_observers:
             observe(observed)
         if self.rt.tracer is not None:

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from voco.agent.state import Message, message
+from voco.engine.turn_timeline import TurnTimeline
 from voco.providers.base import ChatMessage
 
 
@@ -28,6 +29,7 @@ class Turn:
     eot_ms: int | None = None  # VAD end of turn: last voiced frame → the silence rule fired
     speech_ms: int = 0  # usage: the user's speech, onset to end
     stt_audio_ms: int = 0  # usage: audio given to STT (preroll + speech + end silence)
+    timeline: TurnTimeline | None = None  # where the turn end's time went (turn_timeline.py)
 
 
 def interruption_updates(

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from voco.agent.context import AgentContext
@@ -35,7 +36,7 @@ from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.outcomes import ResponseOutcomes
 from voco.engine.playout import ResponseAudio
-from voco.engine.prefetch import PrefetchSlot, PrimedLLM, PrimedTTS
+from voco.engine.prefetch import PrefetchSlot, PrimedLLM, PrimedPort, PrimedTTS
 from voco.engine.record import Turn, interruption_updates, new_id
 from voco.engine.response import Response, ResponseEmitter
 from voco.engine.runtime import EngineRuntime
@@ -106,7 +107,12 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
         self._closed = False
         # the reply prepared during the user's pause (engine/speculative.py)
         self.prefetch = PrefetchSlot(
-            runtime.llm, runtime.tts, system=SYSTEM_PROMPT, tools=MCP_TOOLS
+            runtime.llm,
+            runtime.tts,
+            system=SYSTEM_PROMPT,
+            tools=MCP_TOOLS,
+            clock=clock,
+            tool_call=partial(self.mcp.call, speculative=True),  # read-only ones only
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         # graph state round trips of cut replies, in order, off the reader path
@@ -127,7 +133,8 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
             await self.send(m.State(value=value))  # type: ignore[arg-type]
 
     async def _send_mcp_request(self, req: m.McpRequest) -> None:
-        await self.set_state("running_tool")
+        if not req.speculative:  # the user is still pausing: no state of its own
+            await self.set_state("running_tool")
         await self.send(req)
 
     async def _send_audio(self, resp: Response, data: bytes) -> bool:
@@ -258,8 +265,8 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
         speaker = resp.speaker = self._speaker(resp)  # resumable after a false barge-in
         emitter = ResponseEmitter(resp, speaker, send=self.send, clock=self.clock)
         resp.emitter = emitter
-        resp.tools = RecordingPort(self.mcp)
         pre = resp.prefetch
+        resp.tools = RecordingPort(self.mcp if pre is None else PrimedPort(self.mcp, pre))
         llm = self.rt.llm if pre is None else PrimedLLM(self.rt.llm, pre)
         ctx = AgentContext(llm, emitter, resp.tools, SYSTEM_PROMPT)
         speaking = asyncio.create_task(speaker.run())

@@ -27,6 +27,8 @@ class ToolProgress:
     async def on_mcp_progress(self, msg: m.McpProgress) -> bool:
         if not self.mcp.progress(msg):
             return False
+        if self.mcp.is_speculative(msg.id):  # the user has not confirmed a turn yet
+            return True
         if msg.stage == "awaiting_approval":
             await self.set_state("awaiting_approval")
             resp = self.response

@@ -273,6 +273,9 @@ class McpRequest(_Msg):
     id: str = Field(min_length=1, max_length=200)
     action: str
     payload: dict[str, Any] = Field(default_factory=dict)
+    # sent during the user's pause, before the turn is confirmed (docs/protocol.md
+    # §6): run it only if it needs nobody's approval, else refuse without asking
+    speculative: bool | None = None
 
 
 class Metrics(_Msg):

@@ -203,6 +203,7 @@ export interface McpRequest {
   id: string;
   action: string;
   payload?: Record<string, unknown>;
+  speculative?: boolean | null;
 }
 
 /**

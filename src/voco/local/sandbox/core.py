@@ -24,6 +24,7 @@ from voco.local.sandbox.errors import (
     DENIED_BY_POLICY,
     DENIED_BY_USER,
     INTERNAL,
+    NEEDS_CONFIRMED_TURN,
     UNKNOWN_ACTION,
     ActionError,
     RootRefused,
@@ -302,6 +303,13 @@ class Sandbox:
             self._record("decision", {"id": request.id, "decision": "allowed"})
             return
         self._record("decision", {"id": request.id, "decision": "needs_approval", "reason": reason})
+        if request.speculative:  # nobody is asked about a turn not yet confirmed
+            self._record("approval", {"id": request.id, "approved": False, "by": "speculative"})
+            raise ActionError(
+                NEEDS_CONFIRMED_TURN,
+                f"not run before the turn is confirmed: {reason}",
+                status="rejected",
+            )
         if self._approver is None:
             self._record("approval", {"id": request.id, "approved": False, "by": "policy"})
             raise ActionError(

@@ -23,6 +23,9 @@ UNKNOWN_ACTION = "unknown_action"
 INTERNAL = "internal"
 DENIED_BY_USER = "denied_by_user"
 DENIED_BY_POLICY = "denied_by_policy"
+# a speculative request (sent before the user's turn was confirmed) that would
+# need approval: refused without asking; the confirmed turn sends it again
+NEEDS_CONFIRMED_TURN = "needs_confirmed_turn"
 
 
 class ActionError(Exception):
