@@ -418,7 +418,7 @@ async def run_level(
                     "--duration",
                     str(int(seconds)),
                     "--format",
-                    "raw",
+                    "flamegraph" if profile.endswith(".svg") else "raw",
                     "--output",
                     profile,
                     "--nonblocking",
