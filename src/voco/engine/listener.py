@@ -158,9 +158,7 @@ class Listener:
     async def _step_async(self, frame: bytes, event: TurnEvent | None) -> None:
         if isinstance(event, SpeechStarted):
             await self._speech_started(event)
-        if self._utterance is not None and (
-            self.turns.in_speech or isinstance(event, SpeechEnded)
-        ):
+        if self._utterance is not None and (self.turns.in_speech or isinstance(event, SpeechEnded)):
             await self._utterance.push(frame)
         if isinstance(event, SpeechPaused):
             self._start_preview(event)
