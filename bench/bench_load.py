@@ -63,6 +63,7 @@ CHUNK_BYTES = 16_000 * CHUNK_MS // 1000 * 2
 CYCLE_S = 8.0
 PING_EVERY_S = 1.0
 BARGE_AFTER_S = 0.6
+SPEECH = True  # --no-speech: room noise only (the per-frame path, nothing else)
 MAX_BUFFERED = 32 * 1024  # bytes waiting in our socket: the engine is not reading
 SILENCE: list[bytes] = []  # the room between utterances, framed: see room_noise()
 REPLY = "I found three files: the readme, the main module and the tests. Which one first?"
@@ -186,7 +187,9 @@ class Engine:
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
 
-def start_engine(mode: str, urls: dict[str, str], home: Path, admission: str) -> Engine:
+def start_engine(
+    mode: str, urls: dict[str, str], home: Path, admission: str, log: str | None = None
+) -> Engine:
     port = free_port()
     env = dict(os.environ, VOCO_HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test")
     env["ANTHROPIC_BASE_URL"] = urls["anthropic"]
@@ -211,7 +214,15 @@ def start_engine(mode: str, urls: dict[str, str], home: Path, admission: str) ->
     # keep draining its log so it never blocks on a full pipe
     import threading
 
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    sink = open(log, "wb") if log else None  # noqa: SIM115 - lives as long as the engine
+
+    def drain() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if sink is not None:
+                sink.write(line)
+                sink.flush()
+
+    threading.Thread(target=drain, daemon=True).start()
     return Engine(proc, f"ws://127.0.0.1:{port}/v1/session", home)
 
 
@@ -276,7 +287,7 @@ class LoadSession:
         self.f = figs
         self.utter, self.barge = utter, barge
         self.queue: list[tuple[bytes, str | None]] = []
-        self.next_utter = time.monotonic() + offset_s
+        self.next_utter = time.monotonic() + offset_s if SPEECH else float("inf")
         self.next_ping = time.monotonic() + (offset_s % PING_EVERY_S)
         self.pings: dict[int, float] = {}
         self.ping_id = 0
@@ -569,8 +580,10 @@ async def main(args: argparse.Namespace) -> None:
     urls = json.loads(doubles.stdout.readline())
     utter, barge = chunked(speech_pcm("list the files please")), chunked(speech_pcm("no, stop"))
     SILENCE[:] = room_noise(None if args.room_dbfs >= 0 else args.room_dbfs)
+    global SPEECH
+    SPEECH = args.speech
     with tempfile.TemporaryDirectory() as home:
-        engine = start_engine(args.mode, urls, Path(home), args.admission)
+        engine = start_engine(args.mode, urls, Path(home), args.admission, args.engine_log)
         try:
             print(
                 f"mode {args.mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
@@ -633,5 +646,16 @@ if __name__ == "__main__":
         help="the engine's admission control: off (default) measures the cost of every "
         "session asked for; measured shows where the engine itself would refuse",
     )
-    p.add_argument("--profile", metavar="OUT", help="py-spy the engine during the last level")
+    p.add_argument(
+        "--profile",
+        metavar="OUT",
+        help="py-spy the engine during the last level (OUT.svg: a flame graph; else raw)",
+    )
+    p.add_argument(
+        "--no-speech",
+        dest="speech",
+        action="store_false",
+        help="room noise only, no utterances: the engine's per-frame cost alone",
+    )
+    p.add_argument("--engine-log", metavar="FILE", help="write the engine's log to FILE")
     asyncio.run(main(p.parse_args()))

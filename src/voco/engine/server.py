@@ -226,7 +226,12 @@ class Handler:
         for ev in events:
             if isinstance(ev, AudioReceived):
                 assert self.session is not None
-                await self.session.on_audio(ev.frames, ev.first_frame_index)
+                if self._lane is not None:
+                    # the pipe keeps the order and holds reading when behind; not
+                    # waiting here lets the next frames take the lane again
+                    self.session.listener.feed(ev.frames)
+                else:  # no lane, no hold: this await is the backpressure
+                    await self.session.on_audio(ev.frames, ev.first_frame_index)
             elif isinstance(ev, MessageReceived):
                 assert self.session is not None
                 # the audio sent before this message is handled first (frame_pipe.py)
