@@ -227,3 +227,66 @@ async def test_the_lane_is_off_once_the_connection_is_lost() -> None:
     app.lane.wake()  # nothing to wake: no error either
     app.lane.hold(True)  # nor does a hold touch a dead transport
     assert w.t.reading
+
+
+# ------------------------------------------------- the frame parser bypass
+
+
+async def test_a_lone_binary_frame_skips_the_parser_and_arrives_unmasked() -> None:
+    app = App()
+    w = await opened(app)
+    parsed: list[Any] = []
+    real = w.proto.handle_events
+    w.proto.handle_events = lambda: (parsed.append(1), real())[1]  # type: ignore[method-assign]
+    payload = bytes(range(256)) * 4  # 1024 bytes, the usual 32 ms frame
+    w.binary(payload)  # the client masks it with a random key
+    assert app.got == [("bytes", payload, "lane")]
+    assert parsed == []  # the library's parser never ran for it
+    w.text("t")  # …and is still in step: the next frame parses normally
+    await until(lambda: len(app.got) == 2 and app.reading)
+    w.binary(b"\x07\x00")
+    assert app.got[1:] == [("text", "t", "queue"), ("bytes", b"\x07\x00", "lane")]
+
+
+async def test_two_frames_in_one_chunk_and_a_split_frame_take_the_parser() -> None:
+    app = App()
+    w = await opened(app)
+    w.client.send_binary(b"\x01\x00")
+    w.client.send_binary(b"\x02\x00")
+    w._push()  # both frames in one data_received
+    whole = bytearray()
+    w.client.send_binary(b"\x03\x00\x04\x00")
+    for chunk in w.client.data_to_send():
+        whole += chunk
+    w.proto.data_received(bytes(whole[:3]))  # a frame cut in two
+    w.proto.data_received(bytes(whole[3:]))
+    assert [d for _, d, _ in app.got] == [b"\x01\x00", b"\x02\x00", b"\x03\x00\x04\x00"]
+
+
+async def test_a_frame_after_half_a_header_is_not_mistaken_for_a_boundary() -> None:
+    """The parser consumed the header of a frame (its buffer is then empty): a
+    next chunk that looks exactly like a whole frame is that frame's rest."""
+    from websockets.speedups import apply_mask
+
+    app = App()
+    w = await opened(app)
+    payload = b"\x05\x00" * 3
+    # mask key chosen so that key + payload read as a 4-byte frame of their own:
+    # 0x82 (FIN, binary), 0x84 (masked, 4 bytes)
+    key = b"\x82\x84\x00\x00"
+    frame = b"\x82\x86" + key + apply_mask(payload, key)
+    w.proto.data_received(frame[:2])  # just the header: the parser takes it
+    w.proto.data_received(frame[2:])  # key + payload: no frame of its own
+    await until(lambda: len(app.got) == 1)
+    # parsed by the library (then offered to the sink): the whole payload, not
+    # the 4 bytes a misread "frame" would have unmasked
+    assert app.got == [("bytes", payload, "lane")]
+
+
+async def test_an_unmasked_client_frame_is_refused_by_the_library() -> None:
+    app = App()
+    w = await opened(app)
+    w.proto.data_received(b"\x82\x02\x01\x00")  # unmasked: RFC 6455 says close 1002
+    closes = [e for e in w.server_events() if getattr(e, "opcode", None) is Opcode.CLOSE]
+    assert [Close.parse(c.data).code for c in closes] == [1002]
+    assert app.got == []

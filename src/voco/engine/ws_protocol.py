@@ -41,6 +41,16 @@ What keeps it correct:
   resumes only when neither the lane nor the ASGI queue holds it paused).
 * **Close.** Once uvicorn has sent a close frame, or the connection is lost,
   the lane is off and frames take uvicorn's own path (which drops them).
+
+**Parsing.** The websockets library's parser (a generator-based coroutine per
+frame) was the next largest per-frame cost. When a ``data_received`` chunk is
+exactly one complete, masked, final binary frame, and the library's parser is
+provably idle at a frame boundary (its stream buffer empty, suspended waiting
+for the next header, no fragmented message open, connection open, no
+extension), :func:`_one_binary_frame` unmasks it (the library's own C
+``apply_mask``) and hands it to the sink without the parser. Any other chunk —
+text, control frames, several frames, a partial one, an oversized one — goes
+to the library as before, untouched, so every limit and close code is its own.
 """
 
 from __future__ import annotations
@@ -50,6 +60,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+from websockets.speedups import apply_mask
+from websockets.streams import StreamReader
 
 EXTENSION = "voco.transport"
 LINGER_S = 5.0  # how long a closing socket may wait for its reader (= keepalive timeout)
@@ -122,6 +135,13 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
     sink: Sink | None = None
     lane_held = False
 
+    def data_received(self, data: bytes) -> None:
+        if self.sink is not None and not self.close_sent and self.queue.empty():
+            payload = _one_binary_frame(data, self.conn)
+            if payload is not None and self.sink(payload):
+                return
+        super().data_received(data)
+
     def handle_bytes(self, event: Any) -> None:
         sink = self.sink
         if (
@@ -184,6 +204,46 @@ def abort_connection(scope: Any) -> bool:
         return False
     ext["abort"]()
     return True
+
+
+_AT_EOF = StreamReader.at_eof.__code__
+
+
+def _one_binary_frame(data: bytes, conn: Any) -> bytes | None:
+    """The unmasked payload if ``data`` is exactly one final, masked binary
+    frame within the size limit *and* ``conn``'s parser sits idle at a frame
+    boundary (so skipping it leaves the parser's state exactly as parsing the
+    frame would); else ``None`` (parse it the library's way)."""
+    n = len(data)
+    if n < 6 or data[0] != 0x82:  # FIN, no RSV bits, opcode binary
+        return None
+    b1 = data[1]
+    if not b1 & 0x80:  # a client frame must be masked: the library says so
+        return None
+    size, head = b1 & 0x7F, 2
+    if size == 126:
+        size, head = int.from_bytes(data[2:4], "big"), 4
+    elif size == 127:
+        return None  # 64 KiB or more: never plain audio (MAX_AUDIO_FRAME)
+    if head + 4 + size != n:
+        return None
+    max_size = conn.max_message_size
+    if max_size is not None and size > max_size:
+        return None
+    waiting = conn.parser  # the innermost generator it waits in (server → frames → reader)
+    while (inner := getattr(waiting, "gi_yieldfrom", None)) is not None:
+        waiting = inner
+    if (
+        conn.state is not State.OPEN
+        or conn.current_size is not None  # a fragmented message is open
+        or conn.extensions
+        or conn.parser_exc is not None
+        or conn.reader.buffer
+        or conn.reader.eof
+        or getattr(waiting, "gi_code", None) is not _AT_EOF
+    ):
+        return None
+    return apply_mask(memoryview(data)[head + 4 :], data[head : head + 4])
 
 
 def audio_lane(scope: Any) -> AudioLane | None:
