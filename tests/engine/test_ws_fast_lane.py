@@ -248,19 +248,32 @@ async def test_a_lone_binary_frame_skips_the_parser_and_arrives_unmasked() -> No
     assert app.got[1:] == [("text", "t", "queue"), ("bytes", b"\x07\x00", "lane")]
 
 
-async def test_two_frames_in_one_chunk_and_a_split_frame_take_the_parser() -> None:
+async def test_a_burst_in_one_chunk_keeps_its_order_and_a_split_frame_is_parsed() -> None:
     app = App()
     w = await opened(app)
+    parsed: list[Any] = []
+    real = w.proto.handle_events
+    w.proto.handle_events = lambda: (parsed.append(1), real())[1]  # type: ignore[method-assign]
     w.client.send_binary(b"\x01\x00")
     w.client.send_binary(b"\x02\x00")
-    w._push()  # both frames in one data_received
+    w.client.send_text(b"t")
+    w.client.send_binary(b"\x03\x00")
+    w._push()  # a reader that fell behind: four frames in one data_received
+    assert parsed == [1]  # once, for the rest of the chunk from the text frame on
+    await until(lambda: len(app.got) == 4 and app.reading)
+    assert app.got == [
+        ("bytes", b"\x01\x00", "lane"),
+        ("bytes", b"\x02\x00", "lane"),
+        ("text", "t", "queue"),
+        ("bytes", b"\x03\x00", "queue"),  # behind the text frame
+    ]
     whole = bytearray()
-    w.client.send_binary(b"\x03\x00\x04\x00")
+    w.client.send_binary(b"\x04\x00\x05\x00")
     for chunk in w.client.data_to_send():
         whole += chunk
     w.proto.data_received(bytes(whole[:3]))  # a frame cut in two
     w.proto.data_received(bytes(whole[3:]))
-    assert [d for _, d, _ in app.got] == [b"\x01\x00", b"\x02\x00", b"\x03\x00\x04\x00"]
+    assert app.got[4:] == [("bytes", b"\x04\x00\x05\x00", "lane")]  # via the parser
 
 
 async def test_a_frame_after_half_a_header_is_not_mistaken_for_a_boundary() -> None:

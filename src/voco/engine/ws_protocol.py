@@ -43,14 +43,15 @@ What keeps it correct:
   the lane is off and frames take uvicorn's own path (which drops them).
 
 **Parsing.** The websockets library's parser (a generator-based coroutine per
-frame) was the next largest per-frame cost. When a ``data_received`` chunk is
-exactly one complete, masked, final binary frame, and the library's parser is
+frame) was the next largest per-frame cost. When the library's parser is
 provably idle at a frame boundary (its stream buffer empty, suspended waiting
 for the next header, no fragmented message open, connection open, no
-extension), :func:`_one_binary_frame` unmasks it (the library's own C
-``apply_mask``) and hands it to the sink without the parser. Any other chunk —
-text, control frames, several frames, a partial one, an oversized one — goes
-to the library as before, untouched, so every limit and close code is its own.
+extension), the complete, masked, final binary frames at the start of a
+``data_received`` chunk are unmasked here (the library's own C
+``apply_mask``) and handed to the sink without the parser; the rest of the
+chunk, from the first frame that is anything else (text, control, partial,
+oversized) or that the sink refuses, goes to the library from that frame
+boundary — so every limit and close code stays its own.
 """
 
 from __future__ import annotations
@@ -136,11 +137,18 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
     lane_held = False
 
     def data_received(self, data: bytes) -> None:
-        if self.sink is not None and not self.close_sent and self.queue.empty():
-            payload = _one_binary_frame(data, self.conn)
-            if payload is not None and self.sink(payload):
+        pos = 0
+        if self.sink is not None and _parser_idle(self.conn):
+            # whole binary frames from the start of the chunk go to the sink;
+            # the parser is still at a frame boundary after each one
+            while not self.close_sent and self.queue.empty() and self.sink is not None:
+                got = _binary_frame_at(data, pos, self.conn.max_message_size)
+                if got is None or not self.sink(got[0]):
+                    break
+                pos = got[1]
+            if pos == len(data):
                 return
-        super().data_received(data)
+        super().data_received(data[pos:] if pos else data)
 
     def handle_bytes(self, event: Any) -> None:
         sink = self.sink
@@ -209,41 +217,42 @@ def abort_connection(scope: Any) -> bool:
 _AT_EOF = StreamReader.at_eof.__code__
 
 
-def _one_binary_frame(data: bytes, conn: Any) -> bytes | None:
-    """The unmasked payload if ``data`` is exactly one final, masked binary
-    frame within the size limit *and* ``conn``'s parser sits idle at a frame
-    boundary (so skipping it leaves the parser's state exactly as parsing the
-    frame would); else ``None`` (parse it the library's way)."""
-    n = len(data)
-    if n < 6 or data[0] != 0x82:  # FIN, no RSV bits, opcode binary
-        return None
-    b1 = data[1]
-    if not b1 & 0x80:  # a client frame must be masked: the library says so
-        return None
-    size, head = b1 & 0x7F, 2
-    if size == 126:
-        size, head = int.from_bytes(data[2:4], "big"), 4
-    elif size == 127:
-        return None  # 64 KiB or more: never plain audio (MAX_AUDIO_FRAME)
-    if head + 4 + size != n:
-        return None
-    max_size = conn.max_message_size
-    if max_size is not None and size > max_size:
-        return None
+def _parser_idle(conn: Any) -> bool:
+    """``conn``'s parser sits at a frame boundary with nothing buffered, so a
+    whole frame skipped leaves it exactly as parsing that frame would."""
     waiting = conn.parser  # the innermost generator it waits in (server → frames → reader)
     while (inner := getattr(waiting, "gi_yieldfrom", None)) is not None:
         waiting = inner
-    if (
-        conn.state is not State.OPEN
-        or conn.current_size is not None  # a fragmented message is open
-        or conn.extensions
-        or conn.parser_exc is not None
-        or conn.reader.buffer
-        or conn.reader.eof
-        or getattr(waiting, "gi_code", None) is not _AT_EOF
-    ):
+    return (
+        conn.state is State.OPEN
+        and conn.current_size is None  # no fragmented message open
+        and not conn.extensions
+        and conn.parser_exc is None
+        and not conn.reader.buffer
+        and not conn.reader.eof
+        and getattr(waiting, "gi_code", None) is _AT_EOF
+    )
+
+
+def _binary_frame_at(data: bytes, pos: int, max_size: int | None) -> tuple[bytes, int] | None:
+    """The unmasked payload and end of the frame at ``data[pos:]`` if it is a
+    complete, final, masked binary frame within ``max_size``; else ``None``
+    (the library parses it, and says what is wrong with it)."""
+    n = len(data) - pos
+    if n < 6 or data[pos] != 0x82:  # FIN, no RSV bits, opcode binary
         return None
-    return apply_mask(memoryview(data)[head + 4 :], data[head : head + 4])
+    b1 = data[pos + 1]
+    if not b1 & 0x80:  # a client frame must be masked: the library says so
+        return None
+    size, head = b1 & 0x7F, pos + 2
+    if size == 126:
+        size, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 4
+    elif size == 127:
+        return None  # 64 KiB or more: never plain audio (MAX_AUDIO_FRAME)
+    end = head + 4 + size
+    if end > len(data) or (max_size is not None and size > max_size):
+        return None
+    return apply_mask(memoryview(data)[head + 4 : end], data[head : head + 4]), end
 
 
 def audio_lane(scope: Any) -> AudioLane | None:
