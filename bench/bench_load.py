@@ -13,8 +13,9 @@ No assertions: figures to read. What runs where (2-core machine):
   language model stays the Anthropic double).
 
 Each session is a real WebSocket client (the ``websockets`` library with its
-defaults, as ``voco local`` connects) that streams 16 kHz PCM in 32 ms chunks
-in real time: a quiet room (-70 dBFS noise, ``--room-dbfs``), and an espeak-ng
+defaults, as ``voco local`` connects; its audio frames are pre-built and
+written whole, see :func:`ws_binary_frame`) that streams 16 kHz PCM in 32 ms
+chunks in real time: a quiet room (-70 dBFS noise, ``--room-dbfs``), and an espeak-ng
 utterance ("list the files please") every ~8 s, staggered across sessions.
 Every other reply is interrupted 0.6 s into its audio by a second utterance
 (barge-in under load). The model double
@@ -62,8 +63,9 @@ CHUNK_BYTES = 16_000 * CHUNK_MS // 1000 * 2
 CYCLE_S = 8.0
 PING_EVERY_S = 1.0
 BARGE_AFTER_S = 0.6
+SPEECH = True  # --no-speech: room noise only (the per-frame path, nothing else)
 MAX_BUFFERED = 32 * 1024  # bytes waiting in our socket: the engine is not reading
-SILENCE = [bytes(CHUNK_BYTES)]  # the room between utterances: see room_noise()
+SILENCE: list[bytes] = []  # the room between utterances, framed: see room_noise()
 REPLY = "I found three files: the readme, the main module and the tests. Which one first?"
 RESULT = {"entries": [{"name": n, "type": "file"} for n in ("README.md", "main.py", "tests")]}
 
@@ -185,7 +187,9 @@ class Engine:
         return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
 
 
-def start_engine(mode: str, urls: dict[str, str], home: Path, admission: str) -> Engine:
+def start_engine(
+    mode: str, urls: dict[str, str], home: Path, admission: str, log: str | None = None
+) -> Engine:
     port = free_port()
     env = dict(os.environ, VOCO_HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test")
     env["ANTHROPIC_BASE_URL"] = urls["anthropic"]
@@ -210,7 +214,15 @@ def start_engine(mode: str, urls: dict[str, str], home: Path, admission: str) ->
     # keep draining its log so it never blocks on a full pipe
     import threading
 
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
+    sink = open(log, "wb") if log else None  # noqa: SIM115 - lives as long as the engine
+
+    def drain() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if sink is not None:
+                sink.write(line)
+                sink.flush()
+
+    threading.Thread(target=drain, daemon=True).start()
     return Engine(proc, f"ws://127.0.0.1:{port}/v1/session", home)
 
 
@@ -230,50 +242,97 @@ class Figures:
     mcp: int = 0
 
 
-class LoadSession:
-    """One client: audio queued for the shared ticker, replies read by its own task."""
+END, BARGE = "end", "barge"  # marks on queued chunks: timed when really sent
 
-    def __init__(self, ws: Any, figs: Figures, utter: bytes, barge: bytes, offset_s: float) -> None:
+
+def ws_binary_frame(payload: bytes) -> bytes:
+    """One complete client→server binary WebSocket frame (RFC 6455 §5.2), built once.
+
+    Why: the generator sends N × 31 frames a second and must stay lighter than
+    the engine it measures; framing each chunk through the websockets library
+    per send was most of its cost. A client frame must be masked; its key is
+    all zeros here (the payload is then unchanged, so frames are built ahead of
+    time). The engine unmasks it like any other — the same bytes on the wire as a
+    browser's frame with that key."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x82, 0x80 | n])
+    elif n < 1 << 16:
+        head = bytes([0x82, 0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([0x82, 0x80 | 127]) + n.to_bytes(8, "big")
+    return head + bytes(4) + payload
+
+
+def chunked(pcm: bytes) -> list[bytes]:
+    return [ws_binary_frame(pcm[i : i + CHUNK_BYTES]) for i in range(0, len(pcm), CHUNK_BYTES)]
+
+
+class LoadSession:
+    """One client: audio queued for the shared ticker, replies read by its own task.
+
+    Why the marks and the expected-next-message chain: the figures are taken
+    from when a chunk is really sent (the ticker may run late), and a reply is
+    paired with the utterance it answers only through the engine's own order
+    — ``vad.speech_end`` for this utterance, then ``audio.start``, then its
+    first audio frame. Pairing "the next audio frame after the utterance was
+    queued" (as this bench first did) took a late frame of the *previous*
+    reply at overload and printed negative first-audio and barge-in figures.
+    """
+
+    def __init__(
+        self, ws: Any, figs: Figures, utter: list[bytes], barge: list[bytes], offset_s: float
+    ) -> None:
         self.ws = ws
         self.f = figs
         self.utter, self.barge = utter, barge
-        self.queue: list[bytes] = []
-        self.next_utter = time.monotonic() + offset_s
+        self.queue: list[tuple[bytes, str | None]] = []
+        self.next_utter = time.monotonic() + offset_s if SPEECH else float("inf")
         self.next_ping = time.monotonic() + (offset_s % PING_EVERY_S)
         self.pings: dict[int, float] = {}
         self.ping_id = 0
         self.cycle = 0
         self.cycle_i = 0
-        self.utter_end_at: float | None = None  # waiting for the reply's first audio
+        self.utter_end_at: float | None = None  # last chunk of an utterance sent
+        self.awaiting: str | None = None  # "vad.speech_end", then "audio.start", then "audio"
         self.barge_due: float | None = None
-        self.barge_sent_at: float | None = None
+        self.barge_sent_at: float | None = None  # first chunk of the barge-in sent
         self.measuring = False
         self.reader: asyncio.Task[None] | None = None
         self.flush_id = -1
         self.flushed = asyncio.Event()
 
-    def say(self, pcm: bytes) -> float:
-        """Queue ``pcm`` after what is queued; returns when its first chunk goes out."""
-        at = time.monotonic() + len(self.queue) * CHUNK_MS / 1000
-        self.queue.extend(pcm[i : i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES))
-        return at
+    def say(self, chunks: list[bytes], first: str | None = None) -> None:
+        """Queue ``chunks`` (framed) after what is queued; the last is marked END."""
+        marks: list[str | None] = [None] * len(chunks)
+        marks[0], marks[-1] = first, END
+        self.queue.extend(zip(chunks, marks, strict=True))
 
     async def tick(self, now: float) -> None:
         if now >= self.next_utter:
             self.next_utter += CYCLE_S
             self.cycle += 1
             self.say(self.utter)
-            self.utter_end_at = now + len(self.queue) * CHUNK_MS / 1000
         if self.barge_due is not None and now >= self.barge_due:
             self.barge_due = None
-            self.barge_sent_at = self.say(self.barge)
-        chunk = self.queue.pop(0) if self.queue else SILENCE[self.cycle_i % len(SILENCE)]
+            self.say(self.barge, first=BARGE)
+        if self.queue:
+            chunk, mark = self.queue.pop(0)
+        else:
+            chunk, mark = SILENCE[self.cycle_i % len(SILENCE)], None
         self.cycle_i += 1
         if self.ws.transport.get_write_buffer_size() > MAX_BUFFERED:
             self.f.dropped += self.measuring
         else:
             self.f.sent += self.measuring
-            await self.ws.send(chunk)
+            # a whole pre-built frame in one write: never interleaves with the
+            # library's own (text) frames, which it also writes whole
+            self.ws.transport.write(chunk)
+        sent = time.monotonic()
+        if mark == BARGE:
+            self.barge_sent_at = sent
+        elif mark == END:
+            self.utter_end_at, self.awaiting = sent, "vad.speech_end"
         if now >= self.next_ping:
             self.next_ping += PING_EVERY_S
             self.ping_id += 1
@@ -303,10 +362,10 @@ class LoadSession:
         async for raw in self.ws:
             now = time.monotonic()
             if isinstance(raw, bytes):
-                if self.utter_end_at is not None:
+                if self.awaiting == "audio" and self.utter_end_at is not None:
                     if self.measuring:
                         self.f.first_audio_ms.append((now - self.utter_end_at) * 1000)
-                    self.utter_end_at = None
+                    self.awaiting = None
                     if self.cycle % 2 == 0 and self.barge_due is None:
                         self.barge_due = now + BARGE_AFTER_S
                 continue
@@ -326,9 +385,8 @@ class LoadSession:
                 if self.measuring:
                     self.f.barge_ms.append((now - self.barge_sent_at) * 1000)
                 self.barge_sent_at = None
-                self.utter_end_at = self.utter_end_at or now + len(self.queue) * CHUNK_MS / 1000
-            elif kind == "vad.speech_end" and self.barge_sent_at is None and not self.queue:
-                pass
+            elif kind == self.awaiting and kind in ("vad.speech_end", "audio.start"):
+                self.awaiting = "audio.start" if kind == "vad.speech_end" else "audio"
             elif kind == "error" and self.measuring:
                 self.f.errors.append(msg.get("code", "?"))
 
@@ -386,7 +444,12 @@ async def ticker(
 
 
 async def run_level(
-    engine: Engine, n: int, seconds: float, utter: bytes, barge: bytes, profile: str | None
+    engine: Engine,
+    n: int,
+    seconds: float,
+    utter: list[bytes],
+    barge: list[bytes],
+    profile: str | None,
 ) -> dict[str, Any]:
     figs = Figures()
     sockets = await connect_all(engine, n, figs)
@@ -418,7 +481,7 @@ async def run_level(
                     "--duration",
                     str(int(seconds)),
                     "--format",
-                    "raw",
+                    "flamegraph" if profile.endswith(".svg") else "raw",
                     "--output",
                     profile,
                     "--nonblocking",
@@ -467,10 +530,10 @@ def room_noise(dbfs: float | None) -> list[bytes]:
     engine's energy gate (audio/gate.py) must learn that floor to skip it; an
     all-zero stream would flatter it."""
     if dbfs is None:
-        return [bytes(CHUNK_BYTES)]
+        return [ws_binary_frame(bytes(CHUNK_BYTES))]
     rng = np.random.default_rng(7)
     x = rng.standard_normal((64, CHUNK_BYTES // 2)) * 32768 * 10 ** (dbfs / 20)
-    return [row.astype("<i2").tobytes() for row in np.round(x)]
+    return [ws_binary_frame(row.astype("<i2").tobytes()) for row in np.round(x)]
 
 
 def speech_pcm(text: str) -> bytes:
@@ -515,10 +578,12 @@ async def main(args: argparse.Namespace) -> None:
     )
     assert doubles.stdout is not None
     urls = json.loads(doubles.stdout.readline())
-    utter, barge = speech_pcm("list the files please"), speech_pcm("no, stop")
+    utter, barge = chunked(speech_pcm("list the files please")), chunked(speech_pcm("no, stop"))
     SILENCE[:] = room_noise(None if args.room_dbfs >= 0 else args.room_dbfs)
+    global SPEECH
+    SPEECH = args.speech
     with tempfile.TemporaryDirectory() as home:
-        engine = start_engine(args.mode, urls, Path(home), args.admission)
+        engine = start_engine(args.mode, urls, Path(home), args.admission, args.engine_log)
         try:
             print(
                 f"mode {args.mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
@@ -581,5 +646,16 @@ if __name__ == "__main__":
         help="the engine's admission control: off (default) measures the cost of every "
         "session asked for; measured shows where the engine itself would refuse",
     )
-    p.add_argument("--profile", metavar="OUT", help="py-spy the engine during the last level")
+    p.add_argument(
+        "--profile",
+        metavar="OUT",
+        help="py-spy the engine during the last level (OUT.svg: a flame graph; else raw)",
+    )
+    p.add_argument(
+        "--no-speech",
+        dest="speech",
+        action="store_false",
+        help="room noise only, no utterances: the engine's per-frame cost alone",
+    )
+    p.add_argument("--engine-log", metavar="FILE", help="write the engine's log to FILE")
     asyncio.run(main(p.parse_args()))

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,6 +30,8 @@ import onnxruntime as ort
 
 from voco.audio.gate import GateConfig
 from voco.audio.pcm import FRAME_SAMPLES, SAMPLE_RATE
+
+log = logging.getLogger("voco.vad")
 
 CONTEXT_SAMPLES = 64
 STATE_SHAPE = (2, 128)
@@ -111,7 +114,9 @@ class SileroVAD:
         return np.asarray(out, dtype=np.float32).reshape(n)
 
 
-_Item = tuple[VadStream, Frame, "asyncio.Future[float]"]
+Scored = Callable[[float, BaseException | None], None]
+"""Called once per submitted frame: its probability, or the model's failure."""
+_Item = tuple[VadStream, Frame, Scored]
 INLINE_MAX = 64  # a step this small runs on the loop: cheaper than the thread hop
 WINDOW_S = 0.008  # under load, steps at most this often (bigger batches, ≤ 8 ms wait)
 
@@ -128,6 +133,12 @@ class BatchedVAD:
     wake-up, future chaining) costs more than the model call. A bigger one runs
     on one dedicated thread (the model releases the GIL) so the event loop
     keeps reading sockets meanwhile.
+
+    Why :meth:`submit` takes a callback rather than returning a future: at
+    hundreds of sessions, a future per frame and the wake-up of the task
+    awaiting it were a large part of the engine's per-frame cost (issue 11
+    §1). The listener runs its per-frame work synchronously in the callback;
+    :meth:`probability` (a future) stays for callers that want to await.
 
     ``gate``: the energy gate its callers put in front of it
     (:mod:`voco.audio.gate`); ``None`` scores every frame.
@@ -156,21 +167,36 @@ class BatchedVAD:
         self.steps = 0
         self.frames = 0
 
-    async def probability(self, stream: VadStream, frame: Frame) -> float:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[float] = loop.create_future()
-        self._pending.append((stream, frame, fut))
+    def submit(self, stream: VadStream, frame: Frame, scored: Scored) -> None:
+        """Queue ``frame`` of ``stream`` for the next batched step; ``scored``
+        is called from the step (on the event loop) with its probability.
+        Frames of one stream are scored in the order submitted."""
+        self._pending.append((stream, frame, scored))
         if self._runner is None or self._runner.done():
-            self._runner = loop.create_task(self._drain())
+            self._runner = asyncio.get_running_loop().create_task(self._drain())
+
+    async def probability(self, stream: VadStream, frame: Frame) -> float:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+        def scored(p: float, exc: BaseException | None) -> None:
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(p)
+
+        self.submit(stream, frame, scored)
         return await fut
 
     def warm(self, stream: VadStream, frames: Sequence[Frame]) -> None:
         """Advance ``stream`` through ``frames`` now, scores discarded: the
         frames the gate skipped just before it opened, so the frame that opened
         it is scored in context. Synchronous, on the caller's thread: the
-        stream has no frame in flight (its listener awaits each one), and a
-        gate opens rarely (an onset, a noise), so the few batch-of-one steps
-        cost less than a trip through the queue would add to the onset."""
+        stream has no frame in flight (its listener scores one frame at a
+        time), and a gate opens rarely (an onset, a noise), so the few
+        batch-of-one steps cost less than a trip through the queue would add
+        to the onset."""
         for f in frames:
             self._model.step([stream], [f])
 
@@ -197,21 +223,29 @@ class BatchedVAD:
             streams, frames = [s for s, _, _ in now], [f for _, f, _ in now]
             try:
                 if len(now) <= self._inline_max:
-                    probs = self._model.step(streams, frames)
+                    out = self._model.step(streams, frames)
                 else:
-                    probs = await loop.run_in_executor(
+                    out = await loop.run_in_executor(
                         self._executor, self._model.step, streams, frames
                     )
             except Exception as exc:  # model failure: every waiter learns of it
-                for _, _, fut in now:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                for _, _, scored in now:
+                    _deliver(scored, 0.0, exc)
                 continue
             self.steps += 1
             self.frames += len(now)
-            for (_, _, fut), p in zip(now, probs, strict=True):
-                if not fut.done():
-                    fut.set_result(float(p))
+            # Python floats in one call (a fake model may hand back a list)
+            probs: list[float] = out.tolist() if isinstance(out, np.ndarray) else list(out)
+            for (_, _, scored), p in zip(now, probs, strict=True):
+                _deliver(scored, p, None)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _deliver(scored: Scored, p: float, exc: BaseException | None) -> None:
+    """One caller's bug must not cost the other streams of the batch their scores."""
+    try:
+        scored(p, exc)
+    except Exception:
+        log.exception("a VAD result callback failed")

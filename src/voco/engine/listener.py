@@ -1,8 +1,9 @@
 """The user's side of a conversation: audio frames → VAD → turn detection →
 transcription → a finished :class:`~voco.engine.record.Turn`.
 
-Runs *in the reader* (each frame's VAD probability is awaited where the audio is
-read), so a barge-in is decided where the audio arrives, never behind a queue.
+Runs where the audio is read: each frame is stepped as soon as its VAD score
+is known (engine/frame_pipe.py: in order, no task or future per frame), so a
+barge-in is decided where the audio arrives, never behind a queue.
 What to do about the assistant's reply when the user speaks is not decided
 here: :class:`Listener` reports through its :class:`ListenerHost`.
 """
@@ -18,9 +19,17 @@ from typing import Any
 
 from voco.audio.gate import EnergyGate
 from voco.audio.pcm import FRAME_MS
-from voco.audio.turns import SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, TurnDetector
+from voco.audio.turns import (
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnDetector,
+    TurnEvent,
+)
 from voco.audio.vad import VadStream
 from voco.engine.echo import EchoGate
+from voco.engine.frame_pipe import FramePipe
 from voco.engine.record import Turn, new_id
 from voco.engine.runtime import EngineRuntime
 from voco.engine.turn_end import Completeness, TurnEnd
@@ -82,6 +91,8 @@ class Listener:
         self._clock = clock
         self._spawn = spawn
         self.vad_stream = VadStream()
+        # frames in order through the VAD and step(), no future per frame
+        self.pipe = FramePipe(runtime.vad, self.vad_stream, self, spawn)
         # clearly silent frames skip the model (audio/gate.py); None: all scored
         gate = getattr(runtime.vad, "gate", None)
         self._gate = EnergyGate(gate) if gate is not None else None
@@ -111,37 +122,56 @@ class Listener:
         """The words being spoken continue ``turn`` (it was cut while thinking)."""
         self._joined = turn
 
-    async def on_audio(self, frames: list[bytes], first_index: int) -> None:
-        vad, gate = self.rt.vad, self._gate
-        for frame in frames:
-            if gate is None:
-                # PCM16 bytes as they came: the VAD scales them into its batch
-                prob = await vad.probability(self.vad_stream, frame)
-            elif scored := gate.admit(frame, self.turns.in_speech):
-                if len(scored) > 1:  # the gate opened: its skipped frames first
-                    vad.warm(self.vad_stream, scored[:-1])
-                prob = await vad.probability(self.vad_stream, frame)
-            else:  # far below the room's noise and no speech going on
-                prob = 0.0
-            if self.echo.active and self.echo.is_echo(frame, self.stream_ms()):
-                prob = prob if self.turns.in_speech else 0.0  # own voice: no barge-in
-            event = self.turns.push(prob)
-            if isinstance(event, SpeechStarted):
-                await self._speech_started(event)
-            if self._utterance is not None and (
-                self.turns.in_speech or isinstance(event, SpeechEnded)
-            ):
-                await self._utterance.push(frame)
-            if isinstance(event, SpeechPaused):
-                self._start_preview(event)
-            elif isinstance(event, SpeechResumed):
-                self._cancel_preview()
-                self.turn_end.resume()
-                await self._host.turn_goes_on()
-                await self._host.user_resumed_speaking()
-            elif isinstance(event, SpeechEnded):
-                await self._speech_ended(event)
+    async def on_audio(self, frames: list[bytes], first_index: int = 0) -> None:
+        """Feed ``frames`` and wait until each is stepped (the reader's path
+        for audio that did not take the fast lane, and the tests')."""
+        self.pipe.feed(frames)
+        await self.pipe.settled()
+
+    def feed(self, frames: list[bytes]) -> None:
+        """Feed ``frames`` without waiting (the fast lane, engine/ws_protocol.py)."""
+        self.pipe.feed(frames)
+
+    # ------------------------------------------ the per-frame step (FramePipe)
+
+    def needs_model(self, frame: bytes) -> bool:
+        """Whether the model scores ``frame``; a clearly silent one is 0.0."""
+        gate = self._gate
+        if gate is None:
+            return True  # PCM16 bytes as they came: the VAD scales them into its batch
+        scored = gate.admit(frame, self.turns.in_speech)
+        if not scored:  # far below the room's noise and no speech going on
+            return False
+        if len(scored) > 1:  # the gate opened: its skipped frames first
+            self.rt.vad.warm(self.vad_stream, scored[:-1])
+        return True
+
+    def step(self, frame: bytes, prob: float) -> Awaitable[None] | None:
+        """The frame's synchronous work; the rest (rare: an event, or audio
+        for the recogniser) is returned to be awaited before the next frame."""
+        if self.echo.active and self.echo.is_echo(frame, self.stream_ms()):
+            prob = prob if self.turns.in_speech else 0.0  # own voice: no barge-in
+        event = self.turns.push(prob)
+        if event is None and self._utterance is None:  # the usual frame: silence
             self._preroll.append(frame)
+            return None
+        return self._step_async(frame, event)
+
+    async def _step_async(self, frame: bytes, event: TurnEvent | None) -> None:
+        if isinstance(event, SpeechStarted):
+            await self._speech_started(event)
+        if self._utterance is not None and (self.turns.in_speech or isinstance(event, SpeechEnded)):
+            await self._utterance.push(frame)
+        if isinstance(event, SpeechPaused):
+            self._start_preview(event)
+        elif isinstance(event, SpeechResumed):
+            self._cancel_preview()
+            self.turn_end.resume()
+            await self._host.turn_goes_on()
+            await self._host.user_resumed_speaking()
+        elif isinstance(event, SpeechEnded):
+            await self._speech_ended(event)
+        self._preroll.append(frame)
 
     def _start_preview(self, ev: SpeechPaused) -> None:
         """The user paused: transcribe now, while the end-of-turn silence runs;
@@ -297,6 +327,7 @@ class Listener:
         await self._host.user_turn(turn)
 
     async def aclose(self) -> None:
+        self.pipe.close()
         self._cancel_preview()
         if self._utterance is not None:
             await self._utterance.aclose()

@@ -28,7 +28,7 @@ from voco.engine.http_routes import http_routes
 from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
-from voco.engine.ws_protocol import abort_connection
+from voco.engine.ws_protocol import AudioLane, abort_connection, audio_lane
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
 from voco.protocol.connection import (
@@ -85,6 +85,11 @@ class Handler:
         self._gate = gate
         self._metrics = metrics
         self._holds_slot = False  # counted in the gate's admitted sessions
+        # the fast lane for audio (engine/ws_protocol.py): frames reach the
+        # listener from data_received while the reader waits with nothing in hand
+        self._lane: AudioLane | None = None
+        self._reading = False  # blocked in receive(), nothing read still being handled
+        self._failure: BaseException | None = None  # the lane's audio ran into it
 
     async def send_text(self, data: str) -> None:
         try:
@@ -128,6 +133,9 @@ class Handler:
                 log.warning("shutdown: cut %s", self.session.describe())
             raise
         finally:
+            self._reading = False
+            if self._lane is not None:
+                self._lane.detach()
             self._live.discard(self)
             if self._holds_slot and self._gate is not None:
                 self._gate.released()
@@ -162,7 +170,13 @@ class Handler:
                     await self._act(self.conn.start_deadline_passed())
                     return
             else:
-                msg = await self.ws.receive()
+                self._reading = True
+                try:
+                    msg = await self.ws.receive()
+                finally:
+                    self._reading = False
+            if self._failure is not None:
+                raise self._failure
             if msg["type"] == "websocket.disconnect":
                 return
             yield msg
@@ -178,12 +192,50 @@ class Handler:
                 continue
             await self._act(events)
 
+    def _fast_audio(self, data: bytes) -> bool:
+        """The lane's sink: plain audio of a started session, fed to the
+        listener synchronously. ``False`` (the frame then takes the ordinary
+        path) unless the reader is idle — so a frame is never handled before
+        one read earlier — and the frame needs none of receive_bytes' errors."""
+        s = self.session
+        if not self._reading or s is None or s.listener.pipe.failure is not None:
+            return False
+        frames = self.conn.receive_audio(data)
+        if frames is None:
+            return False
+        if frames:
+            s.listener.feed(frames)
+        return True
+
+    def _audio_failed(self, exc: BaseException) -> None:
+        """A lane frame's step raised: end the session as if the reader had."""
+        self._failure = exc
+        if self._lane is not None:
+            self._lane.wake()
+
+    def _open_lane(self, session: Session) -> None:
+        pipe = session.listener.pipe
+        pipe.on_failure = self._audio_failed
+        lane = audio_lane(self.ws.scope)
+        if lane is not None:
+            pipe.hold = lane.hold
+            lane.attach(self._fast_audio)
+            self._lane = lane
+
     async def _act(self, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, AudioReceived):
                 assert self.session is not None
-                await self.session.on_audio(ev.frames, ev.first_frame_index)
+                if self._lane is not None:
+                    # the pipe keeps the order and holds reading when behind; not
+                    # waiting here lets the next frames take the lane again
+                    self.session.listener.feed(ev.frames)
+                else:  # no lane, no hold: this await is the backpressure
+                    await self.session.on_audio(ev.frames, ev.first_frame_index)
             elif isinstance(ev, MessageReceived):
+                assert self.session is not None
+                # the audio sent before this message is handled first (frame_pipe.py)
+                await self.session.listener.pipe.settled()
                 await self._dispatch(ev.message)
             elif isinstance(ev, SendError):
                 await self.send_text(
@@ -288,6 +340,7 @@ class Handler:
         if notice is not None:
             await self.send_text(notice.to_json())
         await self.session.set_state("listening")
+        self._open_lane(self.session)
 
     async def _audit_auth_failure(self, reason: str) -> None:
         try:

@@ -173,6 +173,16 @@ class ServerConnection:
             return self._violation("odd_audio_length", f"{exc}; frame dropped", now)
         return [AudioReceived(frames, first, self.rechunker.t_ms)] if frames else []
 
+    def receive_audio(self, data: bytes) -> list[bytes] | None:
+        """The fast lane's :meth:`receive_bytes` for the plain case only: a
+        started session's audio within the limits, re-chunked. ``None`` for
+        anything else (before start, too large, odd length, closed): the
+        caller then takes :meth:`receive_bytes`, which says why — so both
+        paths close and report exactly alike."""
+        if self.phase is not Phase.READY or len(data) > MAX_AUDIO_FRAME or len(data) % 2:
+            return None
+        return self.rechunker.feed(data)
+
     def record_violation(self, code: str, message: str, now: float) -> list[Event]:
         """A violation found above this layer (e.g. unknown mcp.response id)."""
         return self._violation(code, message, now)
