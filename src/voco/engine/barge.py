@@ -26,8 +26,10 @@ from voco.engine.record import interruption_updates
 from voco.engine.response import Response
 from voco.engine.writer import SerialWriter
 from voco.protocol import messages as m
+from voco.providers.base import ProviderError
 
 log = logging.getLogger("voco.session")
+trace_log = logging.getLogger("voco.barge")
 
 
 class BargeHost(abc.ABC):
@@ -53,6 +55,14 @@ class BargeHost(abc.ABC):
     @abc.abstractmethod
     def user_quiet_ms(self) -> int:
         """How long the microphone has been without voice (stream ms)."""
+
+    @abc.abstractmethod
+    def user_voice_end_ms(self) -> int:
+        """Stream time where the last voiced frame ended."""
+
+    @abc.abstractmethod
+    def words_now(self) -> Awaitable[str | None] | None:
+        """The interruption's words so far, decoded now; None: nothing to decode."""
 
 
 class TentativeHalts:
@@ -116,6 +126,7 @@ class TentativeHalts:
         on the final words: real words are a turn, which cuts the reply."""
         judge = self._judge
         if judge is not None and judge.verdict is Verdict.PENDING:
+            self._mark_speech_end(judge)
             await self._act(judge, judge.heard(text, self._clock(), final=final))
         swallowed = self._utterance is Verdict.RESUME
         if final and swallowed:
@@ -138,21 +149,57 @@ class TentativeHalts:
 
     async def _watch(self, judge: BargeJudge) -> None:
         while (due := judge.next_poll_at()) is not None:
-            await asyncio.sleep(max(0.02, due - self._clock()))
+            await asyncio.sleep(max(0.01, due - self._clock()))
             if judge is not self._judge:
                 return
-            v = judge.poll(
-                self._clock(),
-                in_speech=self._host.user_in_speech(),
-                quiet_ms=self._host.user_quiet_ms(),
-            )
-            if v is not Verdict.PENDING:
+            quiet, end = self._host.user_quiet_ms(), self._host.user_voice_end_ms()
+            if judge.wants_words(quiet_ms=quiet, voice_end_ms=end):
+                self._ask(judge, end)
+            await self._poll(judge)
+
+    async def _poll(self, judge: BargeJudge) -> None:
+        v = judge.poll(
+            self._clock(),
+            in_speech=self._host.user_in_speech(),
+            quiet_ms=self._host.user_quiet_ms(),
+            voice_end_ms=self._host.user_voice_end_ms(),
+        )
+        if v is not Verdict.PENDING:
+            await self._act(judge, v)
+
+    def _ask(self, judge: BargeJudge, voice_end_ms: int) -> None:
+        """A snippet decode of the interruption so far, off the watcher (the
+        silence goes on being watched while it runs)."""
+        words = self._host.words_now()
+        if words is None:
+            return
+        judge.asked(self._clock(), voice_end_ms)
+
+        async def decode() -> None:
+            try:
+                text = await words
+            except ProviderError:  # the pause's preview and the deadline still judge
+                return
+            if text is None or judge is not self._judge or judge.verdict is not Verdict.PENDING:
+                return
+            self._mark_speech_end(judge)
+            v = judge.snippet_heard(text, self._clock(), voice_end_ms)
+            if v is Verdict.PENDING:
+                await self._poll(judge)  # the quiet may be confirmed already
+            else:
                 await self._act(judge, v)
+
+        self._spawn(decode())
+
+    def _mark_speech_end(self, judge: BargeJudge) -> None:
+        if judge.speech_ended_at is None and not self._host.user_in_speech():
+            judge.speech_ended_at = self._clock() - self._host.user_quiet_ms() / 1000
 
     async def _act(self, judge: BargeJudge, v: Verdict) -> None:
         resp = self._resp
         if v is Verdict.PENDING or resp is None or judge is not self._judge:
             return
+        self._trace(judge, v)
         self._utterance = v
         self._provisional = judge.provisional
         self._judge = self._resp = None
@@ -163,6 +210,26 @@ class TentativeHalts:
             await self._host.resume_reply(resp)
         else:
             await self._host.confirm_cut(resp)
+
+    def _trace(self, judge: BargeJudge, v: Verdict) -> None:
+        """One line per verdict with the engine's clock readings (ms after
+        ``halt_audio``): where the gap to ``resume_audio`` goes
+        (bench/bench_bargein.py reads these)."""
+        now = self._clock()
+
+        def at(t: float | None) -> int | None:
+            return None if t is None else round((t - judge.halted_at) * 1000)
+
+        marks = {
+            "verdict": v.value,
+            "words": judge.words,
+            "speech_end_ms": at(judge.speech_ended_at),
+            "decode_start_ms": at(judge.decode_started_at),
+            "words_ms": at(judge.words_at),
+            "decided_ms": at(now),
+            "provisional": judge.provisional,
+        }
+        trace_log.debug("barge-in verdict %s", marks, extra={"barge": marks})
 
 
 def resume_message(
@@ -273,6 +340,12 @@ class BargeIn(BargeHost, ResponseOutcomes):
 
     def user_quiet_ms(self) -> int:
         return self.listener.turns.silent_ms
+
+    def user_voice_end_ms(self) -> int:
+        return self._stream_ms() - self.listener.turns.silent_ms
+
+    def words_now(self) -> Awaitable[str | None] | None:
+        return self.listener.words_now()
 
     async def halt_again(self) -> None:
         await self._cut_current(Cut.SPEECH, self._stream_ms())

@@ -105,6 +105,12 @@ class Listener:
         """Stream time just after the current frame."""
         return self.turns.frame_index * FRAME_MS + FRAME_MS
 
+    def words_now(self) -> Awaitable[str | None] | None:
+        """The open utterance's words so far, decoded now, apart from the
+        pause's preview (a tentative halt's judge asks at a shorter silence:
+        engine/barge.py). None: no utterance is open."""
+        return None if self._utterance is None else self._utterance.preview()
+
     def join(self, turn: Turn) -> None:
         """The words being spoken continue ``turn`` (it was cut while thinking)."""
         self._joined = turn
