@@ -19,7 +19,7 @@ from voco.engine.backchannel import (
     "text",
     ["mhm", "Mm-hmm.", "uh-huh", "Yeah.", "okay", "OK, right.", "go on", "Right, I see.",
      "Hmm", "", "  ", "you", "Thank you.", "[coughing]", "(clicking)", "*cough*", "...",
-     "yeah yeah", "Got it.", "Sure."],
+     "yeah yeah", "Got it.", "Sure.", "M-M-F-M-F", "FFF", "G-d", "MMM", "And then?"],
 )  # fmt: skip
 def test_backchannels_and_noise_resume(text: str) -> None:
     assert classify(text) is Verdict.RESUME
@@ -29,7 +29,7 @@ def test_backchannels_and_noise_resume(text: str) -> None:
     "text",
     ["wait", "Stop.", "No.", "no no", "hold on", "Wait, stop.", "read the config file",
      "okay now run the tests", "Yeah but what about the tests?", "actually", "open main dot py",
-     "okay okay okay okay okay", "what"],
+     "okay okay okay okay okay", "what", "and then open it", "Why?", "A test.", "so stop"],
 )  # fmt: skip
 def test_real_interruptions_cut(text: str) -> None:
     assert classify(text) is Verdict.CUT

@@ -29,6 +29,7 @@ BACKCHANNEL_WORDS = frozenset(
         "yeah", "yes", "yep", "yup", "ya", "okay", "ok", "right", "alright", "sure",
         "cool", "nice", "great", "good", "fine", "gotcha", "i", "see", "got", "it",
         "go", "on", "uhhuh", "mhmm", "ahh", "wow", "true", "exactly", "indeed",
+        "and", "then", "so",  # "and then?", "so…": carry on
     }
 )  # fmt: skip
 # Words that make any utterance a real interruption, however short.
@@ -92,7 +93,8 @@ def classify(text: str, reference: list[str] | None = None) -> Verdict:
         return Verdict.RESUME
     if any(w in STOP_WORDS for w in words):
         return Verdict.CUT
-    if len(words) <= 4 and all(w in BACKCHANNEL_WORDS or _hum(w) for w in words):
+    said = [w for w in words if not _hum(w)]  # hums count as nothing, however many
+    if len(said) <= 4 and all(w in BACKCHANNEL_WORDS for w in said):
         return Verdict.RESUME
     return Verdict.CUT
 
@@ -111,8 +113,12 @@ def still_no_turn(final: str, reference: list[str], *, provisional: bool) -> boo
 
 
 def _hum(word: str) -> bool:
-    """Spellings of humming the STT makes up: "mmhmm", "hmmm", "uh-uh-huh"."""
-    return bool(re.fullmatch(r"(m+|h+m+|m+h+m+|u+h+|a+h+|o+h+|e+r+m*|u+m+)+", word))
+    """Spellings of humming the STT makes up: "mmhmm", "hmmm", "uh-uh-huh" —
+    and letters with no vowel between them ("M-M-F", "FFF", "G-d"): what it
+    writes for a hum or a breath it cannot spell. No stop word lacks a vowel."""
+    if re.fullmatch(r"(m+|h+m+|m+h+m+|u+h+|a+h+|o+h+|e+r+m*|u+m+)+", word):
+        return True
+    return word not in ("a", "i") and not re.search(r"[aeiouy]", word)
 
 
 @dataclass(frozen=True)
