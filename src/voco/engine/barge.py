@@ -180,6 +180,11 @@ class TentativeHalts:
                 text = await words
             except ProviderError:  # the pause's preview and the deadline still judge
                 return
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                return  # the decode was dropped: the voice came back (stale anyway)
             if text is None or judge is not self._judge or judge.verdict is not Verdict.PENDING:
                 return
             self._mark_speech_end(judge)
