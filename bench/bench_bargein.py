@@ -1,14 +1,23 @@
 """False interruptions and own-voice echo (issue 10 §2): figures, no assertions.
 
     uv run python bench/bench_bargein.py [--rounds N] [--echo-db -20] [--delay-ms 150]
+        [--only false|real|echo]
+
+Figures depend on the CPU being free: on a shared machine pin it
+(``taskset -c 0``) and say how loaded it was.
 
 Against the embedded stack (Silero VAD, Whisper, Piper) over the real protocol,
 speech streamed in real time:
 
-* backchannels ("mhm", "yeah", …, two voices), synthetic coughs and keyboard
-  clicks over a playing reply: how many were *resumed* (``resume_audio``), how
-  many halted for good, how many never halted; the gap halt → resume;
-* real interruptions ("wait", "no, stop", …): how many stayed cut (target 100 %);
+* 20 backchannels ("yeah", "uh-huh", "go on", "mm-hmm", …) in five voices
+  (Piper at two speeds, espeak-ng in three accents) and four synthetic
+  coughs/keyboard clicks over a playing reply: how many were *resumed*
+  (``resume_audio``), how many halted for good, how many never halted; the gap
+  halt → resume, and where it goes by the engine's own clock (the verdict
+  trace engine/barge.py logs on ``voco.barge``): the rest of the user's
+  speech, the silence wait, the decode, the verdict, the send;
+* 8 real interruptions ("wait", "no, stop", "Stop.", "No.", a request, …, four
+  voices): how many stayed cut (target 100 %), when the cut was decided;
   onset captured → ``halt_audio`` at the client (p50/p95) and audio frames of
   the halted response after ``halt_audio`` (before any ``resume_audio``);
 * echo: the client plays the reply into its own microphone at ``--echo-db``

@@ -167,6 +167,7 @@ class BargeJudge:
     polled_at: float = 0.0
     decode_started_at: float | None = None  # when the words were asked for (trace)
     words_at: float | None = None  # when they came (trace)
+    voice_end_at: float | None = None  # where the voice they cover ended (trace)
     asked_end_ms: int | None = None  # stream ms of the voice end a snippet was asked at
     snippet: tuple[int, Verdict] | None = None  # (voice end it was taken at, its reading)
 

@@ -197,8 +197,10 @@ class TentativeHalts:
         self._spawn(decode())
 
     def _mark_speech_end(self, judge: BargeJudge) -> None:
-        if judge.speech_ended_at is None and not self._host.user_in_speech():
-            judge.speech_ended_at = self._clock() - self._host.user_quiet_ms() / 1000
+        """Where the voice the words cover ended (clock time, for the trace)."""
+        quiet = self._host.user_quiet_ms()
+        if quiet > 0 or not self._host.user_in_speech():
+            judge.voice_end_at = self._clock() - quiet / 1000
 
     async def _act(self, judge: BargeJudge, v: Verdict) -> None:
         resp = self._resp
@@ -228,7 +230,7 @@ class TentativeHalts:
         marks = {
             "verdict": v.value,
             "words": judge.words,
-            "speech_end_ms": at(judge.speech_ended_at),
+            "speech_end_ms": at(judge.voice_end_at or judge.speech_ended_at),
             "decode_start_ms": at(judge.decode_started_at),
             "words_ms": at(judge.words_at),
             "decided_ms": at(now),
