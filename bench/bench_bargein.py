@@ -1,14 +1,23 @@
 """False interruptions and own-voice echo (issue 10 §2): figures, no assertions.
 
     uv run python bench/bench_bargein.py [--rounds N] [--echo-db -20] [--delay-ms 150]
+        [--only false|real|echo]
+
+Figures depend on the CPU being free: on a shared machine pin it
+(``taskset -c 0``) and say how loaded it was.
 
 Against the embedded stack (Silero VAD, Whisper, Piper) over the real protocol,
 speech streamed in real time:
 
-* backchannels ("mhm", "yeah", …, two voices), synthetic coughs and keyboard
-  clicks over a playing reply: how many were *resumed* (``resume_audio``), how
-  many halted for good, how many never halted; the gap halt → resume;
-* real interruptions ("wait", "no, stop", …): how many stayed cut (target 100 %);
+* 20 backchannels ("yeah", "uh-huh", "go on", "mm-hmm", …) in five voices
+  (Piper at two speeds, espeak-ng in three accents) and four synthetic
+  coughs/keyboard clicks over a playing reply: how many were *resumed*
+  (``resume_audio``), how many halted for good, how many never halted; the gap
+  halt → resume, and where it goes by the engine's own clock (the verdict
+  trace engine/barge.py logs on ``voco.barge``): the rest of the user's
+  speech, the silence wait, the decode, the verdict, the send;
+* 8 real interruptions ("wait", "no, stop", "Stop.", "No.", a request, …, four
+  voices): how many stayed cut (target 100 %), when the cut was decided;
   onset captured → ``halt_audio`` at the client (p50/p95) and audio frames of
   the halted response after ``halt_audio`` (before any ``resume_audio``);
 * echo: the client plays the reply into its own microphone at ``--echo-db``
@@ -21,19 +30,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.fakes import LONG_REPLY, ScriptedLLM
-from tests.speech import espeak_speech, piper_speech, trim
+from tests.speech import _piper, espeak_speech, piper_speech, trim
 from voco.audio.pcm import FRAME_SAMPLES
 from voco.demo import running_engine
 from voco.engine.runtime import EngineRuntime
@@ -42,19 +55,32 @@ from voco.local.engine_client import EngineClient
 from voco.protocol import messages as m
 
 REPLY = ". ".join(LONG_REPLY.split(". ")[:3]) + "."
+# Several voices: Piper at two speeds, espeak-ng in three accents/pitches.
+# (voice name -> espeak-ng voice, words per minute, pitch | Piper length scale)
+VOICES: dict[str, tuple[str, int, int] | float] = {
+    "piper": 1.0,
+    "piper-slow": 1.25,
+    "espeak-us": ("en-us", 160, 50),
+    "espeak-gb-f": ("en-gb+f3", 150, 70),
+    "espeak-scot-m": ("en-gb-scotland+m3", 175, 35),
+}
+# Backchannels as a listener says them (spelled so the synthesizers hum rather
+# than read letters out: both read "Mhm." as "M H M"), rotated over the voices.
+BACKCHANNEL_WORDS = ["Yeah.", "Okay.", "Right.", "Uh-huh.", "Go on.", "Sure.", "I see.", "Mm-hmm."]
 BACKCHANNELS = [
-    ("piper", "Mhm."),
-    ("piper", "Yeah."),
-    ("espeak", "Okay."),
-    ("piper", "Right."),
-    ("espeak", "Uh-huh."),
-    ("piper", "Go on."),
-]
+    (voice, BACKCHANNEL_WORDS[(i + k) % len(BACKCHANNEL_WORDS)])
+    for i, voice in enumerate(VOICES)
+    for k in range(4)
+]  # 5 voices x 4 = 20
 INTERRUPTIONS = [
     ("piper", "Wait a moment, please."),
     ("piper", "No, stop."),
-    ("espeak", "Hold on a second."),
-    ("espeak", "Actually, open the readme."),
+    ("espeak-us", "Hold on a second."),
+    ("espeak-us", "Actually, open the readme."),
+    ("espeak-gb-f", "Stop."),
+    ("espeak-scot-m", "Wait."),
+    ("piper-slow", "No."),
+    ("espeak-gb-f", "What was that?"),
 ]
 
 
@@ -81,8 +107,44 @@ def clicks(rng: np.random.Generator) -> np.ndarray:
     return np.clip(x, -32768, 32767).astype(np.int16)
 
 
+def cough2(rng: np.random.Generator) -> np.ndarray:
+    """A single short cough (~120 ms), quieter and darker."""
+    n = 16000 * 120 // 1000
+    env = np.exp(-np.linspace(0, 5, n)) * np.minimum(1, np.linspace(0, 15, n))
+    x = np.convolve(rng.normal(0, 1, n), np.ones(12) / 12, mode="same") * env * 12000
+    return x.astype(np.int16)
+
+
 def speech(voice: str, text: str) -> np.ndarray:
-    return trim(piper_speech(text) if voice == "piper" else espeak_speech(text))
+    spec = VOICES[voice]
+    if isinstance(spec, float):
+        return trim(_piper_at(text, spec))
+    name, wpm, pitch = spec
+    return trim(_espeak_as(text, name, wpm, pitch))
+
+
+def _piper_at(text: str, length_scale: float) -> np.ndarray:
+    if length_scale == 1.0:
+        return piper_speech(text)
+    from piper import SynthesisConfig
+
+    v = _piper()
+    cfg = SynthesisConfig(length_scale=length_scale, noise_scale=0.8)
+    a = np.concatenate([c.audio_float_array for c in v.synthesize(text, cfg)])
+    x = soxr.resample(a, v.config.sample_rate, 16000)
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+
+def _espeak_as(text: str, voice: str, wpm: int, pitch: int) -> np.ndarray:
+    if voice == "en-us" and wpm == 160 and pitch == 50:
+        return espeak_speech(text)
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "s.wav"
+        cmd = ["espeak-ng", "-v", voice, "-s", str(wpm), "-p", str(pitch), "-w", str(out), text]
+        subprocess.run(cmd, check=True)
+        x, rate = sf.read(str(out), dtype="float32")
+    x = soxr.resample(x, rate, 16000)
+    return (np.clip(x, -1, 1) * 32767).astype(np.int16)
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -94,6 +156,23 @@ def report(name: str, xs: list[float]) -> None:
         print(f"  {name:52s} no samples")
         return
     print(f"  {name:52s} p50 {pct(xs, 50):7.1f} ms  p95 {pct(xs, 95):7.1f} ms  n={len(xs)}")
+
+
+class Traces(logging.Handler):
+    """The engine's own clock readings of each verdict (engine/barge.py logs
+    one record per tentative halt): where the halt -> resume gap goes."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.items: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        marks = getattr(record, "barge", None)
+        if isinstance(marks, dict):
+            self.items.append(marks)
+
+
+TRACES = Traces()
 
 
 class Uplink:
@@ -154,6 +233,7 @@ async def trial(
     up = Uplink(client, echo_db=echo_db, delay_ms=delay_ms)
     up.task = asyncio.create_task(up.run())
     res: dict[str, Any] = {"halts": 0, "resumed": False, "stopped": False, "after": 0}
+    first_trace = len(TRACES.items)
     try:
         await client.send(m.TextInput(text="Tell me about this project."))
         rid, onset_ms = None, None
@@ -194,6 +274,8 @@ async def trial(
             if said_at is not None and time.monotonic() >= said_at and stimulus is not None:
                 onset_ms, said_at = up.say(stimulus), None
                 deadline = min(deadline, time.monotonic() + 8)
+        if len(TRACES.items) > first_trace:
+            res["trace"] = TRACES.items[first_trace]
         return res
     finally:
         if up.task is not None:
@@ -214,7 +296,15 @@ async def safe_trial(*args: Any, **kw: Any) -> dict[str, Any]:
 
 async def main(rounds: int, echo_db: float, delay_ms: int, only: str | None) -> None:
     rng = np.random.default_rng(3)
-    noises = [("cough", cough(rng)), ("clicks", clicks(rng))]
+    noises = [
+        ("cough", cough(rng)),
+        ("cough (single)", cough2(rng)),
+        ("clicks", clicks(rng)),
+        ("clicks (2)", clicks(rng)),
+    ]
+    trace_log = logging.getLogger("voco.barge")
+    trace_log.setLevel(logging.DEBUG)
+    trace_log.addHandler(TRACES)
     stimuli = [(f"{v}:{t}", speech(v, t)) for v, t in BACKCHANNELS] + noises
     stops = [(f"{v}:{t}", speech(v, t)) for v, t in INTERRUPTIONS]
     rt = await EngineRuntime.create(llm=ScriptedLLM(lambda msgs: [REPLY]))
@@ -238,7 +328,9 @@ async def false_stops(url: str, token: str, rounds: int, stimuli: list, delay_ms
             false_res.append(r)
             what = "resumed" if r["resumed"] else "STOPPED" if r["stopped"] else "no halt"
             gap = f" gap {r['gap_ms']:.0f} ms" if "gap_ms" in r else ""
-            print(f"  {name:28s} {what}{gap}")
+            tr = r.get("trace")
+            heard = f"  heard {tr['words']!r}" if tr and tr.get("words") is not None else ""
+            print(f"  {name:28s} {what}{gap}{heard}")
     halted = [r for r in false_res if r["halts"]]
     ok = sum(1 for r in false_res if r["resumed"] or not r["halts"])
     print(
@@ -246,6 +338,29 @@ async def false_stops(url: str, token: str, rounds: int, stimuli: list, delay_ms
         f"halted {len(halted)}, of which resumed {sum(bool(r['resumed']) for r in halted)}"
     )
     report("halt_audio -> resume_audio gap", [r["gap_ms"] for r in false_res if "gap_ms" in r])
+    breakdown([r for r in false_res if r["resumed"]])
+
+
+def breakdown(rs: list[dict[str, Any]]) -> None:
+    """Where the gap goes, from the engine's clock (ms after halt_audio)."""
+    trs = [r["trace"] for r in rs if "trace" in r]
+
+    def span(a: str | None, b: str) -> list[float]:
+        out = []
+        for t in trs:
+            start = 0 if a is None else t.get(a)
+            if start is not None and t.get(b) is not None:
+                out.append(float(t[b] - start))
+        return out
+
+    print("  where it goes (engine clock):")
+    report("  halt -> end of the user's speech", span(None, "speech_end_ms"))
+    report("  speech end -> decode asked (silence wait)", span("speech_end_ms", "decode_start_ms"))
+    report("  words asked for -> words (decode)", span("decode_start_ms", "words_ms"))
+    report("  speech end -> words", span("speech_end_ms", "words_ms"))
+    report("  words -> verdict", span("words_ms", "decided_ms"))
+    sent = [r["gap_ms"] - r["trace"]["decided_ms"] for r in rs if "trace" in r and "gap_ms" in r]
+    report("  verdict -> resume_audio at the client", sent)
 
 
 async def real_stops(url: str, token: str, rounds: int, stops: list, delay_ms: int) -> None:
@@ -259,6 +374,10 @@ async def real_stops(url: str, token: str, rounds: int, stops: list, delay_ms: i
             print(f"  {name:28s} {'stopped' if cut else 'NOT STOPPED'}")
     kept = sum(1 for r in real if r["stopped"] and not r["resumed"])
     print(f"  stayed cut: {kept}/{len(real)} ({100 * kept / len(real):.0f} %)")
+    report(
+        "halt_audio -> cut decided (engine clock)",
+        [float(r["trace"]["decided_ms"]) for r in real if "trace" in r],
+    )
     report(
         "onset captured -> halt_audio at the client",
         [r["latency_ms"] for r in real if "latency_ms" in r],

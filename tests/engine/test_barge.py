@@ -4,6 +4,7 @@ utterance's final words are a turn of their own."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
@@ -18,12 +19,19 @@ class Host(BargeHost):
     def __init__(self) -> None:
         self.response: Response | None = None
         self.done: list[str] = []
+        self.decided = asyncio.Event()
+        self.quiet_ms = 0
+        self.voice_end_ms = 0
+        self.asked: list[asyncio.Future[str | None]] = []
+        self.wanted = asyncio.Event()  # the words were asked for
 
     async def resume_reply(self, resp: Response) -> None:
         self.done.append("resume")
+        self.decided.set()
 
     async def confirm_cut(self, resp: Response) -> None:
         self.done.append("cut")
+        self.decided.set()
 
     async def halt_again(self) -> None:
         self.done.append("halt again")
@@ -32,7 +40,16 @@ class Host(BargeHost):
         return False
 
     def user_quiet_ms(self) -> int:
-        return 0
+        return self.quiet_ms
+
+    def user_voice_end_ms(self) -> int:
+        return self.voice_end_ms
+
+    def words_now(self) -> Awaitable[str | None] | None:
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.asked.append(fut)
+        self.wanted.set()
+        return fut
 
 
 def rig() -> tuple[Host, TentativeHalts, Response, list[Awaitable[Any]]]:
@@ -105,3 +122,34 @@ async def test_the_replys_own_echo_resumes_and_is_no_turn() -> None:
     assert host.done == ["resume"]
     assert await halts.words("one", final=True)
     await close(spawned)
+
+
+async def watched(halts: TentativeHalts, spawned: list[Any]) -> asyncio.Task[Any]:
+    """Run the halt's watcher (the first spawned coroutine) and everything it spawns."""
+    loop = asyncio.get_running_loop()
+    watcher = loop.create_task(spawned.pop(0))
+    halts._spawn = lambda c: spawned.append(loop.create_task(c))
+    return watcher
+
+
+async def test_the_words_are_asked_for_at_a_short_quiet_and_a_backchannel_resumes() -> None:
+    host, halts, _, spawned = rig()
+    watcher = await watched(halts, spawned)
+    host.quiet_ms, host.voice_end_ms = 96, 480  # the "yeah" ended 96 ms ago
+    await host.wanted.wait()  # the watcher's next look asks for the snippet
+    host.asked[0].set_result("Yeah.")
+    await host.decided.wait()
+    assert host.done == ["resume"] and len(host.asked) == 1
+    assert await halts.words("Yeah.", final=True)  # and the final words are no turn
+    await watcher
+
+
+async def test_a_snippet_with_a_stop_word_cuts_without_waiting_for_the_pause() -> None:
+    host, halts, _, spawned = rig()
+    watcher = await watched(halts, spawned)
+    host.quiet_ms, host.voice_end_ms = 64, 400
+    await host.wanted.wait()
+    host.asked[0].set_result("No.")
+    await host.decided.wait()
+    assert host.done == ["cut"]
+    await watcher

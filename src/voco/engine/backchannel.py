@@ -29,6 +29,7 @@ BACKCHANNEL_WORDS = frozenset(
         "yeah", "yes", "yep", "yup", "ya", "okay", "ok", "right", "alright", "sure",
         "cool", "nice", "great", "good", "fine", "gotcha", "i", "see", "got", "it",
         "go", "on", "uhhuh", "mhmm", "ahh", "wow", "true", "exactly", "indeed",
+        "and", "then", "so",  # "and then?", "so…": carry on
     }
 )  # fmt: skip
 # Words that make any utterance a real interruption, however short.
@@ -92,7 +93,8 @@ def classify(text: str, reference: list[str] | None = None) -> Verdict:
         return Verdict.RESUME
     if any(w in STOP_WORDS for w in words):
         return Verdict.CUT
-    if len(words) <= 4 and all(w in BACKCHANNEL_WORDS or _hum(w) for w in words):
+    said = [w for w in words if not _hum(w)]  # hums count as nothing, however many
+    if len(said) <= 4 and all(w in BACKCHANNEL_WORDS for w in said):
         return Verdict.RESUME
     return Verdict.CUT
 
@@ -111,8 +113,12 @@ def still_no_turn(final: str, reference: list[str], *, provisional: bool) -> boo
 
 
 def _hum(word: str) -> bool:
-    """Spellings of humming the STT makes up: "mmhmm", "hmmm", "uh-uh-huh"."""
-    return bool(re.fullmatch(r"(m+|h+m+|m+h+m+|u+h+|a+h+|o+h+|e+r+m*|u+m+)+", word))
+    """Spellings of humming the STT makes up: "mmhmm", "hmmm", "uh-uh-huh" —
+    and letters with no vowel between them ("M-M-F", "FFF", "G-d"): what it
+    writes for a hum or a breath it cannot spell. No stop word lacks a vowel."""
+    if re.fullmatch(r"(m+|h+m+|m+h+m+|u+h+|a+h+|o+h+|e+r+m*|u+m+)+", word):
+        return True
+    return word not in ("a", "i") and not re.search(r"[aeiouy]", word)
 
 
 @dataclass(frozen=True)
@@ -126,13 +132,24 @@ class BargeTimings:
     for a slow recogniser, and the utterance's final words are judged again
     (real words then make it a turn of its own, which cuts the reply). The
     quiet outlasts any pause inside a phrase ("No, … stop.").
+    ``snippet_quiet_ms``: after this much quiet the interruption's words so far
+    are asked for at once (a *snippet* decode), not at the turn detector's
+    pause (128 ms): the decode runs while the silence is still being
+    confirmed. None: only the pause's and the final transcripts judge.
+    ``confirm_quiet_ms``: a snippet that reads as a backchannel or noise
+    resumes only once the speech it was taken from has been followed by this
+    much quiet with no new voice (a snippet of "Okay, now open…" taken in the
+    comma's pause is stale once the voice comes back); a snippet with real
+    words cuts at once — a cut is always safe.
     ``poll_ms``: how often the timing rules are looked at while undecided."""
 
     max_speech_ms: int = 1200
     max_wait_ms: int = 2500
     noise_quiet_ms: int | None = None  # off by default: see the report in docs/protocol.md
     noise_max_speech_ms: int = 600
-    poll_ms: int = 64
+    snippet_quiet_ms: int | None = 64
+    confirm_quiet_ms: int = 96
+    poll_ms: int = 32
 
 
 @dataclass
@@ -148,6 +165,11 @@ class BargeJudge:
     provisional: bool = False  # resumed on timing alone: the final words judge again
     speech_ended_at: float | None = None
     polled_at: float = 0.0
+    decode_started_at: float | None = None  # when the words were asked for (trace)
+    words_at: float | None = None  # when they came (trace)
+    voice_end_at: float | None = None  # where the voice they cover ended (trace)
+    asked_end_ms: int | None = None  # stream ms of the voice end a snippet was asked at
+    snippet: tuple[int, Verdict] | None = None  # (voice end it was taken at, its reading)
 
     def heard(self, text: str, now: float, *, final: bool = False) -> Verdict:
         """A transcript of the interruption: speculative (at the first pause) or
@@ -156,8 +178,37 @@ class BargeJudge:
         whole utterance is judged afresh."""
         if self.verdict is not Verdict.PENDING:
             return self.verdict
-        self.words = text
+        self.words, self.words_at = text, now
         return self._decide(classify(text, self.reference))
+
+    def wants_words(self, *, quiet_ms: int, voice_end_ms: int) -> bool:
+        """Whether to ask for a snippet decode now: the voice has been quiet for
+        ``snippet_quiet_ms`` since ``voice_end_ms`` (stream time of the last
+        voiced frame) and no snippet was asked for at that voice end yet."""
+        t = self.timings
+        return (
+            self.verdict is Verdict.PENDING
+            and t.snippet_quiet_ms is not None
+            and quiet_ms >= t.snippet_quiet_ms
+            and voice_end_ms != self.asked_end_ms
+        )
+
+    def asked(self, now: float, voice_end_ms: int) -> None:
+        self.asked_end_ms = voice_end_ms
+        self.decode_started_at = now
+
+    def snippet_heard(self, text: str, now: float, voice_end_ms: int) -> Verdict:
+        """A snippet's words (taken at ``voice_end_ms``): real words cut now;
+        a backchannel, noise or echo waits in :meth:`poll` for the quiet that
+        confirms the speech it was taken from is over."""
+        if self.verdict is not Verdict.PENDING:
+            return self.verdict
+        self.words, self.words_at = text, now
+        v = classify(text, self.reference)
+        if v is Verdict.CUT:
+            return self._decide(v)
+        self.snippet = (voice_end_ms, v)
+        return Verdict.PENDING
 
     def nothing_heard(self) -> Verdict:
         """The STT found no words in the speech: noise."""
@@ -165,12 +216,16 @@ class BargeJudge:
             return self._decide(Verdict.RESUME)
         return self.verdict
 
-    def poll(self, now: float, *, in_speech: bool, quiet_ms: int = 0) -> Verdict:
+    def poll(
+        self, now: float, *, in_speech: bool, quiet_ms: int = 0, voice_end_ms: int | None = None
+    ) -> Verdict:
         """Decide on timing alone. ``in_speech``: the utterance has not ended;
         ``quiet_ms``: how long the microphone has been without voice (the
         turn detector's count, stream time). Long speech is a real turn; a
-        short burst gone quiet, with no words yet, resumes provisionally; no
-        words in time at all, a cut."""
+        short burst gone quiet, with no words yet, resumes provisionally; a
+        backchannel snippet resumes once ``voice_end_ms`` (stream time of the
+        last voiced frame) is still the one it was taken at and the quiet is
+        confirmed; no words in time at all, a cut."""
         if self.verdict is not Verdict.PENDING:
             return self.verdict
         self.polled_at = now
@@ -184,6 +239,12 @@ class BargeJudge:
         quiet = (now - last_voice) * 1000
         if voiced_ms > t.max_speech_ms:
             return self._decide(Verdict.CUT)
+        if (
+            self.snippet is not None
+            and self.snippet[0] == voice_end_ms
+            and quiet_ms >= t.confirm_quiet_ms
+        ):  # the snippet covers the whole interruption: no voice since
+            return self._decide(self.snippet[1])
         timing = t.noise_quiet_ms is not None and quiet >= t.noise_quiet_ms
         if self.words is None and timing and voiced_ms <= t.noise_max_speech_ms:
             self.provisional = True

@@ -103,6 +103,7 @@ class Listener:
         self._utterance: SpeechStream | None = None
         self._onset = (0, 0)  # usage: (onset of the current speech, preroll given to STT)
         self._preview: asyncio.Future[str | None] | None = None
+        self._early: asyncio.Future[str | None] | None = None  # words_now's decode
         self._joined: Turn | None = None  # thinking turn the new speech joins
         # how long this pause must last, from the words heard (engine/turn_end.py)
         self.turn_end = TurnEnd(runtime.turn_end)
@@ -117,6 +118,15 @@ class Listener:
     def stream_ms(self) -> int:
         """Stream time just after the current frame."""
         return self.turns.frame_index * FRAME_MS + FRAME_MS
+
+    def words_now(self) -> Awaitable[str | None] | None:
+        """The open utterance's words so far, decoded now, apart from the
+        pause's preview (a tentative halt's judge asks at a shorter silence:
+        engine/barge.py). None: no utterance is open."""
+        if self._utterance is None:
+            return None
+        self._early = asyncio.ensure_future(self._utterance.preview())
+        return self._early
 
     def join(self, turn: Turn) -> None:
         """The words being spoken continue ``turn`` (it was cut while thinking)."""
@@ -175,13 +185,18 @@ class Listener:
 
     def _start_preview(self, ev: SpeechPaused) -> None:
         """The user paused: transcribe now, while the end-of-turn silence runs;
-        until the words are known the pause waits as for an unfinished sentence."""
+        until the words are known the pause waits as for an unfinished sentence.
+        A decode :meth:`words_now` started in this same silence is the same
+        words: it is taken instead of a second one."""
+        early, self._early = self._early, None
         self._cancel_preview()
         if self._utterance is not None:
             self.turn_end.pause(ev.end_ms)
             self.turns.end_after(self.turn_end.silence_needed())
             self._timeline = TurnTimeline.at_pause(self._clock(), self.stream_ms() - ev.end_ms)
-            self._preview = preview = asyncio.ensure_future(self._utterance.preview())
+            if early is None or early.cancelled():
+                early = asyncio.ensure_future(self._utterance.preview())
+            self._preview = preview = early
             preview.add_done_callback(self._preview_done)
 
     def _preview_done(self, preview: asyncio.Future[str | None]) -> None:
@@ -234,6 +249,7 @@ class Listener:
         if self._preview is not None and not self._preview.done():
             self._preview.cancel()
         self._preview = None
+        self._early = None  # the voice came back (or a new utterance): stale
 
     async def _speech_started(self, ev: SpeechStarted) -> None:
         await self._host.user_started_speaking(ev.confirmed_ms, ev.onset_ms)

@@ -10,8 +10,9 @@ frames into messages and 512-sample audio frames; this class acts on them:
   *response* task: the graph run (model words → ``agent.delta``) beside a
   :class:`~voco.engine.speaker.Speaker` (clauses → TTS → audio frames);
 * every way a response is cut (barge-in, ``interrupt``, a new turn, speech while
-  thinking, close) goes through :meth:`Session._cut`, which executes the plan
-  the sans-I/O :class:`~voco.engine.lifecycle.ResponseLifecycle` decides.
+  thinking, close) goes through one cut path, ``_cut`` of the
+  :class:`~voco.engine.barge.BargeIn` part, which executes the plan the
+  sans-I/O :class:`~voco.engine.lifecycle.ResponseLifecycle` decides.
 
 The clock is injected (``clock``) so the lifecycle's timings come from one
 source; this class only sends, awaits and spawns.
@@ -28,10 +29,10 @@ from functools import partial
 from typing import Any
 
 from voco.agent.context import AgentContext
-from voco.agent.state import Message, chat_messages, message
+from voco.agent.state import chat_messages, message
 from voco.agent.tools import MCP_TOOLS
-from voco.engine.barge import BargeHost, TentativeHalts, resume_message
-from voco.engine.lifecycle import NOTHING, STILL_WORKING, Cut, ResponseLifecycle
+from voco.engine.barge import BargeIn, TentativeHalts
+from voco.engine.lifecycle import STILL_WORKING, Cut, ResponseLifecycle
 from voco.engine.listener import Listener, ListenerHost
 from voco.engine.mcp_port import SessionMcpPort
 from voco.engine.outcomes import ResponseOutcomes
@@ -62,14 +63,7 @@ ENGINE_MODEL = "engine"  # agent.done.model of a fixed sentence no model wrote
 Clock = Callable[[], float]
 
 
-def _reap(task: asyncio.Task[Any]) -> None:
-    """A cut response's task, which nobody awaits: its end is retrieved here
-    (a send to a gone client is how such a task often ends)."""
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        log.debug("cut response ended with %r", exc)
-
-
-class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
+class Session(ListenerHost, BargeIn, ResponseOutcomes, ToolProgress):
     def __init__(
         self,
         runtime: EngineRuntime,
@@ -137,15 +131,6 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
             await self.set_state("running_tool")
         await self.send(req)
 
-    async def _send_audio(self, resp: Response, data: bytes) -> bool:
-        async with self._send_lock:  # the gate and the send are one step: see _cut
-            if not resp.life.may_send_audio() or self.response is not resp:
-                return False
-            # the echo gate follows where the client really plays (underruns)
-            self.listener.echo.piece_sent(self._stream_ms(), resp.audio.sent_ms, self.clock())
-            await self._send_bytes_raw(data)
-            return True
-
     # ------------------------------------------------------------------- audio
 
     async def on_audio(self, frames: list[bytes], first_index: int) -> None:
@@ -181,43 +166,6 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
 
     async def turn_goes_on(self) -> None:
         self.prefetch.drop()
-
-    # ----------------------------------------------- tentative barge-in (issue 10)
-
-    async def words_so_far(self, text: str) -> None:
-        await self.halts.words(text, final=False)
-
-    async def user_resumed_speaking(self) -> None:
-        await self.halts.speech_resumed()
-
-    def user_in_speech(self) -> bool:
-        return self.listener.turns.in_speech
-
-    def user_quiet_ms(self) -> int:
-        return self.listener.turns.silent_ms
-
-    async def halt_again(self) -> None:
-        await self._cut_current(Cut.SPEECH, self._stream_ms())
-        await self.set_state("listening")
-
-    async def confirm_cut(self, resp: Response) -> None:
-        await self._cut(resp, Cut.SPEECH, self._stream_ms())
-
-    async def resume_reply(self, resp: Response) -> None:
-        """``resume_audio``, then the reply's audio again from where it stopped,
-        then the rest as it comes — one step under the send lock (engine/barge.py)."""
-        async with self._send_lock:
-            out = resume_message(resp, self.encoding, self._stream_ms(), self.clock())
-            if out is None or resp.speaker is None:
-                return
-            await self._send_text_raw(out.to_json())
-            self.listener.echo.play_from(self._stream_ms(), out.from_ms, now=self.clock())
-            data = resp.speaker.restart(out.from_ms)
-            if data:
-                await self._send_bytes_raw(data)
-            resp.speaker.replayed()
-            resp.life.caught_up()
-        await self.set_state("speaking")
 
     async def not_understood(self, turn: Turn, exc: ProviderError) -> None:
         await self.send(m.Error(code="stt_failed", message=str(exc)))
@@ -362,96 +310,10 @@ class Session(ListenerHost, BargeHost, ResponseOutcomes, ToolProgress):
 
         resp.task = asyncio.create_task(speak())
 
-    async def _audio_start(self, resp: Response) -> None:
-        async with self._send_lock:
-            if not resp.life.on_audio_start(self.clock()):
-                return
-            self.listener.echo.play_from(self._stream_ms(), 0, now=self.clock())
-            await self._send_text_raw(
-                m.AudioStart(
-                    response_id=resp.response_id,
-                    encoding=self.encoding,
-                    sample_rate=24000,
-                ).to_json()
-            )
-        await self.set_state("speaking")
-
-    async def _audio_end(self, resp: Response, duration_ms: int) -> None:
-        async with self._send_lock:
-            if not resp.life.may_send_audio():
-                return
-            await self._send_text_raw(
-                m.AudioEnd(response_id=resp.response_id, duration_ms=duration_ms).to_json()
-            )
-
     async def _back_to_listening(self, resp: Response) -> None:
         await self._watch_end(resp)  # recorded before "listening" goes out
         if self.response is resp and not resp.life.cut:
             await self.set_state("listening")
-
-    # ---------------------------------------------------------------- cutting
-
-    async def _cut_current(self, why: Cut, t_ms: int) -> None:
-        if self.response is not None:
-            await self._cut(self.response, why, t_ms)
-
-    async def _cut(self, resp: Response, why: Cut, t_ms: int) -> None:
-        """The one cancel path (protocol §4, steps 1–5), as the lifecycle plans it."""
-        async with self._send_lock:
-            # deciding under the send lock: once the gate shuts, no audio frame
-            # can pass _send_audio, so none can follow halt_audio
-            # speech over a resumable reply halts it tentatively (engine/barge.py)
-            tentative = why is Cut.SPEECH and resp.speaker is not None
-            plan = resp.life.cut_plan(why, self.clock(), tentative=tentative)
-            if plan.halt is not None:  # 1. halt_audio first
-                halt = m.HaltAudio(response_id=resp.response_id, reason=plan.halt, t_ms=t_ms)  # type: ignore[arg-type]
-                await self._send_text_raw(halt.to_json())
-                self.listener.echo.stop(self._stream_ms())
-            if self.halts.begin(resp):  # the rest waits for the verdict
-                return
-        task = resp.task
-        if plan.stop_task and task is not None and not task.done():  # 3. stop model/TTS
-            # not awaited: a task slow to stop (a provider closing its stream) must
-            # not hold the reader; the cut record waits for it on the writer
-            task.cancel()
-            task.add_done_callback(_reap)
-        if plan.join_turn:
-            self.listener.join(resp.turn)
-        await self._finish_response(resp, plan.done)
-        if plan.record_heard is not None:  # 5. the orchestrator sees the flag
-            self._record_interrupted(resp, plan.record_heard)
-        if plan is not NOTHING:
-            self._end_or_watch(resp)  # halted: it ends once what was heard is known
-
-    def _record_interrupted(self, resp: Response, heard_text: str) -> None:
-        """Cut the stored reply to ``heard_text`` — on the session's writer: a
-        graph round trip never sits in the reader (docs/architecture.md)."""
-        self.writer.submit(
-            lambda: self._write_interrupted(resp, heard_text), f"cut record of {resp.response_id}"
-        )
-
-    async def _write_interrupted(self, resp: Response, heard_text: str) -> None:
-        if resp.task is not None and not resp.task.done():  # its own last writes first
-            await asyncio.wait([resp.task])
-        config = self._graph_config()
-        # a read-modify-write of the thread's state: under the run lock, or another
-        # session's run on the thread would overwrite it (or be overwritten)
-        async with self.grant.run_lock():
-            snapshot = await self.rt.graph.aget_state(config)
-            existing: list[Message] = list(snapshot.values.get("messages", []))
-            updates = interruption_updates(existing, resp.turn, resp.reply_msg_id, heard_text)
-            await self.rt.graph.aupdate_state(
-                config, {"messages": updates, "barge_in_detected": True}, as_node="model"
-            )
-
-    async def on_audio_played(self, msg: m.AudioPlayed) -> None:
-        resp = self._unended.get(msg.response_id)  # an ended one has nothing to correct
-        if resp is None:
-            return
-        heard = resp.life.on_played(msg.played_ms, self.clock())
-        if heard is not None:  # correct the stored record with what was really heard
-            self._record_interrupted(resp, heard)
-        self._take_end(resp)
 
     # --------------------------------------------------------------- plumbing
 
