@@ -42,7 +42,26 @@ from voco.engine.vocabulary import ProjectVocabulary
 from voco.providers.whisper_stt import WhisperSTT
 
 HERE = Path(__file__).parent
-ESPEAK_VOICES = ("en-us+m3", "en-gb", "en+f2", "en-gb-scotland")
+# Voices: "piper" / "piper@LENGTH_SCALE" (the Piper voice the project ships,
+# optionally slower/faster) or "ESPEAK_VOICE/WORDS_PER_MIN/PITCH".
+TUNING_VOICES = (
+    "piper",
+    "en-us+m3/160/50",
+    "en-gb/160/50",
+    "en+f2/160/50",
+    "en-gb-scotland/160/50",
+)
+HELDOUT_VOICES = (
+    "en-029/150/45",  # Caribbean, male, slower
+    "en-gb-x-rp+f4/180/70",  # RP, female variant, fast, high
+    "en-us-nyc+m7/140/35",  # New York, low and slow
+    "en-gb-x-gbcwmd+m2/170/55",  # West Midlands
+    "piper@1.25",  # the shipped Piper speaker, slower: NOT a new speaker (reported apart)
+)
+SETS = {
+    "tuning": ("stt_utterances.txt", TUNING_VOICES),
+    "heldout": ("stt_utterances_heldout.txt", HELDOUT_VOICES),
+}
 DISTRACTORS = wordlist(
     "src tests web bench uv.lock LICENSE conftest.py fakes.py speech.py runtime.py server.py "
     "playout.py threads.py turns.py vad.py encode.py pcm.py piper_tts.py deepgram_stt.py "
@@ -67,9 +86,9 @@ class Result:
     wall_ms: list[float] = field(default_factory=list)
 
 
-def load_corpus() -> list[Utterance]:
+def load_corpus(filename: str = "stt_utterances.txt") -> list[Utterance]:
     out = []
-    for line in (HERE / "stt_utterances.txt").read_text().splitlines():
+    for line in (HERE / filename).read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         spoken, names = (p.strip() for p in line.split("|"))
@@ -77,10 +96,34 @@ def load_corpus() -> list[Utterance]:
     return out
 
 
-def canonical(text: str) -> list[str]:
-    """Words for WER: spoken and written names compare equal ("main dot py" = "main.py")."""
+def _squash(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", normalise_spoken_name(s.lower(), digits=True))
+
+
+def canonical(text: str, names: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """Words for WER. Spoken and written forms compare equal ("main dot py" =
+    "main.py" = "Main.py"), and so do a name said with or without its extension
+    ("the read me" = "README.md"): the words that spell one of the utterance's
+    ``names`` (separators ignored) become one token, in reference and hypothesis
+    alike. Scoring only — nothing here is what the session's normaliser does."""
     t = re.sub(r"[,?!;:\"]+|\.(?=\s|$)", " ", text.lower())
-    return re.findall(r"[a-z0-9]+", normalise_spoken_name(t, digits=True))
+    words = re.findall(r"[a-z0-9]+", normalise_spoken_name(t, digits=True))
+    keys: dict[str, str] = {}
+    for n in names:
+        keys[_squash(n)] = "<" + n + ">"
+        stem = re.sub(r"\.[A-Za-z0-9]+$", "", n) if not n.startswith(".") else n
+        keys.setdefault(_squash(stem), "<" + n + ">")
+    out, i = [], 0
+    while i < len(words):
+        for j in range(min(len(words), i + 6), i, -1):
+            if (tok := keys.get("".join(words[i:j]))) is not None:
+                out.append(tok)
+                i = j
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
@@ -98,20 +141,24 @@ def has_name(text: str, name: str) -> bool:
 
 def synthesize(voice: str, text: str, tmp: Path) -> npt.NDArray[np.float32]:
     out = tmp / "u.wav"
-    if voice == "piper":
-        from piper import PiperVoice
+    if voice.startswith("piper"):
+        from piper import PiperVoice, SynthesisConfig
 
         from voco.providers.piper_tts import bundled_voice
 
         model, config = bundled_voice()
         pv = _piper_cache.setdefault("v", PiperVoice.load(str(model), config_path=str(config)))
-        x = np.concatenate([c.audio_float_array for c in pv.synthesize(text)])
+        scale = float(voice.split("@")[1]) if "@" in voice else None
+        cfg = SynthesisConfig(length_scale=scale)
+        x = np.concatenate([c.audio_float_array for c in pv.synthesize(text, syn_config=cfg)])
         rate = pv.config.sample_rate
     else:
         exe = shutil.which("espeak-ng")
         if exe is None:
             raise SystemExit("espeak-ng is not installed (scripts/setup.sh installs it)")
-        subprocess.run([exe, "-v", voice, "-s", "160", "-w", str(out), text], check=True)
+        name, speed, pitch = ([*voice.split("/"), "160", "50"])[:3]
+        args = [exe, "-v", name, "-s", speed, "-p", pitch, "-w", str(out), text]
+        subprocess.run(args, check=True)
         x, rate = sf.read(str(out), dtype="float32")
     y = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32)
     pad = np.zeros(SAMPLE_RATE // 5, dtype=np.float32)
@@ -125,22 +172,26 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
 
-async def run(
-    models: list[str], voices: list[str], limit: int, beam: int, show: bool = False
-) -> None:
-    corpus = load_corpus()[:limit]
+async def run(a: argparse.Namespace) -> None:
+    filename, default_voices = SETS[a.set]
+    voices = a.voices.split(",") if a.voices else list(default_voices)
+    corpus = load_corpus(filename)[: a.limit]
     vocab = ProjectVocabulary()
-    vocab.add([*DISTRACTORS, *(n for u in corpus for n in u.names)])
+    vocab.add([*DISTRACTORS, *(n for u in load_corpus(filename) for n in u.names)])
     with tempfile.TemporaryDirectory() as d:
         audio = {
             (v, i): synthesize(v, u.spoken, Path(d)) for v in voices for i, u in enumerate(corpus)
         }
-    print(f"{len(corpus)} utterances x {len(voices)} voices; beam {beam}; vocabulary {len(vocab)}")
-    for model in models:
-        stt = WhisperSTT(model=model, beam_size=beam)
+    print(
+        f"set {a.set}: {len(corpus)} utterances x {len(voices)} voices; beam {a.beam}; "
+        f"window {a.window} s; vocabulary {len(vocab)}"
+    )
+    modes = {"both": (False, True), "with": (True,), "without": (False,)}[a.vocab]
+    for model in a.models.split(","):
+        stt = WhisperSTT(model=model, beam_size=a.beam, min_context_s=a.window)
         await stt.warmup()
-        for use_vocab in (False, True):
-            prompt = stt.prompt_tokens(vocab.terms(60)) if use_vocab else []
+        for use_vocab in modes:
+            prompt = stt.prompt_tokens(vocab.terms(60) if use_vocab else [])
             total = Result()
             per_voice: dict[str, Result] = {}
             for v in voices:
@@ -150,11 +201,11 @@ async def run(
                     raw = await stt.transcribe(audio[(v, i)], prompt)
                     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
                     seen = vocab.normalise(raw) if use_vocab else raw
-                    if show and canonical(raw) != canonical(u.spoken):
+                    ref, hyp = canonical(u.spoken, u.names), canonical(seen, u.names)
+                    if a.show and ref != hyp:
                         print(f"    [{v}] {u.spoken!r} -> {raw!r} -> {seen!r}")
-                    ref = canonical(u.spoken)
                     for x in (r, total):
-                        x.errors += edit_distance(ref, canonical(raw))
+                        x.errors += edit_distance(ref, hyp)
                         x.words += len(ref)
                         x.names_total += len(u.names)
                         x.names_ok += sum(has_name(seen, n) for n in u.names)
@@ -164,26 +215,28 @@ async def run(
             print(f"\n== {label}")
             for v, r in [*per_voice.items(), ("overall", total)]:
                 print(
-                    f"  {v:16s} WER {100 * r.errors / max(1, r.words):5.1f} %   "
+                    f"  {v:26s} WER {100 * r.errors / max(1, r.words):5.1f} %   "
                     f"names exact {r.names_ok:3d}/{r.names_total:3d}"
                 )
             print(
                 f"  per utterance: CPU p50 {pct(total.cpu_ms, 50):.0f} ms p95 "
                 f"{pct(total.cpu_ms, 95):.0f} ms; wall p50 {pct(total.wall_ms, 50):.0f} ms "
-                f"p95 {pct(total.wall_ms, 95):.0f} ms"
+                f"p95 {pct(total.wall_ms, 95):.0f} ms; fallbacks {stt.fallbacks}"
             )
         await stt.aclose()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--set", choices=sorted(SETS), default="heldout")
     ap.add_argument("--models", default="base,tiny")
-    ap.add_argument("--voices", default=",".join(("piper", *ESPEAK_VOICES)))
+    ap.add_argument("--voices", default="", help="comma-separated; default: the set's voices")
+    ap.add_argument("--vocab", choices=("both", "with", "without"), default="both")
     ap.add_argument("--limit", type=int, default=1000, help="first N utterances only")
     ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--window", type=float, default=10.0, help="min encoder window, seconds")
     ap.add_argument("--show", action="store_true", help="print every misrecognised utterance")
-    a = ap.parse_args()
-    asyncio.run(run(a.models.split(","), a.voices.split(","), a.limit, a.beam, a.show))
+    asyncio.run(run(ap.parse_args()))
 
 
 if __name__ == "__main__":

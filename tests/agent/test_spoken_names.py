@@ -28,6 +28,8 @@ from voco.agent.spoken_names import (
         ("dot git ignore", ".git ignore"),
         ("s-r-c", "src"),
         ("make file", "makefile"),
+        ("pyproject dot tomel", "pyproject.toml"),
+        ("Cargo.tomal", "cargo.toml"),
     ],
 )
 def test_normalise_spoken_name(spoken: str, normalised: str) -> None:

@@ -115,3 +115,25 @@ async def test_mcp_port_feeds_successful_results_to_the_observer() -> None:
     failed = await port.call("c2", "read_file", {"path": "x"})
     assert ok.status == "success" and failed.status == "error"
     assert seen == [("list_dir", ROOT)]
+
+
+@pytest.mark.parametrize(
+    ("heard", "written"),
+    [
+        ("How many lines are in spoken_namez.py?", "How many lines are in spoken_names.py?"),
+        ('open "servers.py", please', 'open "server.py", please'),
+        ("show me mian.py", "show me mian.py"),  # too far from main.py: left as heard
+        ("open spoken_names.md", "open spoken_names.md"),  # no known .md file near it
+        ("the vocabulary is fine", "the vocabulary is fine"),  # not a file name
+    ],
+)
+def test_a_file_name_heard_slightly_wrong_is_the_known_one(
+    vocab: ProjectVocabulary, heard: str, written: str
+) -> None:
+    assert vocab.normalise(heard) == written
+
+
+def test_a_near_name_between_two_known_files_is_left_as_heard() -> None:
+    v = ProjectVocabulary()
+    v.add(["parser_a.py", "parser_b.py"])
+    assert v.normalise("open parser_c.py") == "open parser_c.py"

@@ -68,6 +68,8 @@ EXTENSION_ALIASES: dict[str, str] = {
     "yamel": "yaml",
     "tommel": "toml",
     "tomo": "toml",
+    "tomel": "toml",
+    "tomal": "toml",
     "text": "txt",
     "markdown": "md",
     "javascript": "js",
@@ -162,7 +164,10 @@ def normalise_spoken_name(spoken: str, *, digits: bool = False) -> str:
             tok = str(NUMBER_WORDS[tok])
         out += tok if glue else " " + tok
         glue = after_dot = False
-    return out.strip()
+    # an extension the recogniser already wrote after a dot ("Cargo.tomal")
+    return re.sub(
+        r"\.([a-z]+)\b", lambda m: "." + EXTENSION_ALIASES.get(m.group(1), m.group(1)), out
+    ).strip()
 
 
 def with_digits(text: str) -> str:

@@ -15,6 +15,7 @@ clock: "recent" is the observation counter.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ _NAME_CONTEXT = frozenset(
 _NAME_FOLLOWERS = frozenset(["file", "files", "folder", "directory", "module", "script"])
 MAX_WINDOW = 6  # spoken words one name may take ("spoken names dot py" is 4)
 FREQUENCY_WEIGHT = 2  # one extra sighting counts like this many observations of recency
+# A one-word file name heard slightly wrong ("vocabularity.py") is the known
+# name with the same extension whose stem is at least this similar, if no
+# other known name comes within FUZZY_MARGIN of it.
+FUZZY_MATCH = 0.8
+FUZZY_MARGIN = 0.05
 
 
 @dataclass
@@ -140,7 +146,7 @@ class ProjectVocabulary:
         pos = 0
         i = 0
         while i < len(tokens):
-            hit = self._match_at(tokens, i, exact, stems)
+            hit = self._match_at(tokens, i, exact, stems) or self._near_file(tokens, i)
             if hit is None:
                 i += 1
                 continue
@@ -157,6 +163,30 @@ class ProjectVocabulary:
             i = j
         out.append(transcript[pos:])
         return "".join(out)
+
+    def _near_file(self, tokens: list[re.Match[str]], i: int) -> tuple[int, str] | None:
+        """Token ``i`` reads as a file name ("vocabularity.py"): the single known
+        file of that extension it is near, as a one-token match."""
+        guess = normalise_spoken_name(tokens[i].group().strip("\"'()«»,;:!?").rstrip("."))
+        m = _EXT.search(guess)
+        if m is None or " " in guess or "/" in guess:
+            return None
+        stem, ext = _compact(guess[: m.start()]), m.group().lower()
+        if len(stem) < 4:
+            return None
+        scored = sorted(
+            (
+                (difflib.SequenceMatcher(None, stem, _compact(_stem(n))).ratio(), n)
+                for n in self._seen
+                if n.lower().endswith(ext) and _stem(n) != n
+            ),
+            reverse=True,
+        )
+        if not scored or scored[0][0] < FUZZY_MATCH:
+            return None
+        if len(scored) > 1 and scored[1][0] > scored[0][0] - FUZZY_MARGIN:
+            return None
+        return i + 1, scored[0][1]
 
     def _match_at(
         self,

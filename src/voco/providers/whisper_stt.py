@@ -46,7 +46,13 @@ FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: Whisper's trained window
 HOP = 160  # samples per mel frame (10 ms at 16 kHz)
 MAX_UTTERANCE_S = 120
 DECODER_CONTEXT = 448  # Whisper's text positions: prompt + generated tokens
-MAX_PROMPT_TOKENS = 96  # vocabulary prompt cap; leaves >300 tokens for the words
+MAX_PROMPT_TOKENS = 128  # context + vocabulary prompt cap; leaves >300 tokens for the words
+MAX_CONTEXT_TOKENS = 40
+# Conditioning on a line of coding talk makes the decoder expect coding words
+# ("git status", "pytest", "dot py") instead of the nearest everyday ones
+# ("good status", "pie"); it names no project file, so it is no vocabulary.
+CODING_CONTEXT = "Open the file, run pytest, show the git status, search the code for a function."
+NAMES_LEAD = " Files: "
 MODELS = ("base", "tiny")
 # decodes waiting together that go to CTranslate2 as one batch (bench/bench_whisper_batch.py:
 # 4 at once cost ~0.76x the CPU of 4 in a row, same transcripts; one alone is never held back)
@@ -117,8 +123,9 @@ class WhisperSTT(STT):
         cpu_threads: int = 0,
         min_context_s: float = 10.0,
         compute_type: str = "int8",
-        beam_size: int = 1,
+        beam_size: int = 5,
         max_batch: int = MAX_BATCH,
+        context: str = CODING_CONTEXT,
     ) -> None:
         if model not in MODELS:
             raise ProviderError(
@@ -127,6 +134,8 @@ class WhisperSTT(STT):
         self.model = model
         self._model_dir = model_dir
         self._beam = beam_size
+        self.context = context
+        self._context_ids: list[int] = []
         self._cpu_threads = cpu_threads
         self._min_frames = int(min_context_s * 100)
         self._compute_type = compute_type
@@ -161,7 +170,15 @@ class WhisperSTT(STT):
             language="en" if multilingual else None,
         )
         self._model = model
+        self.set_context(self.context)
         self._decode(np.zeros(SAMPLE_RATE, dtype=np.float32))  # first call allocates
+
+    def set_context(self, context: str) -> None:
+        """The domain sentence every decode is conditioned on (no project names)."""
+        self.context = context
+        if self._tokenizer is not None:
+            ids = self._tokenizer.encode(" " + context.strip()) if context.strip() else []
+            self._context_ids = ids[:MAX_CONTEXT_TOKENS]
 
     async def open_stream(
         self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
@@ -170,21 +187,24 @@ class WhisperSTT(STT):
         return _BufferedStream(self, self.prompt_tokens(vocabulary))
 
     def prompt_tokens(self, vocabulary: Sequence[str]) -> list[int]:
-        """The vocabulary as Whisper's previous-text prompt, best names first, capped.
+        """The decoder's previous-text prompt: the coding context, then the
+        vocabulary best names first, capped at ``MAX_PROMPT_TOKENS`` in all.
 
-        Written like a line of the transcript ("README.md, main.py, parse_config.")
-        because Whisper imitates the style of the text it is conditioned on.
+        Written like a line of a transcript ("... Files: README.md, main.py,
+        parse_config.") because Whisper imitates the style of the text it is
+        conditioned on; an empty vocabulary gives the context alone.
         """
-        if not vocabulary or self._tokenizer is None:
+        if self._tokenizer is None:
             return []
         tok = self._tokenizer
         ids: list[int] = []
+        budget = MAX_PROMPT_TOKENS - len(self._context_ids)
         for name in dict.fromkeys(v.strip() for v in vocabulary if v.strip()):
-            piece = tok.encode((", " if ids else " ") + name)
-            if len(ids) + len(piece) + 1 > MAX_PROMPT_TOKENS:
+            piece = tok.encode((", " if ids else NAMES_LEAD) + name)
+            if len(ids) + len(piece) + 1 > budget:
                 break
             ids.extend(piece)
-        return [*ids, *tok.encode(".")] if ids else []
+        return [*self._context_ids, *ids, *tok.encode(".")] if ids else list(self._context_ids)
 
     async def transcribe(self, audio: npt.NDArray[np.float32], prompt: Sequence[int] = ()) -> str:
         await self.warmup()
