@@ -128,15 +128,32 @@ async def test_base_with_the_project_vocabulary_hears_names_tiny_does_not(
     assert name in await stream.finish()
 
 
-def test_vocabulary_prompt_is_capped_in_tokens_best_names_first(whisper):
-    from voco.providers.whisper_stt import MAX_PROMPT_TOKENS
+def test_vocabulary_prompt_is_capped_in_tokens_context_then_best_names(whisper):
+    from voco.providers.whisper_stt import CODING_CONTEXT, MAX_PROMPT_TOKENS
 
     names = [f"module_{i}.py" for i in range(200)]
     ids = whisper.prompt_tokens(names)
     assert 0 < len(ids) <= MAX_PROMPT_TOKENS
     text = whisper._tokenizer.decode(ids)
-    assert text.startswith(" module_0.py, module_1.py") and "module_199" not in text
-    assert whisper.prompt_tokens([]) == [] and whisper.prompt_tokens(["  "]) == []
+    assert text.startswith(f" {CODING_CONTEXT} module_0.py, module_1.py")
+    assert "module_199" not in text
+    # no vocabulary: the coding context alone (it names no project file)
+    context = whisper._tokenizer.decode(whisper.prompt_tokens([]))
+    assert (
+        context == f" {CODING_CONTEXT}" == whisper._tokenizer.decode(whisper.prompt_tokens([" "]))
+    )
+
+
+def test_an_empty_context_gives_an_empty_prompt_without_vocabulary():
+    import asyncio
+
+    from voco.providers.whisper_stt import WhisperSTT
+
+    stt = WhisperSTT(model="tiny", context="")
+    asyncio.run(stt.warmup())
+    assert stt.prompt_tokens([]) == []
+    assert stt._tokenizer.decode(stt.prompt_tokens(["main.py"])) == " main.py."
+    asyncio.run(stt.aclose())
 
 
 async def test_a_long_prompt_leaves_room_for_the_words(whisper):
