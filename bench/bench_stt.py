@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -177,7 +178,7 @@ def synthesize(voice: str, text: str, tmp: Path) -> npt.NDArray[np.float32]:
     return np.concatenate([pad, y, pad])
 
 
-_piper_cache: dict[str, object] = {}
+_piper_cache: dict[str, Any] = {}
 
 
 def pct(xs: list[float], q: float) -> float:
