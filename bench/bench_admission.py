@@ -55,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_load as load  # the bench directory is not a package
 
+ROOM_DBFS = -70.0  # the same quiet room as bench_load's default
+
 
 @dataclass
 class Ramp:
@@ -124,7 +126,7 @@ async def ticker(sessions: list[load.LoadSession], figs: load.Figures, stop: asy
         await asyncio.sleep(max(0.0, due - loop.time()))
 
 
-def admit(ramp: Ramp, ws: Any, figs: load.Figures, utter: bytes, barge: bytes) -> None:
+def admit(ramp: Ramp, ws: Any, figs: load.Figures, utter: list[bytes], barge: list[bytes]) -> None:
     offset = 1.0 + (len(ramp.admitted) * 0.37) % load.CYCLE_S  # staggered utterances
     s = load.LoadSession(ws, figs, utter, barge, offset_s=offset)
     s.reader = asyncio.create_task(s.read())
@@ -132,7 +134,11 @@ def admit(ramp: Ramp, ws: Any, figs: load.Figures, utter: bytes, barge: bytes) -
 
 
 async def measure(mode: str, args: argparse.Namespace, urls: dict[str, str]) -> None:
-    utter, barge = load.speech_pcm("list the files please"), load.speech_pcm("no, stop")
+    # bench_load's sessions take pre-framed chunks and a framed room between
+    # utterances (its main() sets that up; this bench must too)
+    utter = load.chunked(load.speech_pcm("list the files please"))
+    barge = load.chunked(load.speech_pcm("no, stop"))
+    load.SILENCE[:] = load.room_noise(ROOM_DBFS)
     fixed = args.fixed is not None
     with tempfile.TemporaryDirectory() as home:
         engine = load.start_engine(mode, urls, Path(home), "off" if fixed else "measured")

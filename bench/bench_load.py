@@ -121,16 +121,18 @@ async def run_doubles() -> None:
     class ToolThenText(AnthropicDouble):
         """A tool call for a new question; a sentence once the tool answered."""
 
+        calls = 0
+
         async def messages(self, request: Request) -> Response:
             body = json.loads(await request.body())
             last = body.get("messages", [{}])[-1].get("content")
             answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
             if answered:
                 self.replies.append(Reply(blocks=[Text(REPLY.split(" "))]))
-            else:
-                n = len(self.requests)
+            else:  # unique ids, as Anthropic's are (a reused id is a replay to the runtime)
+                self.calls += 1
                 self.replies.append(
-                    Reply(blocks=[ToolUse(f"toolu_{n}", "list_dir", {"path": "."})])
+                    Reply(blocks=[ToolUse(f"toolu_{self.calls}", "list_dir", {"path": "."})])
                 )
             self.requests.clear()  # bounded: this runs for many turns
             self.headers.clear()
