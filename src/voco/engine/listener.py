@@ -266,7 +266,10 @@ class Listener:
             await self._utterance.push(f)
 
     async def _on_partial(self, text: str) -> None:
-        await self._host.send(m.TranscriptPartial(turn_id="pending", text=text))
+        """A partial is display only: one the recogniser delivers after the
+        client has gone is dropped (the session's close handles the rest)."""
+        with contextlib.suppress(ConnectionError):
+            await self._host.send(m.TranscriptPartial(turn_id="pending", text=text))
 
     async def _speech_ended(self, ev: SpeechEnded) -> None:
         await self._announce_end(ev, self._take_utterance(ev))

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Coroutine, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -92,14 +92,21 @@ class Handler:
         self._failure: BaseException | None = None  # the lane's audio ran into it
 
     async def send_text(self, data: str) -> None:
-        try:
-            await asyncio.wait_for(self.ws.send_text(data), self.send_timeout_s)
-        except TimeoutError as exc:
-            raise self._not_reading() from exc
+        await self._send(self.ws.send_text(data))
 
     async def send_bytes(self, data: bytes) -> None:
+        await self._send(self.ws.send_bytes(data))
+
+    async def _send(self, sending: Coroutine[Any, Any, None]) -> None:
+        """Every send's two ways to fail become the engine's one "peer gone"
+        signal, ConnectionError: a client that stopped reading, and a socket
+        whose close was already sent (Starlette's RuntimeError) — which late
+        callbacks, e.g. a provider's partial after the session ended, hit."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            sending.close()
+            raise ConnectionError("the session's socket is closed")
         try:
-            await asyncio.wait_for(self.ws.send_bytes(data), self.send_timeout_s)
+            await asyncio.wait_for(sending, self.send_timeout_s)
         except TimeoutError as exc:
             raise self._not_reading() from exc
 
