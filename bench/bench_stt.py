@@ -52,7 +52,7 @@ import soxr
 from voco.agent.spoken_names import normalise_spoken_name, wordlist
 from voco.audio.pcm import SAMPLE_RATE
 from voco.engine.vocabulary import ProjectVocabulary
-from voco.providers.whisper_stt import WhisperSTT
+from voco.providers.whisper_stt import CODING_CONTEXT, WhisperSTT
 
 HERE = Path(__file__).parent
 # Voices: "piper" / "piper@LENGTH_SCALE" (the Piper voice the project ships,
@@ -201,7 +201,9 @@ async def run(a: argparse.Namespace) -> None:
     )
     modes = {"both": (False, True), "with": (True,), "without": (False,)}[a.vocab]
     for model in a.models.split(","):
-        stt = WhisperSTT(model=model, beam_size=a.beam, min_context_s=a.window)
+        stt = WhisperSTT(
+            model=model, beam_size=a.beam, min_context_s=a.window, context=CODING_CONTEXT
+        )
         await stt.warmup()
         for use_vocab in modes:
             prompt = stt.prompt_tokens(vocab.terms(60) if use_vocab else [])

@@ -128,9 +128,13 @@ async def test_base_with_the_project_vocabulary_hears_names_tiny_does_not(
     assert name in await stream.finish()
 
 
-def test_vocabulary_prompt_is_capped_in_tokens_context_then_best_names(whisper):
-    from voco.providers.whisper_stt import CODING_CONTEXT, MAX_PROMPT_TOKENS
+def test_vocabulary_prompt_is_capped_in_tokens_context_then_best_names():
+    import asyncio
 
+    from voco.providers.whisper_stt import CODING_CONTEXT, MAX_PROMPT_TOKENS, WhisperSTT
+
+    whisper = WhisperSTT(model="tiny", context=CODING_CONTEXT)  # the context is opt-in
+    asyncio.run(whisper.warmup())
     names = [f"module_{i}.py" for i in range(200)]
     ids = whisper.prompt_tokens(names)
     assert 0 < len(ids) <= MAX_PROMPT_TOKENS
@@ -142,6 +146,7 @@ def test_vocabulary_prompt_is_capped_in_tokens_context_then_best_names(whisper):
     assert (
         context == f" {CODING_CONTEXT}" == whisper._tokenizer.decode(whisper.prompt_tokens([" "]))
     )
+    asyncio.run(whisper.aclose())
 
 
 def test_an_empty_context_gives_an_empty_prompt_without_vocabulary():
