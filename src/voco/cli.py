@@ -550,7 +550,7 @@ def _add_engine_flags(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--stt",
         default=os.environ.get("VOCO_STT", "whisper"),
-        help="speech-to-text: whisper (= whisper:tiny, embedded), whisper:base, deepgram; "
+        help="speech-to-text: whisper (= whisper:base, embedded), whisper:tiny, deepgram; "
         "a comma list is a fallback chain (default: $VOCO_STT or whisper)",
     )
     s.add_argument(

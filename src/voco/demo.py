@@ -25,9 +25,7 @@ def bundled_question() -> Path:
 
 
 async def _demo(out: Path, wav: Path) -> int:
-    print(
-        "voco: loading the embedded models (Silero VAD, Whisper tiny.en, Piper)…", file=sys.stderr
-    )
+    print("voco: loading the embedded models (Silero VAD, Whisper base, Piper)…", file=sys.stderr)
     runtime = await EngineRuntime.create()
     try:
         async with running_engine(runtime) as url:

@@ -173,7 +173,7 @@ def test_models_are_chosen_by_name():
     from voco.providers.base import ProviderError
     from voco.providers.registry import make_stt
 
-    assert make_stt("whisper").model == "tiny"  # the default (see registry.py)
+    assert make_stt("whisper").model == "base"  # the default (see registry.py)
     assert make_stt("whisper:base").model == "base"
     assert make_stt("whisper:tiny").model == "tiny"
     with pytest.raises(ProviderError, match="unknown STT"):

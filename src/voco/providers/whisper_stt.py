@@ -133,7 +133,7 @@ class WhisperSTT(STT):
         self,
         model_dir: Path | None = None,
         *,
-        model: str = "tiny",
+        model: str = "base",
         cpu_threads: int = 0,
         min_context_s: float = 10.0,
         compute_type: str = "int8",
