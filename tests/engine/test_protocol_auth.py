@@ -317,6 +317,16 @@ async def test_malformed_session_start_is_4400(engine_factory: Any) -> None:
         await _refused(eng, start_msg(eng.token("alice"), audio={"output": "mp3"}), 4400)
 
 
+@pytest.mark.parametrize(
+    "names",
+    [["n.py"] * 201, ["x" * 129], "README.md", [1, 2], [None]],
+    ids=["too_many", "too_long", "not_a_list", "numbers", "null"],
+)
+async def test_hostile_project_names_are_4400(engine_factory: Any, names: Any) -> None:
+    async with engine_factory(ScriptedLLM()) as eng:
+        await _refused(eng, start_msg(eng.token("alice"), project_names=names), 4400)
+
+
 @pytest.mark.parametrize("encoding", ["wav", "opus", "MP3", ""])
 async def test_unsupported_output_encoding_is_4400(engine_factory: Any, encoding: str) -> None:
     async with engine_factory(ScriptedLLM()) as eng:

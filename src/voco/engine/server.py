@@ -333,6 +333,8 @@ class Handler:
             encoding=start.audio.output.encoding,
             grant=self.grant,
         )
+        # names the runtime listed: the first turn's STT prompt and rewrites know them
+        self.session.listener.vocabulary.add(list(start.project_names))
         self.conn.start_accepted()
         await self.send_text(
             m.SessionReady(

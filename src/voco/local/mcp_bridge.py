@@ -23,6 +23,7 @@ from voco.local.sandbox import AuditLog, Sandbox
 from voco.local.sandbox.audit import default_audit_path
 from voco.local.sandbox.core import state_dirs, validate_roots
 from voco.local.sandbox.display import describe_action, escape
+from voco.local.sandbox.sensitive import secret_dir_reason
 from voco.protocol import activity
 from voco.protocol import messages as m
 from voco.protocol import ui_messages as ui
@@ -35,6 +36,8 @@ class _Sender(Protocol):
 Approver = Callable[[m.McpRequest, str], bool]
 Observer = Callable[[ui.Activity], Awaitable[None]]
 _UNKNOWN = object()  # the text before a write could not be read
+NAME_FOLDERS = 8  # top-level folders listed for session.start.project_names
+SKIP_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "dist", "build", "target"})
 
 
 def terminal_approver(request: m.McpRequest, reason: str) -> bool:
@@ -239,6 +242,34 @@ class McpBridge:
                 before = None
         return sandbox.handle(inner), before
 
+    async def project_names(self, limit: int = m.MAX_PROJECT_NAMES) -> list[str]:
+        """The names ``session.start.project_names`` carries: the project root's
+        entries, then those of its visible folders, listed through the sandbox
+        (audited, with its secret rules) so the engine learns nothing a
+        ``list_dir`` it could ask for would not show. Hidden and secret folders
+        are never opened (that would need an approval nobody asked for); a
+        listing that fails gives fewer names, never a failed session."""
+        return await asyncio.to_thread(self._list_names, limit)
+
+    def _list_names(self, limit: int) -> list[str]:
+        sandbox = self._get_sandbox()
+        tag = f"names{next(self._next_tag)}"
+        top = _entries(sandbox, f"{tag}.0", ".")
+        names = [name for name, _ in top]
+        folders = [
+            name
+            for name, kind in top
+            if kind == "dir"
+            and not name.startswith(".")
+            and name not in SKIP_FOLDERS
+            and secret_dir_reason(name) is None
+        ]
+        for k, folder in enumerate(folders[:NAME_FOLDERS], 1):
+            if len(names) >= limit:
+                break
+            names.extend(name for name, _ in _entries(sandbox, f"{tag}.{k}", folder))
+        return list(dict.fromkeys(names))[:limit]
+
     def set_approve_mode(self, mode: str, approver: Approver | None) -> None:
         """Switch how risky actions are decided (the page's settings panel; the
         caller validates ``mode``). Requests already waiting keep their prompt."""
@@ -268,3 +299,15 @@ class McpBridge:
         if self._sandbox is not None:
             self._sandbox.close()
         self._audit.close()
+
+
+def _entries(sandbox: Sandbox, request_id: str, path: str) -> list[tuple[str, str]]:
+    """(name, kind) of one sandboxed ``list_dir``; nothing if it failed."""
+    res = sandbox.handle(m.McpRequest(id=request_id, action="list_dir", payload={"path": path}))
+    result = res.result if res.status == "success" and isinstance(res.result, dict) else {}
+    out: list[tuple[str, str]] = []
+    for e in result.get("entries", ()):
+        name = e.get("name") if isinstance(e, dict) else None
+        if isinstance(name, str) and len(name) <= m.MAX_NAME_CHARS:
+            out.append((name, str(e.get("kind", ""))))
+    return out

@@ -122,12 +122,15 @@ async def talk(
     :class:`SessionRefused` if the engine refused the session for good (a lost
     connection is resumed: :class:`ResumeFailed` if it stays lost)."""
 
+    names = await bridge.project_names()
+
     def start(thread_id: str | None) -> m.SessionStart:
         return m.SessionStart(
             token=token,
             project_id=project_id,
             thread_id=thread_id or resume_thread,
             audio=m.AudioConfig(output=m.AudioOutput(encoding=encoding)),  # type: ignore[arg-type]
+            project_names=names,
         )
 
     async def reconnecting(r: Reconnecting) -> None:

@@ -57,6 +57,10 @@ class AudioConfig(BaseModel):
 # ---------------------------------------------------------- client -> engine
 
 
+MAX_PROJECT_NAMES = 200  # session.start.project_names entries
+MAX_NAME_CHARS = 128
+
+
 class SessionStart(_Msg):
     type: Literal["session.start"] = "session.start"
     token: str | None = None
@@ -64,6 +68,12 @@ class SessionStart(_Msg):
     thread_id: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)
     audio: AudioConfig = Field(default_factory=AudioConfig)
+    # The project's file and folder names as the local runtime sees them (its
+    # sandboxed list_dir of the root), so the very first turn's recogniser is
+    # biased towards "README.md" before any tool has run (docs/protocol.md §2).
+    project_names: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_PROJECT_NAMES
+    )
 
 
 class TextInput(_Msg):

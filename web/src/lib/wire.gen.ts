@@ -302,6 +302,7 @@ export interface SessionStart {
   thread_id?: string | null;
   domain?: string | null;
   audio?: AudioConfig;
+  project_names?: string[];
 }
 
 /**

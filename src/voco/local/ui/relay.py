@@ -80,6 +80,7 @@ class BrowserRelay:
         self._send_lock = asyncio.Lock()
         self._restart = asyncio.Event()
         self._closed = False
+        self._names: list[str] = []  # session.start.project_names, listed once per page
 
     async def send(self, msg: m._Msg) -> None:
         async with self._send_lock:
@@ -133,6 +134,7 @@ class BrowserRelay:
             project_id=self.cfg.project_id,
             thread_id=thread_id or self.thread_id,
             audio=m.AudioConfig(output=m.AudioOutput(encoding=self.cfg.encoding)),  # type: ignore[arg-type]
+            project_names=self._names,
         )
 
     async def _connected(self, client: EngineClient) -> None:
@@ -162,6 +164,7 @@ class BrowserRelay:
         this loop adds what only a page needs: ``runtime.status`` at each step,
         the page's Reconnect (``session.restart``: now, without waiting) and,
         after a final refusal (4401/4402/4403), waiting for that button."""
+        self._names = await self.bridge.project_names()
         session = ResumingSession(
             self.cfg.engine_url,
             self._start,
