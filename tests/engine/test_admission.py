@@ -9,6 +9,7 @@ from voco.engine.admission import Admission, AdmissionConfig
 
 def gate(**cfg: object) -> Admission:
     cfg.setdefault("measured_floor", 0)  # most cases test the measurement itself
+    cfg.setdefault("settle_s", 0.0)  # … of settled sessions (the ramp rule has its own tests)
     return Admission(AdmissionConfig(**cfg))  # type: ignore[arg-type]
 
 
@@ -91,7 +92,7 @@ def test_fewer_sessions_than_the_projection_minimum_are_not_projected() -> None:
 
 
 def test_inference_queue_wait_refuses_naming_the_queue() -> None:
-    g = gate(max_queue_wait_s=0.3)
+    g = with_sessions(gate(max_queue_wait_s=0.3), 2)
     g.observe_queue("stt", 0.0, wait_s=0.9, busy=0.5)
     d = g.decide(0.0)
     assert not d.admit and d.reason == "queue_wait" and "stt queue" in d.message
@@ -157,3 +158,96 @@ def test_the_process_cpu_has_no_lag_of_its_own() -> None:
     g = with_sessions(gate(max_queue_wait_s=0.001), 2)
     g.observe_cpu(0.0, busy=0.0)  # never refuses as a "queue wait"
     assert g.decide(0.0).admit
+
+
+# ------------------------------------------------------------------ settling
+
+
+def test_a_ramp_is_refused_while_the_new_sessions_have_not_shown_their_cost() -> None:
+    # 8 settled sessions cost little so far; 3 admitted in the last 10 s have not
+    # spoken yet (one utterance per ~8 s): the loop reads as if there were room
+    # for many more, but 50 % growth per settle period is all it may take on trust
+    g = gate(settle_s=10.0, settle_burst=4, settle_growth=0.5)
+    for _ in range(8):
+        g.admitted(now=0.0)
+    for i in range(3):
+        g.admitted(now=20.0 + i)
+    for i in range(200, 240):
+        g.observe_loop(i * 0.1, lag_s=0.001, busy=0.10)
+    assert g.decide(24.0).admit  # 3 unsettled < max(4, 0.5 × 8)
+    g.admitted(now=24.0)
+    d = g.decide(24.5)
+    assert not d.admit and d.reason == "settling" and "settling" in d.message
+    # retry once the oldest new one (admitted at 20 s) has settled, at 30 s
+    assert d.retry_after_ms == 5500
+    assert (g.capacity(24.5) or 0) > 13  # settling is a rate, not a capacity
+    assert g.decide(30.0).admit  # the one from 20 s is settled now
+
+
+def test_settling_waits_at_least_one_sample_and_a_burst_is_always_allowed() -> None:
+    g = gate(settle_s=10.0, settle_burst=4, settle_growth=0.5)
+    for _ in range(3):
+        g.admitted(now=0.0)  # nothing settled: the burst alone
+    assert g.decide(0.0).admit
+    g.admitted(now=0.0)
+    d = g.decide(0.1)
+    assert (d.admit, d.reason, d.retry_after_ms) == (False, "settling", 9900)
+
+
+def test_an_admission_without_a_time_takes_the_last_decision_s() -> None:
+    # the server calls decide(now) then admitted(): the admission is stamped then
+    g = gate(settle_s=10.0, settle_burst=1, settle_growth=0.0)
+    assert g.decide(5.0).admit
+    g.admitted()
+    assert g.decide(14.9).reason == "settling"
+    assert g.decide(15.0).admit
+
+
+def test_sessions_leaving_never_leave_more_unsettled_than_sessions() -> None:
+    g = gate(settle_s=10.0, settle_burst=2, settle_growth=0.0)
+    g.admitted(now=0.0)
+    g.admitted(now=0.0)
+    assert g.decide(1.0).reason == "settling"
+    g.released()
+    g.released()
+    assert g.decide(1.0).admit
+
+
+def test_below_the_floor_and_with_admission_off_nothing_settles() -> None:
+    g = gate(settle_s=10.0, settle_burst=1, settle_growth=0.0, measured_floor=3)
+    for _ in range(2):
+        g.admitted(now=0.0)
+    assert g.decide(0.0).admit
+    g.admitted(now=0.0)
+    assert g.decide(0.0).reason == "settling"
+    off = gate(settle_s=10.0, settle_burst=1, settle_growth=0.0, measured=False)
+    for _ in range(5):
+        off.admitted(now=0.0)
+    assert off.decide(0.0).admit
+
+
+def test_bad_settling_configuration_is_refused() -> None:
+    with pytest.raises(ValueError, match="settle"):
+        AdmissionConfig(settle_s=-1.0)
+    with pytest.raises(ValueError, match="settle"):
+        AdmissionConfig(settle_burst=0)
+
+
+def test_a_saturated_model_refuses_below_the_floor_that_shields_the_loop() -> None:
+    # the embedded stack on one core: 3 sessions already keep Whisper's queue
+    # waiting ~2 s (measured on this machine: 8 sessions, both queues 100 % busy)
+    # while the loop idles — the floor (for a shared machine's lag) must not hide it
+    g = with_sessions(gate(measured_floor=8, queue_floor=2), 3)
+    for i in range(20):
+        g.observe_loop(i * 0.1, lag_s=0.200, busy=0.05)  # others' load: shielded
+        g.observe_queue("stt", i * 0.1, wait_s=1.7, busy=1.0)
+    d = g.decide(2.0)
+    assert not d.admit and d.reason == "queue_wait" and "stt queue" in d.message
+    one = with_sessions(gate(measured_floor=8, queue_floor=2), 1)
+    one.observe_queue("stt", 0.0, wait_s=1.7, busy=1.0)
+    assert one.decide(0.0).admit  # one session alone is always admitted
+
+
+def test_the_queue_floor_is_validated() -> None:
+    with pytest.raises(ValueError, match="queue floor"):
+        AdmissionConfig(queue_floor=0)

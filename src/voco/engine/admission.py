@@ -21,6 +21,23 @@ over wall time, per core it may run on). The loop and the embedded models'
 threads share those cores: measured apart, each can look under its ceiling
 while together they need more than the cores have (Whisper and Piper on the
 core an engine is pinned to). It has no lag of its own; it only projects.
+
+Below ``measured_floor`` sessions the loop and the process are never measured
+against (their lag with so few is a neighbour's load or a model loading), but
+the inference queues are, from ``queue_floor``: measured here, the embedded
+stack on one core had both model threads 100 % busy and Whisper jobs waiting
+~1.7 s at 8 sessions while the loop was 6 % busy.
+
+Why a ramp is admitted gradually (``settle_s``): a new session shows its cost
+only once it speaks — one utterance per several seconds, its reply after that —
+so right after a burst of admissions the measurements still describe the load
+*without* them, and projecting from them admits far too many (the bench's ramp
+of 4 sessions a second was admitted to 44 sessions where ~16 keep ping p99 under
+50 ms, then every session lagged by seconds). Sessions admitted less than
+``settle_s`` ago are *unsettled*; at most ``max(settle_burst, settle_growth ×
+settled)`` of them at a time (slow start: ~50 % growth per settle period); the
+next is refused 4503 with ``retry_after`` = until the oldest one settles. It is a
+rate, not a capacity: ``capacity()`` ignores it.
 """
 
 from __future__ import annotations
@@ -51,9 +68,17 @@ class AdmissionConfig:
     # below this many sessions, measurement never refuses (lag with so few is
     # someone else's load on a shared machine, or a model loading, not ours)
     measured_floor: int = 8
+    # … but an embedded model's queue is this process's own work, not a
+    # neighbour's: its wait and busy refuse from this many sessions (the embedded
+    # stack on one core saturates Whisper and Piper below 8 sessions)
+    queue_floor: int = 2
     retry_after_s: float = 5.0  # what a refused client is told to wait
     drain_retry_after_s: float = 1.0  # draining: reconnect (elsewhere) soon
     lag_quantile: float = 0.95
+    # the ramp: sessions younger than settle_s have not shown their cost yet
+    settle_s: float = 10.0  # > one utterance cycle (~8 s) and its reply; 0: off
+    settle_burst: int = 4  # unsettled sessions always allowed
+    settle_growth: float = 0.5  # … or this fraction of the settled ones
 
     def __post_init__(self) -> None:
         if self.max_sessions is not None and self.max_sessions < 1:
@@ -61,6 +86,10 @@ class AdmissionConfig:
         for name in ("max_loop_busy", "max_queue_busy", "max_cpu_busy"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name.replace('_', ' ')} must be in (0, 1]")
+        if self.queue_floor < 1:
+            raise ValueError("queue floor must be at least 1")
+        if self.settle_s < 0 or self.settle_burst < 1 or self.settle_growth < 0:
+            raise ValueError("settle time, burst and growth must be ≥ 0, ≥ 1 and ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,7 @@ class Decision:
 
     admit: bool
     # draining | max_sessions | loop_lag | loop_busy | queue_wait | queue_busy | cpu_busy
+    # | settling
     reason: str = ""
     message: str = ""
     retry_after_ms: int = 0
@@ -127,6 +157,8 @@ class Admission:
         self.sessions = 0
         self.draining = False
         self._res: dict[str, _Resource] = {LOOP: _Resource(self.config.loop_window_s)}
+        self._young: deque[float] = deque()  # admission times of unsettled sessions
+        self._last_now = -math.inf  # the latest time seen (decide or a sample)
 
     # ------------------------------------------------------------ measurements
 
@@ -148,17 +180,24 @@ class Admission:
     def _observe(self, name: str, now: float, lag_s: float, busy: float) -> None:
         # the process's CPU follows the inference bursts: the queues' longer window
         window = self.config.loop_window_s if name == LOOP else self.config.queue_window_s
+        self._last_now = max(self._last_now, now)
         res = self._res.setdefault(name, _Resource(window))
         res.add(_Sample(now, self.sessions, min(1.0, max(0.0, busy)), max(0.0, lag_s)))
         res.trim(now)
 
     # ------------------------------------------------------------- sessions
 
-    def admitted(self) -> None:
+    def admitted(self, now: float | None = None) -> None:
+        """One more session; admitted at ``now``, or (the server's way: it
+        calls :meth:`decide` just before) at the time of the last decision."""
         self.sessions += 1
+        if self.config.settle_s > 0:
+            self._young.append(self._last_now if now is None else now)
 
     def released(self) -> None:
         self.sessions = max(0, self.sessions - 1)
+        while len(self._young) > self.sessions:  # which one left is unknown:
+            self._young.popleft()  # keep the youngest (the cautious guess)
 
     def begin_drain(self) -> None:
         self.draining = True
@@ -168,6 +207,7 @@ class Admission:
     def decide(self, now: float) -> Decision:
         """May one more session start now?"""
         cfg = self.config
+        self._last_now = max(self._last_now, now)
         if self.draining:
             return self._refuse(
                 "draining", "this engine is shutting down; reconnect", cfg.drain_retry_after_s
@@ -177,11 +217,14 @@ class Admission:
                 "max_sessions",
                 f"this engine is at capacity ({cfg.max_sessions} sessions); retry later",
             )
-        if not cfg.measured or self.sessions < cfg.measured_floor:
+        if not cfg.measured:
             return ADMIT
+        below_floor = self.sessions < cfg.measured_floor
         for name, res in self._res.items():
             res.trim(now)
             loop = name == LOOP
+            if self.sessions < (cfg.measured_floor if name in (LOOP, CPU) else cfg.queue_floor):
+                continue
             lag = res.lag(cfg.lag_quantile)
             limit = cfg.max_loop_lag_s if loop else cfg.max_queue_wait_s
             if name != CPU and lag > limit:
@@ -197,7 +240,21 @@ class Admission:
                     f"this engine is at capacity ({self.sessions} sessions, "
                     f"{what} near saturation); retry later",
                 )
-        return ADMIT
+        return ADMIT if below_floor else self._settling(now)
+
+    def _settling(self, now: float) -> Decision:
+        cfg = self.config
+        while self._young and self._young[0] <= now - cfg.settle_s:
+            self._young.popleft()
+        young = len(self._young)
+        if not young or young < max(cfg.settle_burst, cfg.settle_growth * (self.sessions - young)):
+            return ADMIT
+        return self._refuse(
+            "settling",
+            f"this engine is at capacity for now ({young} new sessions still settling); "
+            "retry later",
+            self._young[0] + cfg.settle_s - now,
+        )
 
     def capacity(self, now: float) -> int | None:
         """Sessions this process can hold by measurement (and ``--max-sessions``);
