@@ -7,6 +7,16 @@ waiter is answered with ``runtime_disconnected`` so the model can be told.
 Every successful result also goes to an optional ``on_result`` observer (the
 session's project vocabulary learns file and symbol names from it); an
 observer that fails never costs the tool call its answer.
+
+Wire ids are the engine's, never the model's bare tool-call id: a confirmed
+turn's request goes out as ``t<n>.<call id>`` (:meth:`SessionMcpPort.turn`, one
+``n`` per turn), a speculative one as ``spec<n>.<call id>``, and an id already
+used on this connection gets a ``.<k>`` suffix. Why: the runtime executes an id
+at most once and drops a replay unanswered, and the model's ids are only
+unique within one of its replies — a model (or a proxy) that says ``toolu_0``
+in turn 1 and again in turn 2 made the second request a "replay" that hung
+its turn for the 40 s answer timeout. :meth:`SessionMcpPort.call_id_of` maps
+a wire id back to the model's id (approval records are kept by the latter).
 """
 
 from __future__ import annotations
@@ -49,7 +59,30 @@ class SessionMcpPort(McpPort):
         self._issued: set[str] = set()  # ids sent on this connection (bounded by its life)
         self._speculative: set[str] = set()  # wire ids of the pending speculative ones
         self._spec_seq = itertools.count(1)
+        self._turn_seq = itertools.count(1)
+        self._call_ids: dict[str, str] = {}  # wire id → the model's id (connection-long)
         self._closed = False
+
+    def turn(self) -> McpPort:
+        """The port one turn's graph run calls through: its wire ids are
+        ``t<n>.<call id>``, ``n`` new for each turn of this session."""
+        return _TurnPort(self, f"t{next(self._turn_seq)}.")
+
+    def call_id_of(self, wire_id: str) -> str:
+        """The model's tool-call id a wire id was issued for (itself if unknown)."""
+        return self._call_ids.get(wire_id, wire_id)
+
+    def _wire_id(self, prefix: str, call_id: str) -> str:
+        """``prefix + call_id`` within the protocol's 200 characters, never one
+        already issued on this connection."""
+        wire = (prefix + call_id)[:200]
+        k = 1
+        while wire in self._issued:
+            k += 1
+            tail = f".{k}"
+            wire = (prefix + call_id)[: 200 - len(tail)] + tail
+        self._call_ids[wire] = call_id
+        return wire
 
     def is_speculative(self, wire_id: str) -> bool:
         """A pending request sent before its turn was confirmed (no state change)."""
@@ -61,13 +94,30 @@ class SessionMcpPort(McpPort):
         """``speculative``: sent during the user's pause (engine/prefetch.py) under
         a wire id of its own — the runtime never runs one id twice, and the
         confirmed turn may need to send the same call for real."""
+        return await self._scoped(
+            f"spec{next(self._spec_seq)}." if speculative else "",
+            call_id,
+            action,
+            payload,
+            speculative=speculative,
+        )
+
+    async def _scoped(
+        self,
+        prefix: str,
+        call_id: str,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        speculative: bool = False,
+    ) -> McpOutcome:
+        wire = self._wire_id(prefix, call_id)
         if speculative:
-            call_id = f"spec{next(self._spec_seq)}.{call_id}"[:200]
-            self._speculative.add(call_id)
+            self._speculative.add(wire)
         try:
-            return await self._call(call_id, action, payload, speculative)
+            return await self._call(wire, action, payload, speculative)
         finally:
-            self._speculative.discard(call_id)
+            self._speculative.discard(wire)
 
     async def _call(
         self, call_id: str, action: str, payload: dict[str, Any], speculative: bool
@@ -144,3 +194,14 @@ class SessionMcpPort(McpPort):
         for fut in self.pending_rpc_futures.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("runtime disconnected"))
+
+
+class _TurnPort(McpPort):
+    """One turn's view of the session's port: the same futures and deadlines,
+    wire ids under the turn's own prefix."""
+
+    def __init__(self, port: SessionMcpPort, prefix: str) -> None:
+        self._port, self._prefix = port, prefix
+
+    async def call(self, call_id: str, action: str, payload: dict[str, Any]) -> McpOutcome:
+        return await self._port._scoped(self._prefix, call_id, action, payload)

@@ -214,7 +214,8 @@ class Session(ListenerHost, BargeIn, ResponseOutcomes, ToolProgress):
         emitter = ResponseEmitter(resp, speaker, send=self.send, clock=self.clock)
         resp.emitter = emitter
         pre = resp.prefetch
-        resp.tools = RecordingPort(self.mcp if pre is None else PrimedPort(self.mcp, pre))
+        turn_port = self.mcp.turn()  # wire ids of this turn's own (engine/mcp_port.py)
+        resp.tools = RecordingPort(turn_port if pre is None else PrimedPort(turn_port, pre))
         llm = self.rt.llm if pre is None else PrimedLLM(self.rt.llm, pre)
         ctx = AgentContext(llm, emitter, resp.tools, SYSTEM_PROMPT)
         speaking = asyncio.create_task(speaker.run())

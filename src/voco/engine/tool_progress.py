@@ -33,7 +33,7 @@ class ToolProgress:
             await self.set_state("awaiting_approval")
             resp = self.response
             if resp is not None and resp.tools is not None:
-                resp.tools.asked(msg.id)
+                resp.tools.asked(self.mcp.call_id_of(msg.id))  # kept by the model's id
             if resp is not None and resp.life.running and resp.emitter is not None:
                 why = f" It needs your approval because {msg.reason}." if msg.reason else ""
                 # a sentence of its own between the model's words, spaced both sides;
