@@ -371,7 +371,10 @@ async def real_stops(url: str, token: str, rounds: int, stops: list, delay_ms: i
             r = await safe_trial(url, token, pcm, echo_db=None, delay_ms=delay_ms)
             real.append(r)
             cut = r["stopped"] and not r["resumed"]
-            print(f"  {name:28s} {'stopped' if cut else 'NOT STOPPED'}")
+            halt = ""  # a slow halt: late in stream time (the VAD) or only at the client (a stall)?
+            if "latency_ms" in r:
+                halt = f"  halt {r['latency_ms']:.0f} ms (stream {r['t_ms_delta']:.0f})"
+            print(f"  {name:28s} {'stopped' if cut else 'NOT STOPPED'}{halt}")
     kept = sum(1 for r in real if r["stopped"] and not r["resumed"])
     print(f"  stayed cut: {kept}/{len(real)} ({100 * kept / len(real):.0f} %)")
     report(

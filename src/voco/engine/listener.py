@@ -36,7 +36,7 @@ from voco.engine.turn_end import Completeness, TurnEnd
 from voco.engine.turn_timeline import TurnTimeline
 from voco.engine.vocabulary import ProjectVocabulary
 from voco.protocol import messages as m
-from voco.providers.base import ProviderError, SpeechStream
+from voco.providers.base import STT, ProviderError, SpeechStream
 
 
 class ListenerHost(abc.ABC):
@@ -104,6 +104,8 @@ class Listener:
         self._onset = (0, 0)  # usage: (onset of the current speech, preroll given to STT)
         self._preview: asyncio.Future[str | None] | None = None
         self._early: asyncio.Future[str | None] | None = None  # words_now's decode
+        # the open utterance's audio, for a snippet on rt.snippet_stt (words_now)
+        self._heard: list[bytes] = []
         self._joined: Turn | None = None  # thinking turn the new speech joins
         # how long this pause must last, from the words heard (engine/turn_end.py)
         self.turn_end = TurnEnd(runtime.turn_end)
@@ -120,13 +122,31 @@ class Listener:
         return self.turns.frame_index * FRAME_MS + FRAME_MS
 
     def words_now(self) -> Awaitable[str | None] | None:
-        """The open utterance's words so far, decoded now, apart from the
-        pause's preview (a tentative halt's judge asks at a shorter silence:
-        engine/barge.py). None: no utterance is open."""
+        """The open utterance's words so far, decoded now (a tentative halt's
+        judge asks at a short silence: engine/barge.py). On the runtime's
+        snippet recogniser if it has one — its words judge the halt only, the
+        turn's stay the main recogniser's; else the pause's own preview when
+        that has started in this silence (the early pause comes first after
+        enough speech: a second decode would queue behind it on the same
+        thread — bench_bargein measured ~540 ms for the two). None: no
+        utterance is open."""
         if self._utterance is None:
             return None
+        if self.rt.snippet_stt is not None:  # cheaper, and never the turn's words
+            return asyncio.ensure_future(self._snippet(self.rt.snippet_stt, b"".join(self._heard)))
+        if self._preview is not None:  # this silence's pause is being decoded: the same words
+            return asyncio.shield(self._preview)
         self._early = asyncio.ensure_future(self._utterance.preview())
         return self._early
+
+    @staticmethod
+    async def _snippet(stt: STT, pcm: bytes) -> str | None:
+        stream = await stt.open_stream()
+        try:
+            await stream.push(pcm)
+            return await stream.finish()
+        finally:
+            await stream.aclose()
 
     def join(self, turn: Turn) -> None:
         """The words being spoken continue ``turn`` (it was cut while thinking)."""
@@ -171,7 +191,7 @@ class Listener:
         if isinstance(event, SpeechStarted):
             await self._speech_started(event)
         if self._utterance is not None and (self.turns.in_speech or isinstance(event, SpeechEnded)):
-            await self._utterance.push(frame)
+            await self._push(frame)
         if isinstance(event, SpeechPaused):
             self._start_preview(event)
         elif isinstance(event, SpeechResumed):
@@ -262,8 +282,15 @@ class Listener:
         self._onset = (ev.onset_ms, len(self._preroll) * FRAME_MS)
         # the onset frames and a little audio before them (the preroll ring
         # holds every frame up to the current one, which is pushed next)
+        self._heard = []
         for f in self._preroll:
-            await self._utterance.push(f)
+            await self._push(f)
+
+    async def _push(self, frame: bytes) -> None:
+        assert self._utterance is not None
+        if self.rt.snippet_stt is not None:
+            self._heard.append(frame)
+        await self._utterance.push(frame)
 
     async def _on_partial(self, text: str) -> None:
         """A partial is display only: one the recogniser delivers after the
@@ -279,6 +306,7 @@ class Listener:
         later belongs to whatever comes next); returns its finishing work."""
         self.turn_end.resume()
         utterance, self._utterance = self._utterance, None
+        self._heard = []
         if utterance is None:
             return None
         joined, self._joined = self._joined, None
