@@ -2,7 +2,7 @@
 
 Usage: ``uv run python bench/bench_stt.py [--set heldout|tuning] [--models base,tiny]
 [--voices ...] [--vocab both|with|without] [--limit N] [--beam 5] [--window 10]
-[--show]``.
+[--context coding|none] [--show]``.
 
 Protocol (issue #10 §3) — two disjoint sets:
 
@@ -197,12 +197,15 @@ async def run(a: argparse.Namespace) -> None:
         }
     print(
         f"set {a.set}: {len(corpus)} utterances x {len(voices)} voices; beam {a.beam}; "
-        f"window {a.window} s; vocabulary {len(vocab)}"
+        f"window {a.window} s; context {a.context}; vocabulary {len(vocab)}"
     )
     modes = {"both": (False, True), "with": (True,), "without": (False,)}[a.vocab]
     for model in a.models.split(","):
         stt = WhisperSTT(
-            model=model, beam_size=a.beam, min_context_s=a.window, context=CODING_CONTEXT
+            model=model,
+            beam_size=a.beam,
+            min_context_s=a.window,
+            context=CODING_CONTEXT if a.context == "coding" else "",
         )
         await stt.warmup()
         for use_vocab in modes:
@@ -250,6 +253,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=1000, help="first N utterances only")
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--window", type=float, default=10.0, help="min encoder window, seconds")
+    ap.add_argument(
+        "--context",
+        choices=("coding", "none"),
+        default="coding",
+        help="the decoder's context line (none: the session's default)",
+    )
     ap.add_argument("--show", action="store_true", help="print every misrecognised utterance")
     asyncio.run(run(ap.parse_args()))
 
