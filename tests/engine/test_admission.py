@@ -92,7 +92,7 @@ def test_fewer_sessions_than_the_projection_minimum_are_not_projected() -> None:
 
 
 def test_inference_queue_wait_refuses_naming_the_queue() -> None:
-    g = with_sessions(gate(max_queue_wait_s=0.3), 2)
+    g = with_sessions(gate(max_queue_wait_s=0.3, queue_floor=2), 2)
     g.observe_queue("stt", 0.0, wait_s=0.9, busy=0.5)
     d = g.decide(0.0)
     assert not d.admit and d.reason == "queue_wait" and "stt queue" in d.message
@@ -181,6 +181,9 @@ def test_a_ramp_is_refused_while_the_new_sessions_have_not_shown_their_cost() ->
     # retry once the oldest new one (admitted at 20 s) has settled, at 30 s
     assert d.retry_after_ms == 5500
     assert (g.capacity(24.5) or 0) > 13  # settling is a rate, not a capacity
+    # … so readiness stays up: a balancer keeps sending the reconnects of a
+    # drained engine here instead of finding no engine at all (HTTP 503)
+    assert g.ready(24.5) and g.decide(24.5, rate=False).admit
     assert g.decide(30.0).admit  # the one from 20 s is settled now
 
 

@@ -45,7 +45,11 @@ async def test_spoken_question_through_the_whole_loop(engine_factory, project, t
     )
     async with engine_factory() as eng:
         result = await talk(eng.url, eng.token(), wav=wav, bridge=McpBridge([project], "deny"))
-    assert "read" in result.transcript.lower()
+    # the words were heard (Piper's synthesis varies per run, and base hears
+    # "readme" as "REEMY" on some of them: recognition accuracy is
+    # bench/bench_stt.py's measure, not this test's) and the request reached the
+    # project: the reply names its README either way
+    assert "open" in result.transcript.lower() and "file" in result.transcript.lower()
     assert "demo project" in result.reply.lower() or "readme" in result.reply.lower()
     assert result.model == "command-mode"
     audio, rate = sf.read(io.BytesIO(bytes(result.audio)))

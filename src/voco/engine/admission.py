@@ -68,10 +68,13 @@ class AdmissionConfig:
     # below this many sessions, measurement never refuses (lag with so few is
     # someone else's load on a shared machine, or a model loading, not ours)
     measured_floor: int = 8
-    # … but an embedded model's queue is this process's own work, not a
-    # neighbour's: its wait and busy refuse from this many sessions (the embedded
-    # stack on one core saturates Whisper and Piper below 8 sessions)
-    queue_floor: int = 2
+    # … and an embedded model's queue from this many. It is this process's own
+    # work, so measuring it earlier is tempting (the embedded stack on one core
+    # saturated Whisper and Piper below 8 sessions), but from 2 sessions a host
+    # loaded by anything else made /health/ready flap and HAProxy answer 503 with
+    # no engine left (tests/deploy/test_haproxy.py on CI); until the queues'
+    # wait is projected from their service time, it stays at the measured floor
+    queue_floor: int = 8
     retry_after_s: float = 5.0  # what a refused client is told to wait
     drain_retry_after_s: float = 1.0  # draining: reconnect (elsewhere) soon
     lag_quantile: float = 0.95
@@ -204,8 +207,10 @@ class Admission:
 
     # ------------------------------------------------------------- decisions
 
-    def decide(self, now: float) -> Decision:
-        """May one more session start now?"""
+    def decide(self, now: float, *, rate: bool = True) -> Decision:
+        """May one more session start now? ``rate=False``: by capacity alone,
+        not the ramp's settling (readiness: a burst of reconnects moving here
+        from a drained engine must not take this one out of the balancer too)."""
         cfg = self.config
         self._last_now = max(self._last_now, now)
         if self.draining:
@@ -240,7 +245,7 @@ class Admission:
                     f"this engine is at capacity ({self.sessions} sessions, "
                     f"{what} near saturation); retry later",
                 )
-        return ADMIT if below_floor else self._settling(now)
+        return ADMIT if below_floor or not rate else self._settling(now)
 
     def _settling(self, now: float) -> Decision:
         cfg = self.config
@@ -267,7 +272,7 @@ class Admission:
 
     def ready(self, now: float) -> bool:
         """Readiness: a balancer should send new sessions here."""
-        return self.decide(now).admit
+        return self.decide(now, rate=False).admit
 
     def _capacity_of(self, name: str, res: _Resource) -> float:
         if self.sessions < self.config.min_sessions_to_project:

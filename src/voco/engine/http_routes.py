@@ -38,7 +38,7 @@ def http_routes(
     async def ready(request: Request) -> JSONResponse:
         """Readiness: 503 while draining or at capacity, so a balancer stops
         sending new sessions here (open ones go on)."""
-        decision = gate.decide(time.monotonic())
+        decision = gate.decide(time.monotonic(), rate=False)  # capacity, not the ramp
         body: dict[str, Any] = {"ready": decision.admit, "sessions": gate.sessions}
         if not decision.admit:
             body.update(reason=decision.reason, retry_after_ms=decision.retry_after_ms)
