@@ -9,8 +9,10 @@ Prints (never asserts):
 * audit append throughput for one organisation (serialised per org) and for
   4 organisations in parallel.
 
-Run: ``uv run python bench/bench_store.py [--per-turn]`` (seconds; ``--per-turn``
-stops after the per-turn figures). Figures from a shared, loaded machine are
+Run: ``uv run python bench/bench_store.py [--per-turn] [--pin]`` (seconds;
+``--per-turn`` stops after the per-turn figures; ``--pin`` puts the engine on
+core 0 and Postgres on core 1; ``--full-history`` writes every super-step's
+checkpoint, as before ``store/ckpt_squash.py``, for A/B runs). Figures from a shared, loaded machine are
 indicative only; the round-trip and statement counts are not.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -164,16 +167,35 @@ async def per_turn_cost(store: Any, pgdata: Path, *, usage: bool, n: int = 60) -
     )
 
 
+def server_pids(pgdata: Path) -> list[int]:
+    """The embedded server's postmaster and its children (Linux ``/proc``)."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def pin(pgdata: Path) -> str:
+    """``--pin``: this process on core 0, the database server on core 1 (new
+    backends fork from the postmaster and inherit it) — the guide's rule for
+    figures on this 2-core machine: the two sides never share a core."""
+    if len(os.sched_getaffinity(0)) < 2:
+        return "not pinned (fewer than 2 cores)"
+    os.sched_setaffinity(0, {0})
+    for pid in server_pids(pgdata):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {1})
+    return "engine on core 0, Postgres on core 1"
+
+
 def server_sched(pgdata: Path) -> tuple[float, float] | None:
     """(CPU seconds, run-queue wait seconds) so far of the embedded server's
     processes (Linux ``/proc/<pid>/schedstat``), None where not available."""
     try:
-        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-        pids = [postmaster]
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                    pids.append(int(stat.parent.name))
+        pids = server_pids(pgdata)
         cpu = wait = 0
         for pid in pids:
             with contextlib.suppress(OSError, ValueError):
@@ -244,10 +266,14 @@ async def audit_throughput(store: Any, n: int = 300) -> None:
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="voco-bench-") as d:
         server = await asyncio.to_thread(start_embedded, Path(d) / "pgdata")
+        if "--pin" in sys.argv:
+            print(pin(server.pgdata))
         try:
             async with open_store(
                 server.url, max_connections=16, connection_class=TracedConnection
             ) as store:
+                if "--full-history" in sys.argv:  # A/B: every super-step's checkpoint
+                    store.checkpointer.squash = False
                 await per_turn_cost(store, server.pgdata, usage=False)
                 await per_turn_cost(store, server.pgdata, usage=True)
                 if "--per-turn" in sys.argv:  # only the per-turn figures (A/B runs)
