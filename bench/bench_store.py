@@ -12,8 +12,9 @@ Prints (never asserts):
 Run: ``uv run python bench/bench_store.py [--per-turn] [--pin]`` (seconds;
 ``--per-turn`` stops after the per-turn figures; ``--pin`` puts the engine on
 core 0 and Postgres on core 1; ``--full-history`` writes every super-step's
-checkpoint, as before ``store/ckpt_squash.py``, for A/B runs). Figures from a shared, loaded machine are
-indicative only; the round-trip and statement counts are not.
+checkpoint, as before ``store/ckpt_squash.py``, for A/B runs). Figures from a
+shared, loaded machine are indicative only; the round-trip and statement
+counts are not.
 """
 
 from __future__ import annotations
