@@ -73,6 +73,8 @@ def test_degenerate_output_detection(text, bad):
         (" Run the tests. Run the tests. Run the tests. Run the", " Run the tests."),
         ("Stop. Stop. Stop. Stop.", "Stop."),
         ("search for token search for token search for", "search for token"),
+        ("Go on! Go on! Go", "Go on!"),
+        ("Go on, go on.", "Go on, go on."),
         ("List the files in source.", "List the files in source."),
         ("I said no, no, I said no.", "I said no, no, I said no."),
         ("Run the tests, then run the tests again.", "Run the tests, then run the tests again."),

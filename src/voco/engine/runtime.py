@@ -188,6 +188,11 @@ def describe_voice(tts: TTS) -> m.VoiceInfo:
 # backchannels (1 of 20, every interruption cut) than base over 10 s (3 of 20)
 # at about a fifth of the CPU (≈160 vs ≈870 ms p50 on one loaded core).
 SNIPPET_WINDOW_S = 3.0
+# A snippet only has to tell a backchannel ("mm-hmm", "okay, go on": at most
+# ~6 tokens) from real words, and tiny.en over the padded window often loops
+# ("yeah yeah yeah …") to its token limit: 12 tokens say enough, and a loop
+# then costs ~100 ms instead of ~250 (bench_bargein's decode, idle).
+SNIPPET_MAX_TOKENS = 12
 
 
 def snippet_stt_for(stt: STT) -> STT | None:
@@ -199,4 +204,9 @@ def snippet_stt_for(stt: STT) -> STT | None:
 
     if not isinstance(stt, WhisperSTT):
         return None
-    return WhisperSTT(model="tiny", min_context_s=SNIPPET_WINDOW_S, max_batch=1)
+    # one thread: tiny's decode is faster on one than on two here (149 vs 180
+    # ms alone), and it leaves the other core to the turn's own decode
+    return WhisperSTT(
+        model="tiny", min_context_s=SNIPPET_WINDOW_S, max_batch=1, cpu_threads=1,
+        max_tokens=SNIPPET_MAX_TOKENS,
+    )  # fmt: skip

@@ -108,16 +108,23 @@ def collapse_loops(text: str) -> str:
     tiny.en on a short window tends to repeat the utterance ("Open the read me.
     Open the read me."); the loop runs until the token limit, so everything
     from the first repeat on is dropped. A phrase counts as looping when 3+
-    words come twice in a row, or 1–2 words three times.
+    words come twice in a row, or 1–2 words three times — or twice and then
+    cut short by the token limit ("Go on! Go on! Go": a capped decode's
+    third pass, which a speaker's own "go on, go on" never ends with).
     """
     spans = [(m.end(), m.group().lower()) for m in re.finditer(r"\w+", text)]
     words = [w for _, w in spans]
     for i in range(len(words)):
         for n in range(1, 13):
             reps = 3 if n < 3 else 2
-            if i + reps * n > len(words):
+            if i + 2 * n > len(words):
                 break
             first = words[i : i + n]
+            rest = words[i + 2 * n :]
+            if n < 3 and 0 < len(rest) < n and first[: len(rest)] == rest:
+                reps = 2  # the third pass, cut off at the end of the text
+            if i + reps * n > len(words):
+                continue
             if all(words[i + k * n : i + (k + 1) * n] == first for k in range(1, reps)):
                 end = spans[i + n - 1][0]
                 tail = text[end] if end < len(text) and text[end] in ".?!" else ""
@@ -140,6 +147,7 @@ class WhisperSTT(STT):
         beam_size: int = 1,
         max_batch: int = MAX_BATCH,
         context: str = "",
+        max_tokens: int | None = None,
     ) -> None:
         if model not in MODELS:
             raise ProviderError(
@@ -149,6 +157,9 @@ class WhisperSTT(STT):
         self._model_dir = model_dir
         self._beam = beam_size
         self.context = context
+        # words a decode may produce at most (None: as many as the audio may
+        # need); a short window's decode that loops runs to this limit
+        self._max_tokens = max_tokens
         self._context_ids: list[int] = []
         self._cpu_threads = cpu_threads
         self._min_frames = int(min_context_s * 100)
@@ -304,6 +315,8 @@ class WhisperSTT(STT):
             prev = [tok.sot_prev, *previous[-MAX_PROMPT_TOKENS:]] if previous else []
             prompt = [*prev, *tok.sot_sequence, tok.no_timestamps]
             budget = int(n_samples / SAMPLE_RATE * 12) + 24  # tokens the words may need
+            if self._max_tokens is not None:
+                budget = min(budget, self._max_tokens)
             # counts the prompt; the batch's longest need bounds it (greedy items stop at EOT)
             max_len = max(max_len, min(DECODER_CONTEXT - 8, len(prompt) + budget))
             prompts.append(prompt)
