@@ -9,11 +9,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import onnxruntime as ort
 import pytest
 
 from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
 from voco.providers.base import LLM
+
+# Piper draws its generator noise inside the ONNX graph from onnxruntime's
+# global seed, otherwise new in every process: the same text was different
+# audio in every run, and a test that passed on most renderings failed on one
+# (test_echo's person over the echo, once in a CI-like run). One seed for the
+# run: every run hears the same speech, and a failure can be reproduced.
+ort.set_seed(20261203)
 
 # the embedded Postgres fixture ``pg`` (one server for the run, started on first use)
 pytest_plugins = ["tests.store.pgtools"]
