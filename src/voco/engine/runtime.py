@@ -190,8 +190,8 @@ def describe_voice(tts: TTS) -> m.VoiceInfo:
 SNIPPET_WINDOW_S = 3.0
 # A snippet only has to tell a backchannel ("mm-hmm", "okay, go on": at most
 # ~6 tokens) from real words, and tiny.en over the padded window often loops
-# ("yeah yeah yeah …") to its token limit: 12 tokens say enough, and a loop
-# then costs ~100 ms instead of ~250 (bench_bargein's decode, idle).
+# ("yeah yeah yeah …") to its token limit: 12 tokens say enough, and the
+# snippet's decode p50 fell from ~220 to ~130 ms (bench_bargein, idle).
 SNIPPET_MAX_TOKENS = 12
 
 

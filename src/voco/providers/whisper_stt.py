@@ -110,7 +110,8 @@ def collapse_loops(text: str) -> str:
     from the first repeat on is dropped. A phrase counts as looping when 3+
     words come twice in a row, or 1–2 words three times — or twice and then
     cut short by the token limit ("Go on! Go on! Go": a capped decode's
-    third pass, which a speaker's own "go on, go on" never ends with).
+    third pass; a speaker's own "go on, go on" rarely ends that way, and
+    cut to "go on" it means the same).
     """
     spans = [(m.end(), m.group().lower()) for m in re.finditer(r"\w+", text)]
     words = [w for _, w in spans]
@@ -157,7 +158,7 @@ class WhisperSTT(STT):
         self._model_dir = model_dir
         self._beam = beam_size
         self.context = context
-        # words a decode may produce at most (None: as many as the audio may
+        # tokens a decode may produce at most (None: as many as the audio may
         # need); a short window's decode that loops runs to this limit
         self._max_tokens = max_tokens
         self._context_ids: list[int] = []
