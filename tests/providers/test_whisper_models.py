@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,32 @@ def test_the_installed_wheels_give_a_loadable_folder_once(tmp_path: Path) -> Non
         f.truncate(1000)
     base_model_dir(tmp_path)
     assert model.stat().st_size > 100_000_000
+
+
+def test_workers_preparing_one_fresh_home_at_once_all_succeed(tmp_path: Path) -> None:
+    """``voco serve --workers N`` prepares one fresh ``$VOCO_HOME`` from N
+    processes at once; with one shared temp name a writer's rename found the
+    other's temp already moved. The join runs first (slow), then the small
+    files race, as they did between workers."""
+    d = base_model_dir(tmp_path)
+    start, errors = threading.Barrier(8), []
+
+    def prepare() -> None:
+        start.wait()
+        try:
+            base_model_dir(tmp_path)
+        except ProviderError as exc:
+            errors.append(exc)
+
+    for _ in range(20):  # the race is narrow: many rounds of 8 writers
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (d / name).unlink()
+        threads = [threading.Thread(target=prepare) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert {p.name for p in d.iterdir()} == {
+            "model.bin", "config.json", "tokenizer.json", "vocabulary.txt",
+        }  # fmt: skip

@@ -82,12 +82,25 @@ def join_parts(parts: list[Part], target: Path, *, verify: bool = True) -> None:
                 raise ProviderError(
                     "whisper", f"{p.path.name} is damaged (size or hash differs from its wheel)"
                 )
+    _write_atomically(parts_of=[p.path for p in parts], target=target)
+
+
+def _write_atomically(parts_of: list[Path], target: Path) -> None:
+    """``target`` becomes the concatenation of ``parts_of``, or stays as it was.
+
+    The temp file's name is unique to this writer: ``voco serve --workers N``
+    starts N processes that may all prepare the same fresh ``$VOCO_HOME`` at
+    once, and with one shared temp name a second writer's rename found the
+    first's file already moved (``FileNotFoundError`` at start-up). Each one
+    renames a whole file of its own over the target, so the last one wins
+    and every reader sees a complete file.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            for p in parts:
-                with p.path.open("rb") as src:
+            for path in parts_of:
+                with path.open("rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
@@ -110,9 +123,7 @@ def base_model_dir(home: Path | None = None) -> Path:
         for name in BASE_FILES:
             src, dst = data / name, target_dir / name
             if not dst.exists() or dst.stat().st_size != src.stat().st_size:
-                tmp = dst.with_name(dst.name + ".tmp")
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, dst)
+                _write_atomically(parts_of=[src], target=dst)
     except OSError as exc:
         msg = f"cannot prepare the base model in {target_dir}: {exc}"
         raise ProviderError("whisper", msg) from exc
