@@ -6,6 +6,12 @@ deterministic by stopping one worker (SIGSTOP) while the other accepts, so 8
 sessions land on each and the 17th — refused with 4429 — is refused by a worker
 that holds only 8 itself. Then: a killed worker is restarted, and SIGTERM
 drains both (1012). No timing is asserted.
+
+A worker is stopped only when it is idle: stopped inside a transaction (a
+closed session's ``session.end`` audit row holds the org's audit-chain lock)
+it would block the other worker's next admission for as long as it stays
+stopped — the hang this test once had. Every wait is bounded and fails with
+the supervisor's log.
 """
 
 from __future__ import annotations
@@ -21,14 +27,19 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
+import psycopg
 import pytest
 import websockets
+from pgserver.utils import PostmasterInfo
 
 pytestmark = pytest.mark.timeout(420)
+STEP_S = 90.0  # any one wait; far above its normal length, far below the test's timeout
+T = TypeVar("T")
 VOCO = [sys.executable, "-m", "voco.cli"]
 FAST_STOP = ["--shutdown-timeout", "4"]
 # this test is about the per-user cap across workers, not measured headroom
@@ -95,6 +106,13 @@ class Served:
         kids = psutil.Process(self.proc.pid).children()
         return [p for p in kids if any("spawn_main" in a for a in p.cmdline())]
 
+    async def bounded(self, aw: Awaitable[T], what: str) -> T:
+        """``aw``, or a failure that says what never happened and shows the log."""
+        try:
+            return await asyncio.wait_for(aw, STEP_S)
+        except TimeoutError:
+            pytest.fail(f"{what}: nothing after {STEP_S:.0f} s\n{self.log()}")
+
     def sessions_of(self, worker: psutil.Process) -> int:
         return sum(
             1
@@ -144,6 +162,20 @@ async def close_code(ws: websockets.ClientConnection) -> int | None:
         return exc.rcvd.code if exc.rcvd else None
 
 
+async def live_leases(home: Path) -> int:
+    """Unexpired session leases (only alice has sessions here), read from the
+    engines' Postgres."""
+    info = PostmasterInfo.read_from_pgdata(home / "pgdata")
+    assert info is not None, "the embedded Postgres is not running"
+    async with await psycopg.AsyncConnection.connect(info.get_uri(), autocommit=True) as conn:
+        cur = await conn.execute(
+            "select count(*) from engine.session_leases where expires_at > now()"
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 @contextlib.contextmanager
 def stopped(p: psutil.Process) -> Iterator[None]:
     p.send_signal(signal.SIGSTOP)
@@ -174,38 +206,51 @@ async def test_two_workers_share_the_port_and_the_per_user_cap(env) -> None:
         sessions = []
         with stopped(b):  # every connection is accepted by a
             for _ in range(8):
-                ws, ready = await open_session(url, token)
+                ws, ready = await served.bounded(open_session(url, token), "a session on a")
                 assert ready["type"] == "session.ready", ready
                 sessions.append(ws)
         with stopped(a):  # now every connection is accepted by b
             for _ in range(8):
-                ws, ready = await open_session(url, token)
+                ws, ready = await served.bounded(open_session(url, token), "a session on b")
                 assert ready["type"] == "session.ready", ready
                 sessions.append(ws)
-            ws, refused = await open_session(url, token)  # b holds 8 of alice's 16
+            # b holds 8 of alice's 16
+            ws, refused = await served.bounded(open_session(url, token), "the 17th session")
             assert refused["close"] == 4429 and refused["code"] == "rate_limited", refused
         assert (served.sessions_of(a), served.sessions_of(b)) == (8, 8)
 
-        await sessions.pop(0).close()  # a gives a slot back …
+        await served.bounded(sessions.pop(0).close(), "closing a session on a")
+
+        # a gives the slot back after its session.end audit row (asynchronous to
+        # the close); a runs until then, so it is not stopped inside that transaction
+        async def released() -> None:
+            while await live_leases(Path(env["VOCO_HOME"])) != 15:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+        await served.bounded(released(), "a's release of the closed session's lease")
         with stopped(a):  # … which b sees in Postgres
-            while True:  # the release is asynchronous to the close: retry until freed
-                ws, ready = await open_session(url, token)
-                if ready.get("type") == "session.ready":
-                    sessions.append(ws)
-                    break
-                assert ready["close"] == 4429, ready
+            ws, ready = await served.bounded(open_session(url, token), "the freed slot on b")
+            assert ready["type"] == "session.ready", ready
+            sessions.append(ws)
 
         # a worker that dies is restarted (its sessions are gone; the others stay)
         old = {p.pid for p in served.workers()}
         a.kill()
         await asyncio.to_thread(served.wait_for, "died with exit code -9; restarting it")
-        while len(new := {p.pid for p in served.workers()}) < 2 or new == old:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
+
+        async def restarted() -> set[int]:
+            while len(new := {p.pid for p in served.workers()}) < 2 or new == old:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+            return new
+
+        new = await served.bounded(restarted(), "the killed worker's replacement")
         assert len(new & old) == 1
 
         survivors = [ws for ws in sessions if ws.close_code is None]
         served.proc.send_signal(signal.SIGTERM)
-        codes = await asyncio.gather(*(close_code(ws) for ws in survivors))
+        codes = await served.bounded(
+            asyncio.gather(*(close_code(ws) for ws in survivors)), "the drain's close codes"
+        )
         status = await asyncio.to_thread(served.proc.wait, 120)
     finally:
         if served.proc.poll() is None:
