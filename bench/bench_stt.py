@@ -1,7 +1,7 @@
 """Word error rate of the embedded recogniser on coding commands, by voice.
 
 Usage: ``uv run python bench/bench_stt.py [--set heldout|tuning] [--models base,tiny]
-[--voices ...] [--vocab both|with|without] [--limit N] [--beam 5] [--window 10]
+[--voices ...] [--vocab both|with|without] [--limit N] [--beam 5] [--window 7]
 [--context coding|none] [--show]``.
 
 Protocol (issue #10 §3) — two disjoint sets:
@@ -52,7 +52,7 @@ import soxr
 from voco.agent.spoken_names import normalise_spoken_name, wordlist
 from voco.audio.pcm import SAMPLE_RATE
 from voco.engine.vocabulary import ProjectVocabulary
-from voco.providers.whisper_stt import CODING_CONTEXT, WhisperSTT
+from voco.providers.whisper_stt import CODING_CONTEXT, MIN_CONTEXT_S, WhisperSTT
 
 HERE = Path(__file__).parent
 # Voices: "piper" / "piper@LENGTH_SCALE" (the Piper voice the project ships,
@@ -252,7 +252,9 @@ def main() -> None:
     ap.add_argument("--vocab", choices=("both", "with", "without"), default="both")
     ap.add_argument("--limit", type=int, default=1000, help="first N utterances only")
     ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--window", type=float, default=10.0, help="min encoder window, seconds")
+    ap.add_argument(
+        "--window", type=float, default=MIN_CONTEXT_S, help="min encoder window, seconds"
+    )
     ap.add_argument(
         "--context",
         choices=("coding", "none"),

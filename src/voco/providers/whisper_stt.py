@@ -2,8 +2,9 @@
 
 Models come from PyPI wheels (:mod:`voco.providers.whisper_models`). Base is
 multilingual, pinned to English; it mishears far fewer coding words than
-tiny.en for about twice the CPU, which the speculative decode on the first
-pause hides from the reply latency.
+tiny.en for about twice the CPU. That CPU is not hidden: the decode at the
+first pause is what the reply waits for (bench/bench_turns.py), so its
+encoder window is kept as short as accuracy allows.
 
 Whisper is a batch model: the utterance is buffered while VAD says the user is
 speaking and transcribed once at end of speech.
@@ -26,7 +27,14 @@ mid-sentence hesitation ("Read the first ten lines of … the config file"
 came back as "…lines of": the words after the pause lost,
 tests/engine/test_turn_end_e2e.py), so neither is the default until that is
 solved. A full 30 s window gained little (23 %) at 4x the CPU, so the window
-stays short.
+stays short: ``MIN_CONTEXT_S`` = 7 s (utterance + 1 s when longer). On the
+tuning set (base, greedy, with vocabulary) 7 s heard as well as 10 s (WER
+27.1 vs 27.6 %) for ~20 % less CPU per utterance (551 vs 645 ms); 6 s lost a
+project name ("Open vprenet.toml", tests/providers/test_whisper_stt.py), 4 s
+and 3 s lost words (29.0, 30.5 %) and looped more often. The decode at the
+first pause is what the reply waits for, so this is turn-end latency
+(bench/bench_turns.py: last voiced sample to first audio p50 700/534 ms at
+10 s, 475/473 ms at 7 s).
 
 Project vocabulary: the
 session passes the names the conversation has seen (files, folders, symbols);
@@ -54,6 +62,7 @@ from voco.providers.base import STT, PartialCallback, ProviderError, SpeechStrea
 from voco.providers.inference_queue import InferenceQueue
 from voco.providers.whisper_models import base_model_dir, tiny_model_dir
 
+MIN_CONTEXT_S = 7.0  # shortest encoder window, seconds (module docstring)
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: Whisper's trained window
 HOP = 160  # samples per mel frame (10 ms at 16 kHz)
 MAX_UTTERANCE_S = 120
@@ -143,7 +152,7 @@ class WhisperSTT(STT):
         *,
         model: str = "base",
         cpu_threads: int = 0,
-        min_context_s: float = 10.0,
+        min_context_s: float = MIN_CONTEXT_S,
         compute_type: str = "int8",
         beam_size: int = 1,
         max_batch: int = MAX_BATCH,
