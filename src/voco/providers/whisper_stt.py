@@ -29,7 +29,9 @@ tests/engine/test_turn_end_e2e.py), so neither is the default until that is
 solved. A full 30 s window gained little (23 %) at 4x the CPU, so the window
 stays short: ``MIN_CONTEXT_S`` = 7 s (utterance + 1 s when longer). On the
 tuning set (base, greedy, with vocabulary) 7 s heard as well as 10 s (WER
-27.1 vs 27.6 %) for ~20 % less CPU per utterance (551 vs 645 ms); 6 s lost a
+27.1 vs 27.6 %) for ~20 % less CPU per utterance (551 vs 645 ms); on the
+held-out voices it was a little worse (33.1 vs 31.7 %, totals only), a
+price taken for the latency below; 6 s lost a
 project name ("Open vprenet.toml", tests/providers/test_whisper_stt.py), 4 s
 and 3 s lost words (29.0, 30.5 %) and looped more often. The decode at the
 first pause is what the reply waits for, so this is turn-end latency
