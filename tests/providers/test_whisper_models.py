@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from voco.providers.base import ProviderError
-from voco.providers.whisper_models import Part, base_model_dir, join_parts
+from voco.providers.whisper_models import BASE_FILES, Part, base_model_dir, join_parts
 
 
 def _part(path: Path, data: bytes, *, digest_of: bytes | None = None) -> Part:
@@ -68,7 +68,7 @@ def test_workers_preparing_one_fresh_home_at_once_all_succeed(tmp_path: Path) ->
             errors.append(exc)
 
     for _ in range(20):  # the race is narrow: many rounds of 8 writers
-        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        for name in BASE_FILES:
             (d / name).unlink()
         threads = [threading.Thread(target=prepare) for _ in range(8)]
         for t in threads:
@@ -76,6 +76,4 @@ def test_workers_preparing_one_fresh_home_at_once_all_succeed(tmp_path: Path) ->
         for t in threads:
             t.join()
         assert not errors, errors
-        assert {p.name for p in d.iterdir()} == {
-            "model.bin", "config.json", "tokenizer.json", "vocabulary.txt",
-        }  # fmt: skip
+        assert {p.name for p in d.iterdir()} == {"model.bin", *BASE_FILES}

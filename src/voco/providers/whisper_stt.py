@@ -31,9 +31,9 @@ stays short: ``MIN_CONTEXT_S`` = 7 s (utterance + 1 s when longer). On the
 tuning set (base, greedy, with vocabulary) 7 s heard as well as 10 s (WER
 27.1 vs 27.6 %) for ~20 % less CPU per utterance (551 vs 645 ms); on the
 held-out voices it was a little worse (33.1 vs 31.7 %, totals only), a
-price taken for the latency below; 6 s lost a
-project name ("Open vprenet.toml", tests/providers/test_whisper_stt.py), 4 s
-and 3 s lost words (29.0, 30.5 %) and looped more often. The decode at the
+price taken for the latency below; 6 s lost a project name ("Open
+vprenet.toml", tests/providers/test_whisper_stt.py), 4 s and 3 s lost words
+(29.0, 30.5 %) and looped more often. The decode at the
 first pause is what the reply waits for, so this is turn-end latency
 (bench/bench_turns.py: last voiced sample to first audio p50 700/534 ms at
 10 s, 475/473 ms at 7 s).
