@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.fakes import ScriptedLLM
@@ -15,9 +16,10 @@ from tests.store.pgtools import fresh_database
 from tests.store.test_postgres_store import turn
 from voco.auth.tokens import Principal
 from voco.store import open_store
+from voco.store.db import as_user
 from voco.store.embedded import EmbeddedPostgres
 from voco.store.leases import Leases
-from voco.store.pg_tenants import PostgresTenantStore
+from voco.store.pg_tenants import PostgresTenantStore, audit
 from voco.store.tenancy import SessionRefused
 
 pytestmark = pytest.mark.timeout(120)
@@ -151,3 +153,60 @@ async def test_a_sub_that_is_not_a_uuid_is_refused(store: Any) -> None:
     with pytest.raises(SessionRefused) as e:
         await start(store.tenants, principal("alice"))
     assert (e.value.code, e.value.message) == (4401, "token sub must be a UUID")
+
+
+async def test_an_engine_stalled_in_a_transaction_blocks_admissions_only_briefly(
+    pg: EmbeddedPostgres,
+) -> None:
+    """An engine stopped (SIGSTOP, a frozen VM) inside a tenant transaction
+    holds the organisation's audit-chain lock; every other engine's next
+    admission for that organisation waits on it. The database ends such an
+    idle transaction (``idle_in_transaction_s``), so the wait is bounded and
+    the stalled engine's half-done work is rolled back, not committed late."""
+    async with open_store(fresh_database(pg.url), idle_in_transaction_s=1.0) as store:
+        p = principal(str(uuid.uuid4()))
+        first = await start(store.tenants, p)
+        org = first.org_id
+        await first.release()
+        stalled = as_user(store.pool, {**p.claims, "sub": p.user_id})
+        conn = await stalled.__aenter__()
+        await audit(conn, org, "session.end", "stalled", {})  # takes the chain lock, then stops
+        grant = await asyncio.wait_for(start(store.tenants, p), timeout=30)
+        await grant.release()
+        with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout):
+            await stalled.__aexit__(None, None, None)
+        async with store.pool.connection() as c:
+            cur = await c.execute(
+                "select count(*) as n from public.audit_events where subject = 'stalled'"
+            )
+            row = await cur.fetchone()
+        assert row is not None and row["n"] == 0
+
+
+async def test_a_turn_record_and_the_cap_slot_survive_a_lost_connection(store: Any) -> None:
+    """The database ended every connection of the engine (a restart, a
+    network cut): the session's next writes meet dead pooled connections.
+    The turn's record, its end and its cap slot still reach Postgres."""
+    from voco.store.tenancy import TurnRecord
+
+    p = principal(str(uuid.uuid4()))
+    g = await start(store.tenants, p)
+    async with await psycopg.AsyncConnection.connect(store.url, autocommit=True) as admin:
+        await admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        )
+    g.record_turn(TurnRecord("t1", "r1", "read it", "done", False, "m"))
+    await g.release()
+    await store.tenants.flush()
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "select kind from public.audit_events where org_id = %s order by seq", (g.org_id,)
+        )
+        kinds = [r["kind"] for r in await cur.fetchall()]
+        cur = await conn.execute(
+            "select count(*) as n from engine.session_leases where user_id = %s", (p.user_id,)
+        )
+        leases = await cur.fetchone()
+    assert kinds[-2:] == ["turn", "session.end"]
+    assert leases is not None and leases["n"] == 0

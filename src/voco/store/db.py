@@ -16,17 +16,46 @@ exists for work that belongs to no single tenant; every caller says why.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, OperationalError, errors, sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 Conn = AsyncConnection[DictRow]
+T = TypeVar("T")
+log = logging.getLogger("voco.store")
+
+# the connection went away under the work (a server restart, a network cut,
+# the server ending a transaction left idle: store/postgres.py `_configure`)
+LOST_CONNECTION = (OperationalError, errors.IdleInTransactionSessionTimeout)
+
+
+async def once_more_if_lost(pool: Pool, what: str, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work``; if its connection was lost, check the pool's idle
+    connections (a server restart kills all of them: the pool replaces the
+    dead ones) and run it once more.
+
+    For the writes nobody waits on and nothing else would redo — a turn's
+    record, a session's end, the release of its cap slot. The pool checks a
+    connection only after it sat idle a while, so the first write after a
+    database restart meets a dead one. A lost connection rolled the
+    transaction back whole, so the second run does not double it — unless the
+    connection broke after the server committed and before it answered; then
+    a turn's primary key refuses the copy (logged), an audit row may appear
+    twice.
+    """
+    try:
+        return await work()
+    except LOST_CONNECTION as exc:
+        log.warning("%s: the database connection was lost (%s); trying once more", what, exc)
+        await pool.check()
+        return await work()
 
 
 def _begin_as(role: str, claims: dict[str, Any]) -> sql.Composed:

@@ -33,7 +33,7 @@ from psycopg import errors
 from voco.auth.tokens import Principal
 from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
 from voco.store.checkpoints import FirstRead, PooledPostgresSaver
-from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined
+from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined, once_more_if_lost
 from voco.store.leases import Leases
 from voco.store.tenancy import (
     SYSTEM_ORG,
@@ -355,13 +355,17 @@ class _PgGrant(SessionGrant):
     async def _write_turn(self, r: TurnRecord) -> None:
         org = self.org_id
         assert org is not None
-        try:
+
+        async def write() -> None:
             # the turn, its tool actions, usage and audit rows: one statement
             # (store/turn_write.py), one round trip, one transaction under RLS
             async with as_user_pipelined(self._store._pool, self._claims) as conn:
                 await record_turn(
                     conn, r, org=org, thread_id=self.thread_id, session_id=self._session_id
                 )
+
+        try:
+            await once_more_if_lost(self._store._pool, f"turn {r.turn_id}", write)
         except Exception:
             # the conversation itself is in the checkpoint; say loudly that its record is not
             log.exception("could not store turn %s of thread %s", r.turn_id, self.thread_id)
@@ -375,12 +379,23 @@ class _PgGrant(SessionGrant):
 
     async def _end(self) -> None:
         store = self._store
-        try:
-            org = self.org_id
-            assert org is not None
+        org = self.org_id
+        assert org is not None
+
+        async def end() -> None:
             async with as_user(store._pool, self._claims) as conn:
                 await audit(conn, org, "session.end", self._session_id, {"thread": self.thread_id})
+
+        what = f"session {self._session_id}"
+        try:
+            await once_more_if_lost(store._pool, f"end of {what}", end)
         except Exception:
-            log.exception("could not record the end of session %s", self._session_id)
+            log.exception("could not record the end of %s", what)
         finally:
-            await store.leases.release_session(self._lease)
+            # a slot not given back would count against the user's cap for as
+            # long as this engine renews its leases
+            await once_more_if_lost(
+                store._pool,
+                f"cap slot of {what}",
+                lambda: store.leases.release_session(self._lease),
+            )

@@ -22,6 +22,7 @@ checkpointer's migration bookkeeping (duplicate version rows).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -33,7 +34,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from psycopg import AsyncConnection, conninfo
+from psycopg import AsyncConnection, conninfo, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -52,6 +53,8 @@ log = logging.getLogger("voco.store")
 ENV_URL = "VOCO_DATABASE_URL"
 # Any fixed 64-bit key; only Voco's schema setup takes this advisory lock.
 _SCHEMA_LOCK_KEY = 0x766F636F_73636861  # "vocoscha"
+# an engine transaction idle this long is an engine that stopped (_configure)
+IDLE_IN_TRANSACTION_S = 10.0
 
 
 @dataclass
@@ -77,6 +80,7 @@ async def open_store(
     max_connections: int = 16,
     prepare_threshold: int | None = 0,
     connection_class: type[AsyncConnection[DictRow]] = AsyncConnection,
+    idle_in_transaction_s: float = IDLE_IN_TRANSACTION_S,
 ) -> AsyncIterator[Store]:
     """Connect (starting the embedded server if no URL is configured), create
     the schema, and close everything again on exit.
@@ -89,6 +93,9 @@ async def open_store(
     ``prepare_threshold`` is psycopg's: ``0`` prepares statements on first use
     (what LangGraph's own ``from_conn_string`` does); ``None`` disables them.
     ``connection_class`` is for instrumentation (the bench counts round trips).
+    ``idle_in_transaction_s``: how long the server lets one of the pool's
+    connections sit inside a transaction without a statement before it ends
+    the connection (:func:`_configure`).
     """
     url = database_url or os.environ.get(ENV_URL) or None
     async with AsyncExitStack() as stack:
@@ -116,7 +123,7 @@ async def open_store(
             check=_check_if_idle,
             reset=_mark_returned,
             name="voco",
-            configure=_configure,
+            configure=functools.partial(_configure, idle_in_transaction_s=idle_in_transaction_s),
             open=False,
         )
         # wait=True: a wrong URL or dead server fails here, at start-up, and
@@ -150,7 +157,7 @@ async def open_store(
         )
 
 
-async def _configure(conn: AsyncConnection[DictRow]) -> None:
+async def _configure(conn: AsyncConnection[DictRow], *, idle_in_transaction_s: float) -> None:
     """Session settings of every pooled connection.
 
     ``search_path`` is ``engine`` only: LangGraph's checkpoint SQL is
@@ -164,9 +171,23 @@ async def _configure(conn: AsyncConnection[DictRow]) -> None:
     crash of the database server itself can lose the last fraction of a
     second of checkpoints. Tenant transactions (:mod:`voco.store.db`: turns,
     tool actions, audit rows, sessions) switch it back on for themselves.
+
+    ``idle_in_transaction_session_timeout``: no transaction of the engine
+    waits on anything but the database (each is a few statements, most one
+    pipelined round trip), so one left open is an engine that stopped — a
+    SIGSTOP, a frozen VM, a loop blocked for seconds. Its locks (the org's
+    audit-chain lock, taken by every admission and turn record) would stall
+    every other engine's work for that organisation for as long as it stays
+    stopped; the server instead ends its connection, rolls its transaction
+    back, and the others go on (tests/store/test_tenants.py).
     """
     await conn.execute("set search_path to engine")
     await conn.execute("set synchronous_commit to off")
+    await conn.execute(
+        sql.SQL("set idle_in_transaction_session_timeout to {}").format(
+            sql.Literal(f"{max(1, round(idle_in_transaction_s * 1000))}ms")
+        )
+    )
 
 
 _CHECK_AFTER_IDLE_S = 30.0
