@@ -193,3 +193,26 @@ async def test_two_sessions_on_one_thread_lose_no_finished_turn(
     assert [t for r, t in said if r == "user"] == ["one", "two", "three"]
     replies = [t for r, t in said if r == "assistant"]
     assert replies == ["You said: one", "You said: two", "You said: three"]
+
+
+async def test_a_session_start_while_the_database_is_unreachable_is_4503_with_a_retry(
+    engine_factory: Any,
+) -> None:
+    """The engine runs, its database does not answer (down, a network cut):
+    the client is told so with the retryable close code its reconnect loop
+    honours, not an internal error."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from voco.store.pg_tenants import PostgresTenantStore
+
+    pool: Any = AsyncConnectionPool("postgresql://voco@127.0.0.1:9/none", open=False, timeout=0.5)
+    await pool.open(wait=False)
+    try:
+        async with engine_factory(ScriptedLLM(), tenants=PostgresTenantStore(pool)) as eng:
+            with pytest.raises(SessionRefused) as e:
+                await connect(eng.url, eng.token(user()))
+    finally:
+        await pool.close()
+    assert e.value.code == 4503 and e.value.error is not None
+    assert e.value.error.code == "at_capacity" and e.value.error.retry_after_ms == 2000
+    assert "unavailable" in e.value.error.message

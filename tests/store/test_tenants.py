@@ -210,3 +210,38 @@ async def test_a_turn_record_and_the_cap_slot_survive_a_lost_connection(store: A
         leases = await cur.fetchone()
     assert kinds[-2:] == ["turn", "session.end"]
     assert leases is not None and leases["n"] == 0
+
+
+async def test_an_admission_that_waits_on_a_lock_too_long_is_a_retryable_refusal(
+    store: Any,
+) -> None:
+    """A lock held longer than an admission should wait (another engine busy
+    or stalled in the org's audit chain): ``session.start`` is refused 4503
+    with a retry delay and a message saying why — not a hang, not a 1011."""
+    p = principal(str(uuid.uuid4()))
+    first = await start(store.tenants, p)
+    await first.release()
+    impatient = PostgresTenantStore(store.pool, admission_lock_timeout_s=0.2)
+    async with as_user(store.pool, {**p.claims, "sub": p.user_id}) as conn:
+        await audit(conn, first.org_id, "held", "lock", {})  # the chain lock, held here
+        with pytest.raises(SessionRefused) as e:
+            await start(impatient, p)
+    assert e.value.code == 4503 and e.value.error == "at_capacity"
+    assert e.value.retry_after_ms and e.value.retry_after_ms > 0
+    assert "busy" in e.value.message
+    grant = await start(impatient, p)  # the lock is free: admitted, and the slot was returned
+    await grant.release()
+
+
+async def test_an_unreachable_database_is_a_retryable_refusal() -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    pool: Any = AsyncConnectionPool("postgresql://voco@127.0.0.1:9/none", open=False, timeout=0.5)
+    await pool.open(wait=False)
+    try:
+        with pytest.raises(SessionRefused) as e:
+            await start(PostgresTenantStore(pool), principal(str(uuid.uuid4())))
+    finally:
+        await pool.close()
+    assert e.value.code == 4503 and e.value.retry_after_ms
+    assert "unavailable" in e.value.message

@@ -315,7 +315,7 @@ class Handler:
                 session_id=session_id,
             )
         except SessionRefused as r:
-            await self._refuse(r.code, r.error, r.message)
+            await self._act(self.conn.start_refused(r.code, r.error, r.message, r.retry_after_ms))
             return
         notice = None
         if self.grant.notice is not None:

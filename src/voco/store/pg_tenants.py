@@ -29,11 +29,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg import errors
+from psycopg_pool import PoolTimeout
 
 from voco.auth.tokens import Principal
 from voco.billing.entitlements import DEFAULT_GRACE, Subscription, decide
 from voco.store.checkpoints import FirstRead, PooledPostgresSaver
-from voco.store.db import Conn, Pool, as_service, as_user, as_user_pipelined, once_more_if_lost
+from voco.store.db import (
+    LOST_CONNECTION,
+    Conn,
+    Pool,
+    as_service,
+    as_user,
+    as_user_pipelined,
+    once_more_if_lost,
+)
 from voco.store.leases import Leases
 from voco.store.tenancy import (
     SYSTEM_ORG,
@@ -48,6 +57,13 @@ from voco.store.tenancy import (
 from voco.store.turn_write import record_turn
 
 log = logging.getLogger("voco.store")
+
+# how long an admission waits on a lock (the org's audit chain, a thread row)
+# before it is refused as "busy, retry": a client retrying in a second does
+# better than one left waiting on a stalled engine (store/postgres.py ends
+# those after 10 s idle)
+ADMISSION_LOCK_TIMEOUT_S = 5.0
+RETRY_AFTER_MS = 2000
 
 
 class _Refusal(Exception):
@@ -77,8 +93,10 @@ class PostgresTenantStore(TenantStore):
         billing: bool = False,
         grace: timedelta = DEFAULT_GRACE,
         checkpointer: PooledPostgresSaver | None = None,
+        admission_lock_timeout_s: float = ADMISSION_LOCK_TIMEOUT_S,
     ):
         self._pool = pool
+        self._lock_timeout_ms = max(1, round(admission_lock_timeout_s * 1000))
         self.checkpointer = checkpointer  # batches a run's checkpoint writes
         self.billing = billing  # STRIPE_SECRET_KEY set: sessions need a subscription
         self.grace = grace
@@ -100,6 +118,31 @@ class PostgresTenantStore(TenantStore):
 
     async def open_session(
         self, principal: Principal, *, project_id: str, thread_id: str | None, session_id: str
+    ) -> SessionGrant:
+        """Admit a session, or refuse it with its close code. A database that
+        is unreachable, or busier than an admission should wait, is a 4503
+        with a retry delay (the clients reconnect on it), never a 1011."""
+        try:
+            return await self._open_session(principal, project_id, thread_id, session_id)
+        except errors.LockNotAvailable:
+            log.warning("refused session %s: a database lock stayed held", session_id)
+            raise SessionRefused(
+                4503,
+                "at_capacity",
+                "the session store is busy (a lock held by other work); retry",
+                RETRY_AFTER_MS,
+            ) from None
+        except (*LOST_CONNECTION, PoolTimeout) as exc:
+            log.warning("refused session %s: the database is unavailable: %s", session_id, exc)
+            raise SessionRefused(
+                4503,
+                "at_capacity",
+                "the session store (Postgres) is unavailable; retry",
+                RETRY_AFTER_MS,
+            ) from None
+
+    async def _open_session(
+        self, principal: Principal, project_id: str, thread_id: str | None, session_id: str
     ) -> SessionGrant:
         user = as_uuid(principal.user_id)
         if user is None:
@@ -138,6 +181,7 @@ class PostgresTenantStore(TenantStore):
         thread_id: str | None,
         session_id: str,
     ) -> tuple[str, str, str | None]:
+        await conn.execute(f"set local lock_timeout = {self._lock_timeout_ms}")
         org = await self._home_org(conn, principal)
         if self.billing:
             await self._entitled(conn, org, session_id)

@@ -37,11 +37,15 @@ SYSTEM_ORG = "00000000-0000-0000-0000-000000000000"
 
 
 class SessionRefused(Exception):
-    """``session.start`` is refused: close ``code`` with ``error``/``message``."""
+    """``session.start`` is refused: close ``code`` with ``error``/``message``
+    (and ``retry_after_ms`` when trying again later is the remedy)."""
 
-    def __init__(self, code: int, error: str, message: str) -> None:
+    def __init__(
+        self, code: int, error: str, message: str, retry_after_ms: int | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.error, self.message = code, error, message
+        self.retry_after_ms = retry_after_ms
 
 
 def digest(value: Any) -> tuple[int, str]:
