@@ -134,10 +134,12 @@ class PostgresTenantStore(TenantStore):
             ) from None
         except (*LOST_CONNECTION, PoolTimeout) as exc:
             log.warning("refused session %s: the database is unavailable: %s", session_id, exc)
+            busy = isinstance(exc, PoolTimeout)
+            why = "unreachable, or every connection busy" if busy else "connection lost"
             raise SessionRefused(
                 4503,
                 "at_capacity",
-                "the session store (Postgres) is unavailable; retry",
+                f"the session store (Postgres) is unavailable ({why}); retry",
                 RETRY_AFTER_MS,
             ) from None
 
