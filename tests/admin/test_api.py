@@ -199,3 +199,35 @@ async def test_cli_on_the_api(
     monkeypatch.delenv("VOCO_TOKEN")
     assert await asyncio.to_thread(main, ["admin", "orgs", "list", "--engine", api.base]) == 2
     assert "VOCO_TOKEN" in capsys.readouterr().err
+
+
+async def test_a_slow_request_body_holds_no_database_transaction(api: Api) -> None:
+    """A client that sends its body slowly (or never finishes it) must not
+    hold a pooled connection inside a transaction while it does: a few such
+    requests would otherwise take the engine's pool, and their open
+    transactions any lock they had taken."""
+    who = uid()
+    host, port = api.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"name": "Slow team"}'
+    writer.write(
+        b"POST /v1/orgs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {api.auth.issue(who)}\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[:5]
+    )
+    try:
+        await writer.drain()
+        await asyncio.sleep(1.0)  # the server has the headers and part of the body
+        with psycopg.connect(api.db) as c:
+            row = c.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and state like 'idle in transaction%'"
+            ).fetchone()
+        assert row is not None and row[0] == 0
+        writer.write(body[5:])  # the rest: the request is served as usual
+        await writer.drain()
+        status = (await asyncio.wait_for(reader.readline(), 30)).decode()
+        assert " 201 " in status
+    finally:
+        writer.close()

@@ -40,7 +40,9 @@ class AdminBackend(Protocol):
     tenants: Any  # the tenant store; Postgres ones expose ``pool``
 
 
-Job = Callable[[Conn, Request], Awaitable[tuple[int, dict[str, Any]]]]
+# (connection inside the caller's transaction, request, its JSON body — read
+# before the transaction opens: a slow client must not hold one open)
+Job = Callable[[Conn, Request, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def _error(status: int, error: str, message: str) -> JSONResponse:
@@ -83,8 +85,9 @@ def admin_routes(backend: Callable[[], AdminBackend]) -> list[Route]:
         if pool is None:
             return _error(503, "unavailable", "the admin API needs the Postgres store")
         try:
+            body = await _body(request) if request.method in ("POST", "PATCH") else {}
             async with as_user(pool, {**principal.claims, "sub": user}) as conn:
-                status, payload = await job(conn, request)
+                status, payload = await job(conn, request, body)
         except AdminError as exc:
             return _error(exc.status, exc.error, exc.message)
         except Exception:  # a clear JSON answer, the traceback only in the log
@@ -98,36 +101,49 @@ def admin_routes(backend: Callable[[], AdminBackend]) -> list[Route]:
 
         return Route(path, endpoint, methods=methods)
 
-    async def orgs_get(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
+    async def orgs_get(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         return 200, {"orgs": await orgs.list_orgs(conn)}
 
-    async def orgs_post(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
-        body = await _body(request)
+    async def orgs_post(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         return 201, {"org": await orgs.create_org(conn, body.get("name"))}
 
-    async def org_get(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
+    async def org_get(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         return 200, {"org": await orgs.get_org(conn, request.path_params["org"])}
 
-    async def members_get(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
+    async def members_get(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         return 200, {"members": await orgs.list_members(conn, request.path_params["org"])}
 
-    async def members_post(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
-        body = await _body(request)
+    async def members_post(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         member = await orgs.add_member(
             conn, request.path_params["org"], body.get("user_id"), body.get("role", "member")
         )
         return 201, {"member": member}
 
-    async def member_patch(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
-        body = await _body(request)
+    async def member_patch(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         p = request.path_params
         return 200, {"member": await orgs.set_role(conn, p["org"], p["user"], body.get("role"))}
 
-    async def member_delete(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
+    async def member_delete(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         p = request.path_params
         return 200, {"member": await orgs.remove_member(conn, p["org"], p["user"])}
 
-    async def projects_get(conn: Conn, request: Request) -> tuple[int, dict[str, Any]]:
+    async def projects_get(
+        conn: Conn, request: Request, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         return 200, {"projects": await orgs.list_projects(conn, request.path_params["org"])}
 
     return [
