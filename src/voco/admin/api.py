@@ -42,7 +42,9 @@ class AdminBackend(Protocol):
 
 # (connection inside the caller's transaction, request, its JSON body — read
 # before the transaction opens: a slow client must not hold one open)
-Job = Callable[[Conn, Request, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
+Body = dict[str, Any]
+Reply = tuple[int, dict[str, Any]]  # status, JSON payload
+Job = Callable[[Conn, Request, Body], Awaitable[Reply]]
 
 
 def _error(status: int, error: str, message: str) -> JSONResponse:
@@ -101,49 +103,33 @@ def admin_routes(backend: Callable[[], AdminBackend]) -> list[Route]:
 
         return Route(path, endpoint, methods=methods)
 
-    async def orgs_get(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def orgs_get(conn: Conn, request: Request, body: Body) -> Reply:
         return 200, {"orgs": await orgs.list_orgs(conn)}
 
-    async def orgs_post(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def orgs_post(conn: Conn, request: Request, body: Body) -> Reply:
         return 201, {"org": await orgs.create_org(conn, body.get("name"))}
 
-    async def org_get(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def org_get(conn: Conn, request: Request, body: Body) -> Reply:
         return 200, {"org": await orgs.get_org(conn, request.path_params["org"])}
 
-    async def members_get(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def members_get(conn: Conn, request: Request, body: Body) -> Reply:
         return 200, {"members": await orgs.list_members(conn, request.path_params["org"])}
 
-    async def members_post(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def members_post(conn: Conn, request: Request, body: Body) -> Reply:
         member = await orgs.add_member(
             conn, request.path_params["org"], body.get("user_id"), body.get("role", "member")
         )
         return 201, {"member": member}
 
-    async def member_patch(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def member_patch(conn: Conn, request: Request, body: Body) -> Reply:
         p = request.path_params
         return 200, {"member": await orgs.set_role(conn, p["org"], p["user"], body.get("role"))}
 
-    async def member_delete(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def member_delete(conn: Conn, request: Request, body: Body) -> Reply:
         p = request.path_params
         return 200, {"member": await orgs.remove_member(conn, p["org"], p["user"])}
 
-    async def projects_get(
-        conn: Conn, request: Request, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    async def projects_get(conn: Conn, request: Request, body: Body) -> Reply:
         return 200, {"projects": await orgs.list_projects(conn, request.path_params["org"])}
 
     return [

@@ -258,8 +258,10 @@ class Handler:
             elif isinstance(ev, StartRequested):
                 await self._start(ev.message)
 
-    async def _refuse(self, code: int, error: str, message: str) -> None:
-        await self._act(self.conn.start_refused(code, error, message))
+    async def _refuse(
+        self, code: int, error: str, message: str, retry_after_ms: int | None = None
+    ) -> None:
+        await self._act(self.conn.start_refused(code, error, message, retry_after_ms))
 
     def _admit(self) -> Decision:
         """Capacity first (cheapest, and before any work for a session we cannot
@@ -281,10 +283,8 @@ class Handler:
     async def _start(self, start: m.SessionStart) -> None:
         if not (decision := self._admit()).admit:
             log.warning("refused a session: %s (%s)", decision.message, decision.reason)
-            await self._act(
-                self.conn.start_refused(
-                    CloseCode.AT_CAPACITY, "at_capacity", decision.message, decision.retry_after_ms
-                )
+            await self._refuse(
+                CloseCode.AT_CAPACITY, "at_capacity", decision.message, decision.retry_after_ms
             )
             return
         token = start.token
@@ -315,7 +315,7 @@ class Handler:
                 session_id=session_id,
             )
         except SessionRefused as r:
-            await self._act(self.conn.start_refused(r.code, r.error, r.message, r.retry_after_ms))
+            await self._refuse(r.code, r.error, r.message, r.retry_after_ms)
             return
         notice = None
         if self.grant.notice is not None:

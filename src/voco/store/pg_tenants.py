@@ -64,6 +64,7 @@ log = logging.getLogger("voco.store")
 # those after 10 s idle)
 ADMISSION_LOCK_TIMEOUT_S = 5.0
 RETRY_AFTER_MS = 2000
+_DOWN = "the session store (Postgres) is unavailable"
 
 
 class _Refusal(Exception):
@@ -122,26 +123,17 @@ class PostgresTenantStore(TenantStore):
         """Admit a session, or refuse it with its close code. A database that
         is unreachable, or busier than an admission should wait, is a 4503
         with a retry delay (the clients reconnect on it), never a 1011."""
+        cause: Exception
         try:
             return await self._open_session(principal, project_id, thread_id, session_id)
-        except errors.LockNotAvailable:
-            log.warning("refused session %s: a database lock stayed held", session_id)
-            raise SessionRefused(
-                4503,
-                "at_capacity",
-                "the session store is busy (a lock held by other work); retry",
-                RETRY_AFTER_MS,
-            ) from None
-        except (*LOST_CONNECTION, PoolTimeout) as exc:
-            log.warning("refused session %s: the database is unavailable: %s", session_id, exc)
-            busy = isinstance(exc, PoolTimeout)
-            why = "unreachable, or every connection busy" if busy else "connection lost"
-            raise SessionRefused(
-                4503,
-                "at_capacity",
-                f"the session store (Postgres) is unavailable ({why}); retry",
-                RETRY_AFTER_MS,
-            ) from None
+        except errors.LockNotAvailable as exc:
+            why, cause = "the session store is busy (a lock held by other work)", exc
+        except PoolTimeout as exc:
+            why, cause = f"{_DOWN} (unreachable, or every connection busy)", exc
+        except LOST_CONNECTION as exc:
+            why, cause = f"{_DOWN} (connection lost)", exc
+        log.warning("refused session %s: %s: %s", session_id, why, cause)
+        raise SessionRefused(4503, "at_capacity", f"{why}; retry", RETRY_AFTER_MS)
 
     async def _open_session(
         self, principal: Principal, project_id: str, thread_id: str | None, session_id: str
