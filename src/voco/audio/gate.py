@@ -10,11 +10,18 @@ Why it cannot move an onset: every mistake it can make is in the "ask the
 model" direction except one, and that one is bounded.
 
 * The frame is skipped only when its RMS level is below
-  ``min(ceiling_db, floor_db + margin_db)``. The noise floor is tracked per
-  stream (falls at once to a quieter frame, rises slowly), so in a quiet room
-  the threshold sits just above the room's own noise and even a whisper opens
-  the gate; ``ceiling_db`` caps it in a noisy room, so a frame at a level
-  speech has (≥ -50 dBFS by default) always reaches the model.
+  ``min(ceiling_db, floor_db + margin_db)``. The noise floor is the quietest
+  frame of the last ``floor_window_frames`` heard outside speech, so in a
+  quiet room the threshold sits just above the room's own noise and even a
+  whisper opens the gate; ``ceiling_db`` caps it in a noisy room, so a frame
+  at a level speech has (≥ -50 dBFS by default) always reaches the model.
+* Why a window's minimum, outside speech, never under ``DIGITAL_SILENCE_DB``:
+  exact zeros (a browser's first frames, a mute, TTS or noise suppression
+  between words) are no room's noise. The floor used to fall at once to any
+  quieter frame and rise 1.5 dB/s, so one zero frame put it at -120 dB and
+  kept every frame of a -70 dB room "loud" for ~30 s: load-bench sessions
+  had ~70 % of their room frames scored. Now an outlier leaves the window
+  within a second, and the words' own gaps do not count.
 * While the turn detector is in speech, and for ``hangover_frames`` after the
   model last saw a frame above the threshold, every frame goes to the model:
   the quiet gaps inside and after an utterance are scored by the model itself,
@@ -48,19 +55,22 @@ from dataclasses import dataclass
 import numpy as np
 
 SILENT_DB = -120.0  # the level of an all-zero frame (log of 0 is not a number)
+DIGITAL_SILENCE_DB = -100.0  # under any microphone's own noise: no signal, not a room
 
 
 @dataclass(frozen=True)
 class GateConfig:
     ceiling_db: float = -50.0  # never skip a frame louder than this (dBFS RMS)
     margin_db: float = 10.0  # skip only this far under the tracked noise floor + margin
-    floor_rise_db: float = 0.05  # per frame (~1.5 dB/s): a noisier room is learned slowly
+    floor_window_frames: int = 32  # the floor: the quietest of this many (~1 s) outside speech
     hangover_frames: int = 16  # 512 ms of frames scored after the last loud one
     warmup_frames: int = 4  # skipped frames re-run through the model when it opens
 
     def __post_init__(self) -> None:
-        if self.margin_db < 0 or self.floor_rise_db < 0:
-            raise ValueError("margin_db and floor_rise_db must be >= 0")
+        if self.margin_db < 0:
+            raise ValueError("margin_db must be >= 0")
+        if self.floor_window_frames < 1:
+            raise ValueError("floor_window_frames must be >= 1")
         if self.hangover_frames < 0 or self.warmup_frames < 0:
             raise ValueError("hangover_frames and warmup_frames must be >= 0")
 
@@ -77,12 +87,13 @@ def frame_db(frame: bytes) -> float:
 class EnergyGate:
     """Per-stream gate state. :meth:`admit` says which frames the model scores."""
 
-    __slots__ = ("_hang", "_skipped", "config", "floor_db", "scored", "skipped")
+    __slots__ = ("_hang", "_levels", "_skipped", "config", "floor_db", "scored", "skipped")
 
     def __init__(self, config: GateConfig | None = None) -> None:
         self.config = cfg = config or GateConfig()
         self.floor_db = cfg.ceiling_db  # unknown room: the cap alone decides at first
         self._hang = cfg.hangover_frames  # the first frames are always scored
+        self._levels: deque[float] = deque(maxlen=cfg.floor_window_frames)
         self._skipped: deque[bytes] = deque(maxlen=max(1, cfg.warmup_frames))
         self.skipped = 0
         self.scored = 0
@@ -99,8 +110,9 @@ class EnergyGate:
         cfg = self.config
         db = frame_db(frame)
         loud = db >= self.threshold_db()
-        # the floor follows quiet frames down at once and drifts up slowly
-        self.floor_db = db if db < self.floor_db else self.floor_db + cfg.floor_rise_db
+        if not in_speech:  # the room, not the words (nor their gaps)
+            self._levels.append(db if db > DIGITAL_SILENCE_DB else DIGITAL_SILENCE_DB)
+            self.floor_db = min(self._levels)
         if loud or in_speech:
             self._hang = cfg.hangover_frames
         elif self._hang > 0:
