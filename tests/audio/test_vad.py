@@ -40,6 +40,34 @@ def test_batched_step_equals_one_by_one(silero):
     np.testing.assert_allclose(np.array(batched), np.array(alone), atol=1e-5)
 
 
+@pytest.mark.parametrize("split", [1, 2, 5, 17])
+def test_a_sequence_run_equals_its_single_steps(silero, split):
+    """The gate's warm-up runs a stream's skipped frames in one call of the
+    sequence export: the probabilities, the LSTM state and the context after
+    it are those of one step per frame (PCM bytes and floats alike)."""
+    pcm = np.concatenate([silence(300), espeak_speech("list the files please")])
+    fr = frames(pcm)[:34]
+    one, seq = VadStream(), VadStream()
+    want = [float(silero.step([one], [f])[0]) for f in fr]
+    got: list[float] = []
+    for i in range(0, len(fr), split):
+        part = fr[i : i + split]
+        as_floats = i % 2 == 1  # both frame kinds, mixed across calls
+        got += [
+            float(p)
+            for p in silero.run(seq, [pcm16_to_float(f) for f in part] if as_floats else part)
+        ]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(seq.state, one.state, atol=1e-6)
+    np.testing.assert_array_equal(seq.context, one.context)
+    assert max(want) > 0.9  # the premise: speech, so the state really moved
+
+
+def test_a_sequence_run_refuses_a_frame_of_the_wrong_size(silero):
+    with pytest.raises(ValueError, match="1024 bytes"):
+        silero.run(VadStream(), [bytes(1024), bytes(1000)])
+
+
 def test_onset_detected_near_true_onset(silero):
     lead_ms = 640
     pcm = np.concatenate([silence(lead_ms), espeak_speech("Stop right there")])

@@ -41,14 +41,20 @@ F32 = npt.NDArray[np.float32]
 Frame = F32 | bytes  # float samples in [-1, 1), or PCM16 little-endian
 
 
-def bundled_model_path() -> Path:
+def bundled_model_path(name: str = "silero_vad.onnx") -> Path:
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or spec.origin is None:
         raise RuntimeError("the 'silero-vad' package is not installed (it ships the VAD model)")
-    path = Path(spec.origin).parent / "data" / "silero_vad.onnx"
+    path = Path(spec.origin).parent / "data" / name
     if not path.is_file():
-        raise RuntimeError(f"silero_vad.onnx not found at {path}")
+        raise RuntimeError(f"{name} not found at {path}")
     return path
+
+
+SEQUENCE_MODEL = "silero_vad_16k_sequence.onnx"
+"""The same weights exported for one stream over a sequence of frames (input
+``(T, 576)``, state as ``h``/``c``): bit-identical probabilities and state to
+``T`` single steps (tested), in one call."""
 
 
 class VadStream:
@@ -77,11 +83,16 @@ class SileroVAD:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            str(model_path or bundled_model_path()),
-            sess_options=opts,
-            providers=["CPUExecutionProvider"],
-        )
+
+        def load(path: Path) -> ort.InferenceSession:
+            return ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+
+        self._session = load(model_path or bundled_model_path())
+        # the sequence export exists only for the bundled weights: a model of
+        # one's own runs its sequences as single steps
+        self._sequence = None if model_path else load(bundled_model_path(SEQUENCE_MODEL))
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
 
     def step(self, streams: Sequence[VadStream], frames: Sequence[Frame]) -> F32:
@@ -112,6 +123,35 @@ class SileroVAD:
             s.state[...] = new_state[:, i, :]
             s.context[...] = x[i, -CONTEXT_SAMPLES:]
         return np.asarray(out, dtype=np.float32).reshape(n)
+
+    def run(self, stream: VadStream, frames: Sequence[Frame]) -> F32:
+        """Run ``frames`` of one stream in order; the probability of each.
+
+        The same as one :meth:`step` per frame, in one model call: a gate
+        opening warms a stream with the frames it skipped, and four
+        batch-of-one steps cost ~2.5× one sequence call (~500 vs ~200 µs)."""
+        if self._sequence is None or len(frames) < 2:
+            return np.array([self.step([stream], [f])[0] for f in frames], dtype=np.float32)
+        t = len(frames)
+        x = np.empty((t, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
+        for i, f in enumerate(frames):
+            if isinstance(f, bytes):
+                if len(f) != 2 * FRAME_SAMPLES:
+                    raise ValueError(f"VAD frame must have {2 * FRAME_SAMPLES} bytes, got {len(f)}")
+                np.multiply(np.frombuffer(f, dtype="<i2"), _PCM_SCALE, out=x[i, CONTEXT_SAMPLES:])
+            elif f.shape != (FRAME_SAMPLES,):
+                raise ValueError(f"VAD frame must have {FRAME_SAMPLES} samples, got {f.shape}")
+            else:
+                x[i, CONTEXT_SAMPLES:] = f
+        x[0, :CONTEXT_SAMPLES] = stream.context
+        # each frame's context is the tail of the one before it
+        x[1:, :CONTEXT_SAMPLES] = x[:-1, -CONTEXT_SAMPLES:]
+        h, c = stream.state[0].reshape(1, 1, 128), stream.state[1].reshape(1, 1, 128)
+        probs, hn, cn = self._sequence.run(None, {"input": x, "h": h, "c": c})
+        stream.state[0] = hn.reshape(128)
+        stream.state[1] = cn.reshape(128)
+        stream.context[...] = x[-1, -CONTEXT_SAMPLES:]
+        return np.asarray(probs, dtype=np.float32).reshape(t)
 
 
 Scored = Callable[[float, BaseException | None], None]
@@ -194,11 +234,10 @@ class BatchedVAD:
         frames the gate skipped just before it opened, so the frame that opened
         it is scored in context. Synchronous, on the caller's thread: the
         stream has no frame in flight (its listener scores one frame at a
-        time), and a gate opens rarely (an onset, a noise), so the few
-        batch-of-one steps cost less than a trip through the queue would add
-        to the onset."""
-        for f in frames:
-            self._model.step([stream], [f])
+        time), and a gate opens rarely (an onset, a noise), so one sequence
+        call costs less than a trip through the queue would add to the onset."""
+        if frames:
+            self._model.run(stream, frames)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
