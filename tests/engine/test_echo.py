@@ -116,3 +116,48 @@ def test_an_underrun_re_anchors_the_reference_where_the_client_plays() -> None:
     gate.stop(3600)
     gate.piece_sent(3700, 1040, now=20.0)  # halted: nothing plays, nothing to anchor
     assert len(gate._segments) == 2
+
+
+def test_a_room_only_window_trusts_no_delay_and_a_quiet_user_gets_through() -> None:
+    """Speakers, then headphones mid-reply: once a second of mic is the room
+    alone, no delay is trusted (it would time nothing) and the blind bound has
+    fallen to the room, so speech 20 dB under the reply is not taken for echo."""
+    reply = reply_pcm()
+    gate = EchoGate()
+    feed_reference(gate, reply)
+    mic = mic_with_echo(reply, 150, -20.0)
+    switch_ms = PLAY_AT_MS + 78 * FRAME_MS  # the echo stops here; the reply goes on
+    quiet = np.random.default_rng(2).normal(0, 3, len(mic) - switch_ms * 16)
+    mic[switch_ms * 16 :] = quiet
+    pcm = np.clip(mic, -32768, 32767).astype(np.int16)
+    fr = frames(pcm)
+    learned = None
+    for i, frame in enumerate(fr[: (switch_ms + 1500) // FRAME_MS]):
+        stream_ms = (i + 1) * FRAME_MS
+        if stream_ms == PLAY_AT_MS:
+            gate.play_from(stream_ms, 0)
+        if gate.active:
+            gate.is_echo(frame, stream_ms)
+        if stream_ms == switch_ms:
+            learned = (gate.lag_blocks, gate.ncc)
+    assert learned is not None and learned[0] is not None and learned[1] >= 0.5, learned
+    assert gate.ncc == 0.0  # a room-only window correlates with nothing
+    user = trim(espeak_speech("wait")) * 10 ** (-20 / 20)
+    frame = np.clip(user[1600:2112], -32768, 32767).astype("<i2").tobytes()
+    assert not gate.is_echo(frame, switch_ms + 1500 + FRAME_MS)
+
+
+def test_exact_zeros_in_the_room_do_not_count_as_a_signal() -> None:
+    """A mute or a TTS's word gaps put blocks of exact zeros in the mic: they
+    are under any room, not 40 dB of dynamics, and time no delay either."""
+    gate = EchoGate()
+    reply = reply_pcm()
+    feed_reference(gate, reply)
+    gate.play_from(0, 0)
+    rng = np.random.default_rng(4)
+    for i in range(100):
+        x = rng.normal(0, 3, 512)
+        if i % 7 == 0:
+            x[:256] = 0.0  # two blocks of digital silence now and then
+        gate.is_echo(np.round(x).astype("<i2").tobytes(), (i + 1) * FRAME_MS)
+    assert gate.ncc == 0.0
