@@ -28,7 +28,7 @@ from voco.engine.http_routes import http_routes
 from voco.engine.metrics import EngineMetrics
 from voco.engine.runtime import EngineConfig, EngineRuntime, describe_llm, describe_voice
 from voco.engine.session import Session
-from voco.engine.ws_protocol import AudioLane, abort_connection, audio_lane
+from voco.engine.ws_protocol import AudioLane, abort_connection, audio_lane, writable_probe
 from voco.protocol import PROTOCOL_VERSION
 from voco.protocol import messages as m
 from voco.protocol.connection import (
@@ -90,6 +90,9 @@ class Handler:
         self._lane: AudioLane | None = None
         self._reading = False  # blocked in receive(), nothing read still being handled
         self._failure: BaseException | None = None  # the lane's audio ran into it
+        # every audio piece and event of every session is a send, and a timer
+        # per send was ~2 % of a loaded engine: only one that may wait gets one
+        self._writable = writable_probe(ws.scope)
 
     async def send_text(self, data: str) -> None:
         await self._send(self.ws.send_text(data))
@@ -105,8 +108,14 @@ class Handler:
         if self.ws.application_state == WebSocketState.DISCONNECTED:
             sending.close()
             raise ConnectionError("the session's socket is closed")
+        if self._writable is not None and self._writable():
+            await sending  # it cannot wait: nothing to time out (the usual send)
+            return
         try:
-            await asyncio.wait_for(sending, self.send_timeout_s)
+            # a timeout scope, not wait_for: wait_for runs the send as a task of
+            # its own (13.5 vs 3.7 µs, and two extra loop turns)
+            async with asyncio.timeout(self.send_timeout_s):
+                await sending
         except TimeoutError as exc:
             raise self._not_reading() from exc
 

@@ -201,6 +201,9 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][EXTENSION] = {
                 "abort": self.transport.abort,
                 "lane": AudioLane(self),
+                # uvicorn's send() awaits nothing but this event: while it is
+                # set, a send completes without yielding to the loop
+                "writable": self.writable.is_set,
             }
 
 
@@ -212,6 +215,15 @@ def abort_connection(scope: Any) -> bool:
         return False
     ext["abort"]()
     return True
+
+
+def writable_probe(scope: Any) -> Callable[[], bool] | None:
+    """Whether a send on ``scope``'s connection would complete at once (the
+    peer's buffers have room); ``None`` when the server is not running
+    :class:`BoundedCloseProtocol`."""
+    ext = (scope.get("extensions") or {}).get(EXTENSION)
+    probe: Callable[[], bool] | None = ext.get("writable") if ext else None
+    return probe
 
 
 _AT_EOF = StreamReader.at_eof.__code__
