@@ -108,14 +108,7 @@ class SileroVAD:
         x = np.empty((n, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
         state = np.empty((2, n, 128), dtype=np.float32)
         for i, (s, f) in enumerate(zip(streams, frames, strict=True)):
-            if isinstance(f, bytes):
-                if len(f) != 2 * FRAME_SAMPLES:
-                    raise ValueError(f"VAD frame must have {2 * FRAME_SAMPLES} bytes, got {len(f)}")
-                np.multiply(np.frombuffer(f, dtype="<i2"), _PCM_SCALE, out=x[i, CONTEXT_SAMPLES:])
-            elif f.shape != (FRAME_SAMPLES,):
-                raise ValueError(f"VAD frame must have {FRAME_SAMPLES} samples, got {f.shape}")
-            else:
-                x[i, CONTEXT_SAMPLES:] = f
+            _put(x[i, CONTEXT_SAMPLES:], f)
             x[i, :CONTEXT_SAMPLES] = s.context
             state[:, i, :] = s.state
         out, new_state = self._session.run(None, {"input": x, "state": state, "sr": self._sr})
@@ -135,14 +128,7 @@ class SileroVAD:
         t = len(frames)
         x = np.empty((t, CONTEXT_SAMPLES + FRAME_SAMPLES), dtype=np.float32)
         for i, f in enumerate(frames):
-            if isinstance(f, bytes):
-                if len(f) != 2 * FRAME_SAMPLES:
-                    raise ValueError(f"VAD frame must have {2 * FRAME_SAMPLES} bytes, got {len(f)}")
-                np.multiply(np.frombuffer(f, dtype="<i2"), _PCM_SCALE, out=x[i, CONTEXT_SAMPLES:])
-            elif f.shape != (FRAME_SAMPLES,):
-                raise ValueError(f"VAD frame must have {FRAME_SAMPLES} samples, got {f.shape}")
-            else:
-                x[i, CONTEXT_SAMPLES:] = f
+            _put(x[i, CONTEXT_SAMPLES:], f)
         x[0, :CONTEXT_SAMPLES] = stream.context
         # each frame's context is the tail of the one before it
         x[1:, :CONTEXT_SAMPLES] = x[:-1, -CONTEXT_SAMPLES:]
@@ -152,6 +138,19 @@ class SileroVAD:
         stream.state[1] = cn.reshape(128)
         stream.context[...] = x[-1, -CONTEXT_SAMPLES:]
         return np.asarray(probs, dtype=np.float32).reshape(t)
+
+
+def _put(row: F32, f: Frame) -> None:
+    """One frame into its row of a model input: PCM16 scaled in place, floats
+    copied; a frame of any other size is refused."""
+    if isinstance(f, bytes):
+        if len(f) != 2 * FRAME_SAMPLES:
+            raise ValueError(f"VAD frame must have {2 * FRAME_SAMPLES} bytes, got {len(f)}")
+        np.multiply(np.frombuffer(f, dtype="<i2"), _PCM_SCALE, out=row)
+    elif f.shape != (FRAME_SAMPLES,):
+        raise ValueError(f"VAD frame must have {FRAME_SAMPLES} samples, got {f.shape}")
+    else:
+        row[:] = f
 
 
 Scored = Callable[[float, BaseException | None], None]
