@@ -131,18 +131,21 @@ async def test_base_with_the_project_vocabulary_hears_names_tiny_does_not(
     itself — the vocabulary turns names base cannot spell into the files'
     names, and tiny hears none — holds on both."""
 
+    clips = [
+        (np.concatenate([silence(200), espeak_speech(said), silence(300)]), name)
+        for said, name in NAMED
+    ]
+
     async def heard(vocabulary: list[str]) -> int:
         n = 0
-        for said, name in NAMED:
-            pcm = np.concatenate([silence(200), espeak_speech(said), silence(300)])
+        for pcm, name in clips:
             stream = await whisper_base.open_stream(vocabulary=vocabulary)
             await stream.push(pcm.tobytes())
             n += name in await stream.finish()
         return n
 
     tiny = 0
-    for said, name in NAMED:
-        pcm = np.concatenate([silence(200), espeak_speech(said), silence(300)])
+    for pcm, name in clips:
         tiny += name in await whisper_tiny.transcribe(pcm.astype(np.float32) / 32768)
     with_names, without = await heard(VOCABULARY), await heard([])
     assert with_names >= 2 and with_names >= without + 2, (with_names, without)

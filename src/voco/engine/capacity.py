@@ -104,21 +104,19 @@ class _TimedVadModel:
         self._metrics = metrics
 
     def step(self, streams: Sequence[Any], frames: Sequence[Any]) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return self._model.step(streams, frames)
-        finally:
-            self._metrics.stage.labels("vad").observe(time.perf_counter() - t0)
-            self._metrics.vad_batch.observe(len(streams))
+        return self._timed(len(streams), self._model.step, streams, frames)
 
     def run(self, stream: Any, frames: Sequence[Any]) -> Any:
-        """One stream's frames in one call (the gate's warm-up): timed, one stream."""
+        """One stream's frames in one call (the gate's warm-up): one stream."""
+        return self._timed(1, self._model.run, stream, frames)
+
+    def _timed(self, streams: int, call: Any, *args: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return self._model.run(stream, frames)
+            return call(*args)
         finally:
             self._metrics.stage.labels("vad").observe(time.perf_counter() - t0)
-            self._metrics.vad_batch.observe(1)
+            self._metrics.vad_batch.observe(streams)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)

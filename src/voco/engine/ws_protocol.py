@@ -207,10 +207,16 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
             }
 
 
+def _extension(scope: Any) -> dict[str, Any] | None:
+    """What :class:`BoundedCloseProtocol` put in ``scope`` (``None``: another server)."""
+    ext: dict[str, Any] | None = (scope.get("extensions") or {}).get(EXTENSION)
+    return ext
+
+
 def abort_connection(scope: Any) -> bool:
     """Drop the connection of ``scope`` now, buffered output discarded; False
     when the server is not running :class:`BoundedCloseProtocol`."""
-    ext = (scope.get("extensions") or {}).get(EXTENSION)
+    ext = _extension(scope)
     if not ext:
         return False
     ext["abort"]()
@@ -221,7 +227,7 @@ def writable_probe(scope: Any) -> Callable[[], bool] | None:
     """Whether a send on ``scope``'s connection would complete at once (the
     peer's buffers have room); ``None`` when the server is not running
     :class:`BoundedCloseProtocol`."""
-    ext = (scope.get("extensions") or {}).get(EXTENSION)
+    ext = _extension(scope)
     probe: Callable[[], bool] | None = ext.get("writable") if ext else None
     return probe
 
@@ -270,6 +276,6 @@ def _binary_frame_at(data: bytes, pos: int, max_size: int | None) -> tuple[bytes
 def audio_lane(scope: Any) -> AudioLane | None:
     """The fast lane of ``scope``'s connection; ``None`` when the server is not
     running :class:`BoundedCloseProtocol` (e.g. a test client)."""
-    ext = (scope.get("extensions") or {}).get(EXTENSION)
+    ext = _extension(scope)
     lane = ext.get("lane") if ext else None
     return lane if isinstance(lane, AudioLane) else None
