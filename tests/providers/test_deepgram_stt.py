@@ -145,18 +145,148 @@ async def test_idle_stream_without_keepalive_is_closed(deepgram_double: Deepgram
 
 
 async def test_barge_in_abandons_the_utterance(deepgram_double: DeepgramDouble) -> None:
+    """An abandoned utterance's audio is flushed before its connection is
+    pooled: its words never reach the utterance that takes the connection next."""
     stt = make_stt(deepgram_double.url)
-    stream = await stt.open_stream()
+    heard: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        heard.append(text)
+
+    stream = await stt.open_stream(on_partial)
     await push_all(stream, deepgram_double.audio("list the"))
     await stream.aclose()
     await stream.aclose()  # idempotent
     with pytest.raises(ProviderError) as info:
         await stream.push(b"\0\0" * 512)
     assert not info.value.retryable
-    await stt.aclose()
+    await until(lambda: stt.idle_connections == 1)  # flushed, then pooled
     session = deepgram_double.sessions[0]
-    assert session.control == ["CloseStream"]
+    assert session.control == ["Finalize"]
+    assert any(
+        r["from_finalize"] and r["channel"]["alternatives"][0]["transcript"] == "list the"
+        for r in session.results
+    )
+
+    nxt = await stt.open_stream(on_partial)
+    heard.clear()
+    await push_all(nxt, deepgram_double.audio("run tests", trailing_silence_ms=40))
+    assert await nxt.finish() == "run tests"
+    assert heard and all("list" not in h for h in heard)
+    assert len(deepgram_double.sessions) == 1
+    await stt.aclose()
+    assert session.control == ["Finalize", "Finalize", "CloseStream"]
     assert session.closed_with == (1000, "")
+
+
+async def test_utterances_share_a_pooled_connection(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url)
+    for words in ("list the files", "run tests", "open main"):
+        stream = await stt.open_stream()
+        await push_all(stream, deepgram_double.audio(words, trailing_silence_ms=40))
+        assert await stream.finish() == words
+        assert stt.idle_connections == 1
+    assert len(deepgram_double.sessions) == 1
+    assert deepgram_double.sessions[0].control == ["Finalize"] * 3
+    await stt.aclose()
+    assert deepgram_double.sessions[0].closed_with == (1000, "")
+
+
+async def test_a_result_for_audio_before_the_utterance_is_dropped(
+    deepgram_double: DeepgramDouble,
+) -> None:
+    """Results are placed by the audio they cover: a late one for the
+    previous utterance's audio is never the next utterance's words."""
+    deepgram_double.late_results = True
+    stt = make_stt(deepgram_double.url)
+    heard: list[str] = []
+
+    async def on_partial(text: str) -> None:
+        heard.append(text)
+
+    first = await stt.open_stream()
+    await push_all(first, deepgram_double.audio("list the files", trailing_silence_ms=40))
+    assert await first.finish() == "list the files"
+    second = await stt.open_stream(on_partial)
+    await push_all(second, deepgram_double.audio("run tests", trailing_silence_ms=40), True)
+    assert await second.finish() == "run tests"
+    results = deepgram_double.sessions[0].results
+    flushed = next(i for i, r in enumerate(results) if r["from_finalize"])
+    late = [r["channel"]["alternatives"][0]["transcript"] for r in results[flushed + 1 :]]
+    assert "list the files" in late  # it was sent, after the first utterance's flush
+    assert heard and all("list" not in h for h in heard)
+    await stt.aclose()
+
+
+async def test_concurrent_utterances_get_their_own_connections(
+    deepgram_double: DeepgramDouble,
+) -> None:
+    """One utterance at a time per connection; the pool keeps at most
+    ``pool_size`` idle ones and closes the rest."""
+    stt = make_stt(deepgram_double.url, pool_size=1)
+    a, b = await stt.open_stream(), await stt.open_stream()
+    await push_all(a, deepgram_double.audio("list the files", trailing_silence_ms=40))
+    await push_all(b, deepgram_double.audio("run tests", trailing_silence_ms=40))
+    assert await asyncio.gather(a.finish(), b.finish()) == ["list the files", "run tests"]
+    assert len(deepgram_double.sessions) == 2
+    assert stt.idle_connections == 1
+    await until(lambda: sum(s.closed_with is not None for s in deepgram_double.sessions) == 1)
+    await stt.aclose()
+
+
+async def test_an_unused_pooled_connection_is_closed(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url, keepalive_interval=0.05, pool_idle_s=0.2)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
+    assert await stream.finish() == "please"
+    assert stt.idle_connections == 1
+    await until(lambda: deepgram_double.sessions[0].closed_with == (1000, ""))
+    assert stt.idle_connections == 0
+    await stt.aclose()
+
+
+async def test_a_pooled_connection_the_service_closed_is_replaced(
+    deepgram_double: DeepgramDouble,
+) -> None:
+    deepgram_double.idle_timeout = 0.2
+    stt = make_stt(deepgram_double.url, keepalive_interval=None)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
+    assert await stream.finish() == "please"
+    await until(lambda: stt.idle_connections == 0)  # the reader saw NET-0001's close
+    assert deepgram_double.sessions[0].closed_with is not None
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("run tests", trailing_silence_ms=40))
+    assert await stream.finish() == "run tests"
+    assert len(deepgram_double.sessions) == 2
+    await stt.aclose()
+
+
+async def test_a_flush_without_reply_retires_the_connection(
+    deepgram_double: DeepgramDouble,
+) -> None:
+    """A connection whose Finalize went unanswered may still deliver that
+    audio's results: it is never handed to another utterance."""
+    deepgram_double.finalize_responds = False
+    stt = make_stt(deepgram_double.url, finalize_timeout=0.2)
+    stream = await stt.open_stream()
+    await push_all(stream, deepgram_double.audio("open main", trailing_silence_ms=40), True)
+    await until(lambda: any(not r["is_final"] for r in deepgram_double.sessions[0].results))
+    assert await stream.finish() == "open main"  # the last hypothesis
+    assert stt.idle_connections == 0
+    await until(lambda: deepgram_double.sessions[0].closed_with == (1000, ""))
+    await stt.aclose()
+
+
+async def test_no_pool_closes_each_connection(deepgram_double: DeepgramDouble) -> None:
+    stt = make_stt(deepgram_double.url, pool_size=0)
+    for words in ("please", "run tests"):
+        stream = await stt.open_stream()
+        await push_all(stream, deepgram_double.audio(words, trailing_silence_ms=40))
+        assert await stream.finish() == words
+    await until(lambda: all(s.closed_with == (1000, "") for s in deepgram_double.sessions))
+    assert len(deepgram_double.sessions) == 2
+    await stt.aclose()
 
 
 async def test_cancelled_finish_releases_the_socket(deepgram_double: DeepgramDouble) -> None:

@@ -8,8 +8,16 @@ over the two things that matter for latency and robustness - waiting for the
 into a :class:`ProviderError`. The SDK would add a thread/callback layer between
 us and those frames.
 
-One WebSocket per utterance: an abandoned utterance (barge-in) can simply be
-closed, and no late result of one turn can leak into the next.
+Why a pool of connections, one utterance at a time on each: a WebSocket per
+utterance paid a TCP+TLS handshake at every onset (audio waits behind it) and
+left ~80 objects of cyclic garbage per utterance, the biggest source of the
+engine's full collections under load (bench/bench_load.py: ~40 connections a
+second at 100 sessions). An utterance ends with ``Finalize`` and its reply, so
+a connection goes back to the pool only once every result of its audio is in:
+no late result of one turn can reach the next, and a result whose audio ends
+before the utterance began is dropped anyway (the service's ``start`` and
+``duration`` count seconds of audio on the connection). A connection in doubt
+(a flush that timed out, a cancelled finish, an error) is closed, never reused.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ import json
 import logging
 import os
 import time
-import weakref
 from collections.abc import Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +35,7 @@ from urllib.parse import urlencode
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from voco.providers.base import (
     STT,
@@ -51,6 +59,10 @@ MAX_KEYTERMS = 50  # Deepgram caps keyterms per request; the best names come fir
 # Deepgram closes with 1008 when the payload cannot be decoded as audio
 # (DATA-0000): resending the same audio cannot help.
 _FATAL_CLOSE_CODES = frozenset({1008})
+_FLUSHED_S = 0.03  # audio not yet covered by final results that needs no Finalize
+_FINALIZE = json.dumps({"type": "Finalize"})
+_KEEPALIVE = json.dumps({"type": "KeepAlive"})
+_CLOSE_STREAM = json.dumps({"type": "CloseStream"})
 
 
 class DeepgramSTT(STT):
@@ -58,9 +70,13 @@ class DeepgramSTT(STT):
 
     ``endpointing_ms`` is Deepgram's own pause detection; the engine's VAD decides
     the end of the turn, so it only splits long utterances into final segments.
-    ``keepalive_interval`` keeps a stream open while no audio flows (Deepgram
-    closes an idle stream after ~10 s). ``finalize_timeout`` bounds the wait for
-    the flushed result after ``Finalize``.
+    ``keepalive_interval`` keeps a connection open while no audio flows (Deepgram
+    closes an idle one after ~10 s). ``finalize_timeout`` bounds the wait for
+    the flushed result after ``Finalize``. ``pool_size`` idle connections are
+    kept for the next utterances, each for up to ``pool_idle_s`` (idle ones
+    count against the account's concurrent-stream limit; 0 closes every
+    connection after its utterance). Without keep-alives Deepgram's own idle
+    timeout ends a pooled connection instead.
     """
 
     name = "deepgram"
@@ -78,6 +94,8 @@ class DeepgramSTT(STT):
         keepalive_interval: float | None = 4.0,
         connect_timeout: float = 5.0,
         finalize_timeout: float = 3.0,
+        pool_size: int = 32,
+        pool_idle_s: float = 20.0,
     ) -> None:
         key = api_key or os.environ.get("DEEPGRAM_API_KEY")
         if not key:
@@ -100,8 +118,12 @@ class DeepgramSTT(STT):
         self._keepalive_interval = keepalive_interval
         self._connect_timeout = connect_timeout
         self._finalize_timeout = finalize_timeout
+        self._pool_size = pool_size
+        self._pool_idle_s = pool_idle_s
+        self._idle: dict[str, list[_Connection]] = {}  # by URL, most recently parked last
+        self._connections: set[_Connection] = set()  # every one not yet closed
         self._closing: set[asyncio.Task[None]] = set()
-        self._streams: weakref.WeakSet[DeepgramSpeechStream] = weakref.WeakSet()
+        self._closed = False
 
     def stream_url(self, vocabulary: Sequence[str] = ()) -> str:
         """The listen URL, with the project's names as ``keyterm`` (Nova-3) or
@@ -112,12 +134,33 @@ class DeepgramSTT(STT):
         key = "keyterm" if self._model.startswith("nova-3") else "keywords"
         return self.url + "&" + urlencode([(key, t) for t in terms])
 
+    @property
+    def idle_connections(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
     async def open_stream(
         self, on_partial: PartialCallback | None = None, *, vocabulary: Sequence[str] = ()
     ) -> SpeechStream:
+        url = self.stream_url(vocabulary)  # keyterms are fixed per connection
+        conn = self._reuse(url) or await self._connect(url)
+        return conn.begin(on_partial)
+
+    async def aclose(self) -> None:
+        """Abandon open utterances, close every connection and wait for them."""
+        self._closed = True
+        for conn in list(self._connections):
+            if conn.stream is not None:
+                conn.stream.abandon()
+            self.retire(conn)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # ------------------------------------------------------------ the pool
+
+    async def _connect(self, url: str) -> _Connection:
         try:
             ws = await websockets.connect(
-                self.stream_url(vocabulary),
+                url,
                 additional_headers={"Authorization": f"Token {self._api_key}"},
                 open_timeout=self._connect_timeout,
                 max_size=2**22,
@@ -127,16 +170,54 @@ class DeepgramSTT(STT):
             )
         except Exception as exc:
             raise websocket_connect_error(self.name, exc) from exc
-        stream = DeepgramSpeechStream(self, ws, on_partial)
-        self._streams.add(stream)
-        return stream
+        conn = _Connection(self, ws, url)
+        self._connections.add(conn)
+        return conn
 
-    async def aclose(self) -> None:
-        """Abandon open utterances and wait for their sockets to close."""
-        for stream in list(self._streams):
-            await stream.aclose()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+    def _reuse(self, url: str) -> _Connection | None:
+        idle = self._idle.get(url)
+        while idle:
+            conn = idle.pop()  # the most recent: the furthest from any idle timeout
+            if conn.usable:
+                return conn
+            self.retire(conn)
+        return None
+
+    def park(self, conn: _Connection) -> None:
+        """``conn`` carries no utterance and owes no result: keep it for the
+        next utterance, or close it when the pool is full."""
+        if self._closed or not conn.usable or self.idle_connections >= self._pool_size:
+            self.retire(conn)
+            return
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(conn.url, []).append(conn)
+
+    def retire(self, conn: _Connection) -> None:
+        """Close ``conn`` (in the background: an utterance's end must not wait)."""
+        idle = self._idle.get(conn.url)
+        if idle and conn in idle:
+            idle.remove(conn)
+        if conn.retiring:
+            return
+        conn.retiring = True
+        self._close_later(conn.close())
+
+    def settle(self, conn: _Connection) -> None:
+        """An abandoned utterance: flush what it sent, then park the connection."""
+        if conn.pending_s <= _FLUSHED_S:
+            self.park(conn)
+        else:
+            self._close_later(self._settle(conn))
+
+    async def _settle(self, conn: _Connection) -> None:
+        try:
+            flushed = await conn.flush()
+        except ProviderError:
+            flushed = False
+        (self.park if flushed else self.retire)(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        self._connections.discard(conn)
 
     def _close_later(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -144,147 +225,122 @@ class DeepgramSTT(STT):
         task.add_done_callback(self._closing.discard)
 
 
-class DeepgramSpeechStream(SpeechStream):
-    """One utterance on its own WebSocket.
+class _Connection:
+    """One WebSocket to Deepgram and the utterance it carries, if any.
 
-    A reader task consumes server messages for the whole life of the socket: it
-    collects ``is_final`` segments, forwards interim hypotheses to ``on_partial``
-    and notices closes and ``Error`` messages, so that ``push``/``finish`` can
-    fail fast with the reason.
+    A reader task consumes server messages for the whole life of the socket:
+    it tracks how far final results cover the audio sent, hands each result
+    to the utterance it belongs to, and notices closes and ``Error`` messages,
+    so that ``push``/``finish`` fail fast with the reason.
     """
 
-    def __init__(
-        self, stt: DeepgramSTT, ws: ClientConnection, on_partial: PartialCallback | None
-    ) -> None:
-        self._stt = stt
-        self._ws = ws
-        self._on_partial = on_partial
-        self._finals: list[str] = []
-        self._interim = ""
-        self._sent_bytes = 0
-        self._finalized_until = 0.0  # seconds of audio covered by is_final results
-        self._got_results = False
-        self._finalized = asyncio.Event()
-        self._error: ProviderError | None = None
-        self._done = False  # finish() returned or aclose() called
-        self._last_send = time.monotonic()
+    def __init__(self, stt: DeepgramSTT, ws: ClientConnection, url: str) -> None:
+        self.stt = stt
+        self.ws = ws
+        self.url = url
+        self.sent = 0  # bytes of audio sent: the service's timeline
+        self.finalized_until = 0.0  # seconds of that audio covered by final results
+        self.stream: DeepgramSpeechStream | None = None
+        self.error: ProviderError | None = None
+        self.retiring = False
+        self.idle_since: float | None = None  # parked in the pool since
+        self.last_send = time.monotonic()
+        self._flushed = asyncio.Event()  # a from_finalize result (or the end) arrived
         self._reader = asyncio.create_task(self._read())
         self._keepalive: asyncio.Task[None] | None = None
         if stt._keepalive_interval:
             self._keepalive = asyncio.create_task(self._keep_alive(stt._keepalive_interval))
 
-    # ------------------------------------------------------------------ engine API
+    @property
+    def usable(self) -> bool:
+        return self.error is None and not self.retiring and self.ws.state is State.OPEN
 
-    async def push(self, pcm: bytes) -> None:
-        self._check()
-        if not pcm:
-            return
+    @property
+    def pending_s(self) -> float:
+        """Seconds of audio sent that no final result covers yet."""
+        return self.sent / _BYTES_PER_SECOND - self.finalized_until
+
+    def begin(self, on_partial: PartialCallback | None) -> DeepgramSpeechStream:
+        self.idle_since = None
+        self.stream = DeepgramSpeechStream(self, on_partial, self.sent / _BYTES_PER_SECOND)
+        return self.stream
+
+    async def send(self, data: bytes | str) -> None:
+        if self.error is not None:
+            raise self.error
         try:
-            await self._ws.send(pcm)
+            await self.ws.send(data)
         except ConnectionClosed as exc:
-            raise self._fail(
-                websocket_closed_error(self._stt.name, exc, fatal_codes=_FATAL_CLOSE_CODES)
+            raise self.fail(
+                websocket_closed_error(self.stt.name, exc, fatal_codes=_FATAL_CLOSE_CODES)
             ) from exc
-        self._sent_bytes += len(pcm)
-        self._last_send = time.monotonic()
+        if isinstance(data, bytes):
+            self.sent += len(data)
+        self.last_send = time.monotonic()
 
-    async def finish(self) -> str:
-        """Flush with ``Finalize`` and return the utterance's final text.
-
-        Deepgram answers ``Finalize`` with a ``from_finalize`` result when audio
-        is still buffered, but documents that this reply is not guaranteed when
-        there is little or nothing left to process. So: no wait at all when the
-        finals already cover everything sent; otherwise wait up to
-        ``finalize_timeout``, then fall back to the last hypothesis if the server
-        has been answering (a silent server is an error).
-        """
-        self._check()
+    async def flush(self) -> bool:
+        """``Finalize`` what was sent and wait (bounded) for its reply: True once
+        final results cover all of it. Deepgram answers with a ``from_finalize``
+        result when audio is still buffered, but documents that this reply is
+        not guaranteed when little or nothing is left: so no wait at all when
+        the finals already cover everything sent."""
+        if self.pending_s <= _FLUSHED_S:
+            return True
+        self._flushed.clear()
+        await self.send(_FINALIZE)
         try:
-            pending = self._sent_bytes / _BYTES_PER_SECOND - self._finalized_until
-            if pending > 0.03:
-                self._finalized.clear()
-                await self._send_json({"type": "Finalize"})
-                try:
-                    await asyncio.wait_for(self._finalized.wait(), self._stt._finalize_timeout)
-                except TimeoutError:
-                    if not self._got_results:
-                        raise self._fail(
-                            ProviderError(self._stt.name, "timed out waiting for a transcript")
-                        ) from None
-                    log.warning("deepgram: no from_finalize result; using the last hypothesis")
-                    if self._interim:
-                        self._finals.append(self._interim)
-                self._check()
-            text = " ".join(t for t in self._finals if t).strip()
-        except BaseException:
-            self._shutdown()
-            raise
-        self._shutdown()
-        return text
+            async with asyncio.timeout(self.stt._finalize_timeout):
+                await self._flushed.wait()
+        except TimeoutError:
+            return False
+        if self.error is not None:
+            raise self.error
+        return not self.retiring  # woken by close(): the reply may never come
 
-    async def aclose(self) -> None:
-        self._shutdown()
+    def fail(self, err: ProviderError) -> ProviderError:
+        if self.error is None:
+            self.error = err
+        self._flushed.set()  # wake a waiting flush
+        if self.stream is not None:
+            self.stream.failed(self.error)
+        self.stt.retire(self)
+        return self.error
 
-    # ------------------------------------------------------------------ internals
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._done:
-            raise ProviderError(self._stt.name, "stream already finished", retryable=False)
-
-    def _fail(self, err: ProviderError) -> ProviderError:
-        if self._error is None:
-            self._error = err
-        self._finalized.set()  # wake a waiting finish()
-        return self._error
-
-    async def _send_json(self, msg: dict[str, Any]) -> None:
-        try:
-            await self._ws.send(json.dumps(msg))
-        except ConnectionClosed as exc:
-            raise self._fail(
-                websocket_closed_error(self._stt.name, exc, fatal_codes=_FATAL_CLOSE_CODES)
-            ) from exc
-        self._last_send = time.monotonic()
-
-    def _shutdown(self) -> None:
-        """Stop the tasks and close the socket (``CloseStream``) without waiting:
-        ``finish`` must return the text at once, and ``aclose`` runs on barge-in."""
-        if self._done:
-            return
-        self._done = True
+    async def close(self) -> None:
+        """``CloseStream`` asks Deepgram to flush, send ``Metadata`` and close
+        the socket itself; drain until it does (bounded), then make sure."""
         if self._keepalive is not None:
             self._keepalive.cancel()
         self._reader.cancel()
-        self._stt._close_later(self._close_ws())
-
-    async def _close_ws(self) -> None:
-        """``CloseStream`` asks Deepgram to flush, send ``Metadata`` and close
-        the socket itself; drain until it does (bounded), then make sure."""
+        self._flushed.set()  # a flush waiting for the reader's news would wait in vain
         await asyncio.wait([self._reader])  # one reader at a time on a socket
         with contextlib.suppress(Exception):
-            await self._ws.send(json.dumps({"type": "CloseStream"}))
+            await self.ws.send(_CLOSE_STREAM)
             async with asyncio.timeout(2.0):
-                async for _ in self._ws:
+                async for _ in self.ws:
                     pass
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ws.close(), 1.0)
+            await asyncio.wait_for(self.ws.close(), 1.0)
+        self.stt.forget(self)
 
     async def _keep_alive(self, interval: float) -> None:
         while True:
-            idle = time.monotonic() - self._last_send
+            now = time.monotonic()
+            if self.idle_since is not None and now - self.idle_since >= self.stt._pool_idle_s:
+                self.stt.retire(self)  # parked too long: give the account its stream back
+                return
+            idle = now - self.last_send
             if idle < interval:
                 await asyncio.sleep(interval - idle)
                 continue
             try:
-                await self._send_json({"type": "KeepAlive"})
+                await self.send(_KEEPALIVE)
             except ProviderError:
                 return
 
     async def _read(self) -> None:
         try:
-            async for raw in self._ws:
+            async for raw in self.ws:
                 if isinstance(raw, bytes):
                     continue
                 try:
@@ -293,21 +349,97 @@ class DeepgramSpeechStream(SpeechStream):
                     continue
                 await self._handle(msg)
         except ConnectionClosed as exc:
-            self._fail(websocket_closed_error(self._stt.name, exc, fatal_codes=_FATAL_CLOSE_CODES))
+            self.fail(websocket_closed_error(self.stt.name, exc, fatal_codes=_FATAL_CLOSE_CODES))
             return
-        if not self._done:  # closed cleanly by the server while we still needed it
-            code, reason = self._ws.close_code, self._ws.close_reason
+        if not self.retiring:  # closed cleanly by the server while we still had it
+            code, reason = self.ws.close_code, self.ws.close_reason
             detail = f" (code {code} {reason})".rstrip() if code is not None else ""
-            self._fail(ProviderError(self._stt.name, f"server closed the stream{detail}"))
+            self.fail(ProviderError(self.stt.name, f"server closed the stream{detail}"))
 
     async def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "Error":
             text = msg.get("description") or msg.get("message") or "unknown error"
-            self._fail(ProviderError(self._stt.name, f"{msg.get('variant', 'Error')}: {text}"))
+            self.fail(ProviderError(self.stt.name, f"{msg.get('variant', 'Error')}: {text}"))
             return
         if kind != "Results":
             return  # Metadata, SpeechStarted, UtteranceEnd: nothing the engine needs
+        end = float(msg.get("start", 0.0)) + float(msg.get("duration", 0.0))
+        if msg.get("is_final"):
+            self.finalized_until = max(self.finalized_until, end)
+        stream = self.stream
+        if stream is not None and end > stream.start_s:  # audio of this utterance
+            await stream.result(msg)
+        if msg.get("from_finalize"):
+            self._flushed.set()
+
+
+class DeepgramSpeechStream(SpeechStream):
+    """One utterance on a pooled connection: its final segments and latest
+    hypothesis. ``start_s`` is where its audio begins on the connection."""
+
+    def __init__(
+        self, conn: _Connection, on_partial: PartialCallback | None, start_s: float
+    ) -> None:
+        self._conn = conn
+        self._on_partial = on_partial
+        self.start_s = start_s
+        self._finals: list[str] = []
+        self._interim = ""
+        self._got_results = False
+        self._error: ProviderError | None = None
+        self._done = False  # finish() returned, or abandoned
+
+    # ------------------------------------------------------------------ engine API
+
+    async def push(self, pcm: bytes) -> None:
+        self._check()
+        if pcm:
+            await self._conn.send(pcm)
+
+    async def finish(self) -> str:
+        """Flush and return the utterance's final text. When the flush's reply
+        does not come in time, the last hypothesis is the text if the server has
+        been answering (a silent server is an error)."""
+        self._check()
+        try:
+            flushed = await self._conn.flush()
+            self._check()
+            if not flushed:
+                if not self._got_results:
+                    raise self.failed(
+                        ProviderError(self._conn.stt.name, "timed out waiting for a transcript")
+                    )
+                log.warning("deepgram: no from_finalize result; using the last hypothesis")
+                if self._interim:
+                    self._finals.append(self._interim)
+            text = " ".join(t for t in self._finals if t).strip()
+        except BaseException:
+            self._end(clean=False)
+            raise
+        self._end(clean=flushed)
+        return text
+
+    async def aclose(self) -> None:
+        """Abandon the utterance (barge-in): its connection is flushed and
+        pooled in the background, its results no longer reach anybody."""
+        if not self._done:
+            self._end(clean=None)
+
+    # ------------------------------------------------------------------ the connection's side
+
+    def abandon(self) -> None:
+        """The provider is closing: the utterance ends without a flush."""
+        self._done = True
+        if self._conn.stream is self:
+            self._conn.stream = None
+
+    def failed(self, err: ProviderError) -> ProviderError:
+        if self._error is None:
+            self._error = err
+        return self._error
+
+    async def result(self, msg: dict[str, Any]) -> None:
         self._got_results = True
         alternatives = (msg.get("channel") or {}).get("alternatives") or [{}]
         transcript = str(alternatives[0].get("transcript") or "").strip()
@@ -315,15 +447,33 @@ class DeepgramSpeechStream(SpeechStream):
             if transcript:
                 self._finals.append(transcript)
             self._interim = ""
-            end = float(msg.get("start", 0.0)) + float(msg.get("duration", 0.0))
-            self._finalized_until = max(self._finalized_until, end)
         else:
             self._interim = transcript
-        if msg.get("from_finalize"):
-            self._finalized.set()
-        if self._on_partial is not None and transcript:
+        if self._on_partial is not None and transcript and not self._done:
             partial = " ".join(t for t in [*self._finals, self._interim] if t)
             try:
                 await self._on_partial(partial)
             except Exception:
                 log.exception("deepgram: on_partial callback failed")
+
+    # ------------------------------------------------------------------ internals
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._done:
+            raise ProviderError(self._conn.stt.name, "stream already finished", retryable=False)
+
+    def _end(self, *, clean: bool | None) -> None:
+        """Hand the connection back: parked when ``clean`` (every result is
+        in), flushed first when ``None`` (abandoned), else closed."""
+        if self._done:
+            return
+        self.abandon()
+        stt, conn = self._conn.stt, self._conn
+        if clean:
+            stt.park(conn)
+        elif clean is None and conn.usable:
+            stt.settle(conn)
+        else:
+            stt.retire(conn)

@@ -67,6 +67,9 @@ class DeepgramDouble:
     idle_timeout: float = 10.0
     finalize_responds: bool = True
     silent: bool = False  # never sends anything (a hung service)
+    # repeat a finalized segment's words as a late interim result when the next
+    # audio arrives (a client must place results by their start and duration)
+    late_results: bool = False
     handshake_status: int | None = None  # refuse the upgrade with this HTTP status
     drop_after_bytes: int | None = None  # abort the TCP connection after this much audio
     error_after_bytes: int | None = None  # send an Error message and close 1011
@@ -166,6 +169,7 @@ class _Recognizer:
         self.silence = 0
         self.since_interim = 0
         self.last_activity = time.monotonic()
+        self.late: dict[str, Any] | None = None  # the late result to send (late_results)
 
     async def run(self) -> None:
         watchdog = asyncio.create_task(self._watchdog())
@@ -221,6 +225,9 @@ class _Recognizer:
             )
             await self._close(1011, "NET-0000: internal server error")
             return
+        if self.late is not None:
+            late, self.late = self.late, None
+            await self._send(late)
         self.buf += data
         while len(self.buf) >= FRAME_BYTES:
             frame = bytes(self.buf[:FRAME_BYTES])
@@ -312,6 +319,8 @@ class _Recognizer:
             return True
         if kind == "Finalize":
             if self.d.finalize_responds and self.frames > self.seg_start:
+                if self.d.late_results:
+                    self.late = self._results(is_final=False)
                 await self._final(from_finalize=True)
             return True
         if kind == "CloseStream":
