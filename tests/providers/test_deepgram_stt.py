@@ -29,6 +29,13 @@ async def push_all(stream: SpeechStream, pcm: bytes, realtime: bool = False) -> 
             await asyncio.sleep(0.001)
 
 
+async def transcribe(stt: DeepgramSTT, double: DeepgramDouble, words: str) -> str:
+    """One whole utterance of ``words`` (the double's scripted audio)."""
+    stream = await stt.open_stream()
+    await push_all(stream, double.audio(words, trailing_silence_ms=40))
+    return await stream.finish()
+
+
 async def until(cond: Callable[[], bool]) -> None:
     """Until ``cond()`` holds: what the double saw, not a guess at how long it takes
     (the test's timeout bounds a hang)."""
@@ -182,9 +189,7 @@ async def test_barge_in_abandons_the_utterance(deepgram_double: DeepgramDouble) 
 async def test_utterances_share_a_pooled_connection(deepgram_double: DeepgramDouble) -> None:
     stt = make_stt(deepgram_double.url)
     for words in ("list the files", "run tests", "open main"):
-        stream = await stt.open_stream()
-        await push_all(stream, deepgram_double.audio(words, trailing_silence_ms=40))
-        assert await stream.finish() == words
+        assert await transcribe(stt, deepgram_double, words) == words
         assert stt.idle_connections == 1
     assert len(deepgram_double.sessions) == 1
     assert deepgram_double.sessions[0].control == ["Finalize"] * 3
@@ -236,9 +241,7 @@ async def test_concurrent_utterances_get_their_own_connections(
 
 async def test_an_unused_pooled_connection_is_closed(deepgram_double: DeepgramDouble) -> None:
     stt = make_stt(deepgram_double.url, keepalive_interval=0.05, pool_idle_s=0.2)
-    stream = await stt.open_stream()
-    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
-    assert await stream.finish() == "please"
+    assert await transcribe(stt, deepgram_double, "please") == "please"
     assert stt.idle_connections == 1
     await until(lambda: deepgram_double.sessions[0].closed_with == (1000, ""))
     assert stt.idle_connections == 0
@@ -250,14 +253,10 @@ async def test_a_pooled_connection_the_service_closed_is_replaced(
 ) -> None:
     deepgram_double.idle_timeout = 0.2
     stt = make_stt(deepgram_double.url, keepalive_interval=None)
-    stream = await stt.open_stream()
-    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
-    assert await stream.finish() == "please"
+    assert await transcribe(stt, deepgram_double, "please") == "please"
     await until(lambda: stt.idle_connections == 0)  # the reader saw NET-0001's close
     assert deepgram_double.sessions[0].closed_with is not None
-    stream = await stt.open_stream()
-    await push_all(stream, deepgram_double.audio("run tests", trailing_silence_ms=40))
-    assert await stream.finish() == "run tests"
+    assert await transcribe(stt, deepgram_double, "run tests") == "run tests"
     assert len(deepgram_double.sessions) == 2
     await stt.aclose()
 
@@ -281,9 +280,7 @@ async def test_a_flush_without_reply_retires_the_connection(
 async def test_no_pool_closes_each_connection(deepgram_double: DeepgramDouble) -> None:
     stt = make_stt(deepgram_double.url, pool_size=0)
     for words in ("please", "run tests"):
-        stream = await stt.open_stream()
-        await push_all(stream, deepgram_double.audio(words, trailing_silence_ms=40))
-        assert await stream.finish() == words
+        assert await transcribe(stt, deepgram_double, words) == words
     await until(lambda: all(s.closed_with == (1000, "") for s in deepgram_double.sessions))
     assert len(deepgram_double.sessions) == 2
     await stt.aclose()
@@ -309,9 +306,7 @@ async def test_env_configuration(
     monkeypatch.setenv("DEEPGRAM_API_KEY", "dg-test")
     monkeypatch.setenv("DEEPGRAM_BASE_URL", deepgram_double.url.replace("ws://", "http://"))
     stt = DeepgramSTT()
-    stream = await stt.open_stream()
-    await push_all(stream, deepgram_double.audio("please", trailing_silence_ms=40))
-    assert await stream.finish() == "please"
+    assert await transcribe(stt, deepgram_double, "please") == "please"
     await stt.aclose()
 
 

@@ -204,7 +204,7 @@ class DeepgramSTT(STT):
 
     def settle(self, conn: _Connection) -> None:
         """An abandoned utterance: flush what it sent, then park the connection."""
-        if conn.pending_s <= _FLUSHED_S:
+        if conn.flushed:
             self.park(conn)
         else:
             self._close_later(self._settle(conn))
@@ -256,9 +256,9 @@ class _Connection:
         return self.error is None and not self.retiring and self.ws.state is State.OPEN
 
     @property
-    def pending_s(self) -> float:
-        """Seconds of audio sent that no final result covers yet."""
-        return self.sent / _BYTES_PER_SECOND - self.finalized_until
+    def flushed(self) -> bool:
+        """Final results cover the audio sent (all but ``_FLUSHED_S`` of it)."""
+        return self.sent / _BYTES_PER_SECOND - self.finalized_until <= _FLUSHED_S
 
     def begin(self, on_partial: PartialCallback | None) -> DeepgramSpeechStream:
         self.idle_since = None
@@ -284,7 +284,7 @@ class _Connection:
         result when audio is still buffered, but documents that this reply is
         not guaranteed when little or nothing is left: so no wait at all when
         the finals already cover everything sent."""
-        if self.pending_s <= _FLUSHED_S:
+        if self.flushed:
             return True
         self._flushed.clear()
         await self.send(_FINALIZE)
