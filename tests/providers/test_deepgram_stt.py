@@ -382,6 +382,18 @@ async def test_error_message_from_service(deepgram_double: DeepgramDouble) -> No
     await stt.aclose()
 
 
+async def test_a_malformed_result_fails_the_utterance(deepgram_double: DeepgramDouble) -> None:
+    """A result whose timing is not a number ends the utterance with a clear
+    error (it cannot be placed on the audio), not a dead reader and a hang."""
+    deepgram_double.malformed_results = True
+    stt = make_stt(deepgram_double.url, finalize_timeout=3600.0)
+    with pytest.raises(ProviderError) as info:
+        await transcribe(stt, deepgram_double, "list the files")
+    assert "malformed result" in info.value.message
+    assert stt.idle_connections == 0
+    await stt.aclose()
+
+
 async def test_provider_aclose_closes_open_streams(deepgram_double: DeepgramDouble) -> None:
     stt = make_stt(deepgram_double.url)
     stream = await stt.open_stream()

@@ -364,7 +364,11 @@ class _Connection:
             return
         if kind != "Results":
             return  # Metadata, SpeechStarted, UtteranceEnd: nothing the engine needs
-        end = float(msg.get("start", 0.0)) + float(msg.get("duration", 0.0))
+        try:
+            end = float(msg.get("start", 0.0)) + float(msg.get("duration", 0.0))
+        except (TypeError, ValueError):  # it cannot be placed on the audio
+            self.fail(ProviderError(self.stt.name, f"malformed result: {str(msg)[:120]}"))
+            return
         if msg.get("is_final"):
             self.finalized_until = max(self.finalized_until, end)
         stream = self.stream

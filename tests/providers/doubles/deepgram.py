@@ -70,6 +70,7 @@ class DeepgramDouble:
     # repeat a finalized segment's words as a late interim result when the next
     # audio arrives (a client must place results by their start and duration)
     late_results: bool = False
+    malformed_results: bool = False  # ``start`` is not a number (a broken service)
     handshake_status: int | None = None  # refuse the upgrade with this HTTP status
     drop_after_bytes: int | None = None  # abort the TCP connection after this much audio
     error_after_bytes: int | None = None  # send an Error message and close 1011
@@ -205,6 +206,8 @@ class _Recognizer:
         if self.d.silent:
             return
         if msg.get("type") == "Results":
+            if self.d.malformed_results:
+                msg = {**msg, "start": "soon"}
             self.session.results.append(msg)
         await self.ws.send(json.dumps(msg))
 
