@@ -190,7 +190,12 @@ class Engine:
 
 
 def start_engine(
-    mode: str, urls: dict[str, str], home: Path, admission: str, log: str | None = None
+    mode: str,
+    urls: dict[str, str],
+    home: Path,
+    admission: str,
+    log: str | None = None,
+    loop: str = "uvloop",
 ) -> Engine:
     port = free_port()
     env = dict(os.environ, VOCO_HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test")
@@ -205,7 +210,7 @@ def start_engine(
         )
     cmd = ["taskset", "-c", "0", sys.executable, "-m", "voco.cli", "serve", "--port", str(port)]
     cmd += ["--database", "memory", "--llm", "anthropic", "--stt", stt, "--tts", tts]
-    cmd += ["--admission", admission]
+    cmd += ["--admission", admission, "--loop", loop]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     for line in proc.stderr:
@@ -585,10 +590,13 @@ async def main(args: argparse.Namespace) -> None:
     global SPEECH
     SPEECH = args.speech
     with tempfile.TemporaryDirectory() as home:
-        engine = start_engine(args.mode, urls, Path(home), args.admission, args.engine_log)
+        engine = start_engine(
+            args.mode, urls, Path(home), args.admission, args.engine_log, args.loop
+        )
         try:
             print(
-                f"mode {args.mode}: engine pid {engine.proc.pid} on core 0, load on core 1; "
+                f"mode {args.mode}: engine pid {engine.proc.pid} on core 0 ({args.loop}), load on "
+                "core 1; "
                 f"{args.seconds:.0f} s per level after 3 s warm-up; machine load "
                 f"{os.getloadavg()[0]:.1f}",
                 flush=True,
@@ -660,4 +668,10 @@ if __name__ == "__main__":
         help="room noise only, no utterances: the engine's per-frame cost alone",
     )
     p.add_argument("--engine-log", metavar="FILE", help="write the engine's log to FILE")
+    p.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the engine's event loop (voco serve --loop; default: uvloop, its default)",
+    )
     asyncio.run(main(p.parse_args()))

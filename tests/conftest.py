@@ -14,6 +14,7 @@ import pytest
 
 from voco.audio.turns import TurnConfig
 from voco.audio.vad import BatchedVAD, SileroVAD
+from voco.engine.event_loop import loop_factory
 from voco.providers.base import LLM
 
 # Piper draws its generator noise inside the ONNX graph from onnxruntime's
@@ -25,6 +26,19 @@ ort.set_seed(20261203)
 
 # the embedded Postgres fixture ``pg`` (one server for the run, started on first use)
 pytest_plugins = ["tests.store.pgtools"]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on asyncio's own loop; those marked ``both_loops`` run
+    on uvloop as well, the loop ``voco serve`` runs on (engine/event_loop.py):
+    its transports are not asyncio's classes, which the engine's socket code
+    must not assume (it once asserted ``isinstance(t, asyncio.Transport)``)."""
+    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    if item.get_closest_marker("both_loops") is not None:
+        loops["uvloop"] = loop_factory("uvloop")
+    return loops
 
 
 @pytest.fixture(autouse=True)

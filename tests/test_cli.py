@@ -161,6 +161,19 @@ def test_serve_refuses_several_workers_on_memory_and_bad_counts(env):
     assert out.returncode == 2 and "--max-sessions: max sessions must be at least 1" in out.stderr
 
 
+def test_serve_names_an_event_loop_it_cannot_run_in_one_line(env, tmp_path):
+    out = run(["serve", "--loop", "trio", "--database", "memory"], env)
+    assert out.returncode == 2 and "invalid choice: 'trio'" in out.stderr
+    # an install without uvloop: an importable package that refuses, ahead on the path
+    (tmp_path / "uvloop").mkdir()
+    (tmp_path / "uvloop" / "__init__.py").write_text("raise ImportError('no uvloop here')\n")
+    no_uvloop = {**env, "PYTHONPATH": os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])}
+    out = run(["serve", "--database", "memory", "--port", str(free_port())], no_uvloop)
+    assert out.returncode == 2, out.stderr
+    assert "'uvloop' package is not installed" in out.stderr and "--loop asyncio" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_serve_refuses_tracing_it_cannot_export_in_one_line(env):
     bad = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
     out = run(["serve", "--database", "memory", "--port", str(free_port())], {**env, **bad})

@@ -34,6 +34,7 @@ from voco.cli_checks import (
     check_wav,
     read_token,
 )
+from voco.engine.event_loop import DEFAULT_LOOP, LOOPS
 
 DEFAULT_PORT = 8765
 DEFAULT_UI_PORT = 8766
@@ -141,6 +142,7 @@ def _session_token(args: argparse.Namespace) -> str:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     workers = _serve_workers_count(args)
+    _engine_loop(args)  # a loop that cannot run here fails now, not in every worker
     check_port_free(args.host, args.port)
     _check_auth_options(args)
     check_tracing()
@@ -227,7 +229,18 @@ def _run_engine(args: argparse.Namespace, sock: Any, on_started: Callable[[], No
             await task
         return server.started
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=_engine_loop(args)) as runner:
+        return runner.run(main())
+
+
+def _engine_loop(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop]:
+    """``--loop``: the event loop an engine process runs on (engine/event_loop.py)."""
+    from voco.engine.event_loop import LoopUnavailable, loop_factory  # imports uvloop
+
+    try:
+        return loop_factory(args.loop)
+    except LoopUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _serve_worker(args: argparse.Namespace, sock: Any, index: int, ready: Any) -> None:
@@ -675,6 +688,13 @@ def _add_serve(sub: Any) -> None:
         default=None,
         help="per worker: refuse session.start (4503 at_capacity) beyond this many sessions, "
         "on top of the measured headroom (default: measured headroom only)",
+    )
+    s.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=DEFAULT_LOOP,
+        help=f"event loop of each engine process: uvloop (faster under load) or asyncio "
+        f"(the standard library's) (default: {DEFAULT_LOOP})",
     )
     s.add_argument(
         "--admission",

@@ -35,6 +35,9 @@ from tests.fakes import LONG_REPLY, ScriptedLLM
 from tests.speech import piper_speech, silence
 from voco.auth import user_uuid
 
+# the engine's wire behaviour must not depend on its event loop (voco serve runs uvloop)
+pytestmark = pytest.mark.both_loops
+
 ERROR_FIELDS = {"type", "code", "message", "fatal"}
 Json = dict[str, Any]
 

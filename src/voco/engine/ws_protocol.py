@@ -183,9 +183,10 @@ class BoundedCloseProtocol(WebSocketsSansIOProtocol):
         return message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        super().connection_made(transport)
-        self.transport = _BoundedClose(transport, self.linger_s)  # type: ignore[assignment]
+        # a stream transport by contract; uvloop's do not subclass asyncio.Transport
+        stream = cast(asyncio.Transport, transport)
+        super().connection_made(stream)
+        self.transport = _BoundedClose(stream, self.linger_s)  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         bounded = self.transport
