@@ -57,6 +57,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from voco.engine.event_loop import DEFAULT_LOOP, LOOPS  # light: no model, no server
 
 CHUNK_MS = 32
 CHUNK_BYTES = 16_000 * CHUNK_MS // 1000 * 2
@@ -195,7 +196,7 @@ def start_engine(
     home: Path,
     admission: str,
     log: str | None = None,
-    loop: str = "uvloop",
+    loop: str = DEFAULT_LOOP,
 ) -> Engine:
     port = free_port()
     env = dict(os.environ, VOCO_HOME=str(home), ANTHROPIC_API_KEY="sk-ant-test")
@@ -670,8 +671,8 @@ if __name__ == "__main__":
     p.add_argument("--engine-log", metavar="FILE", help="write the engine's log to FILE")
     p.add_argument(
         "--loop",
-        choices=["uvloop", "asyncio"],
-        default="uvloop",
-        help="the engine's event loop (voco serve --loop; default: uvloop, its default)",
+        choices=LOOPS,
+        default=DEFAULT_LOOP,
+        help=f"the engine's event loop (voco serve --loop; default: {DEFAULT_LOOP}, its own)",
     )
     asyncio.run(main(p.parse_args()))

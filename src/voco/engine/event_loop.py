@@ -3,9 +3,10 @@
 Why uvloop: an engine at load is mostly its event loop — every 32 ms audio
 frame of every session is a socket read, a callback and often a write. uvloop
 (libuv, the loop uvicorn's ``standard`` install picks) does that bookkeeping
-in C. Measured with ``bench/bench_load.py`` (engine pinned to one core): 200
-sessions of room noise cost ~16 % of the core on uvloop against ~18 % on
-asyncio's own loop; see ``docs/architecture.md`` for the speaking figures.
+in C. Measured with ``bench/bench_load.py --loop`` (engine pinned to one
+core): 200 sessions of room noise cost ~16 % of the core on uvloop against
+~18 % on asyncio's own loop; with 90 speaking sessions the two were within the
+machine's noise (~72–75 %), the turns' work not being the loop's.
 
 ``asyncio`` stays selectable (``--loop asyncio``): it is the reference the
 tests' in-process servers run on, and the way to rule the loop out when
